@@ -1,0 +1,44 @@
+//! An email address belonging to a user (allauth's `EmailAddress`).
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "email_addresses")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub user_id: i64,
+    #[sea_orm(unique)]
+    pub email: String,
+    pub verified: bool,
+    /// At most one primary address per user, maintained by the application.
+    pub is_primary: bool,
+    pub created_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::user::Entity",
+        from = "Column::UserId",
+        to = "super::user::Column::Id",
+        on_delete = "Cascade"
+    )]
+    User,
+    #[sea_orm(has_many = "super::email_confirmation::Entity")]
+    EmailConfirmation,
+}
+
+impl Related<super::user::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::User.def()
+    }
+}
+
+impl Related<super::email_confirmation::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::EmailConfirmation.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,33 @@
+//! Tessera's sea-orm models: data shapes only, no I/O.
+//!
+//! The schema itself is owned by the `migration` crate; these models mirror it.
+//! Ids are `i64` everywhere (`bigint` identity on PostgreSQL, `integer PRIMARY
+//! KEY AUTOINCREMENT` on SQLite). Times are UTC.
+//!
+//! Columns holding password hashes or digests of secret tokens are redacted
+//! from the hand-written `Debug` impls so they cannot leak into logs.
+
+pub mod auth_token;
+pub mod email_address;
+pub mod email_confirmation;
+pub mod outbox_message;
+pub mod password_reset_token;
+pub mod refresh_token;
+pub mod refresh_token_family;
+pub mod session;
+pub mod user;
+
+/// Placeholder printed instead of secret-derived values in `Debug` output.
+pub(crate) const REDACTED: &str = "[redacted]";
+
+pub mod prelude {
+    pub use crate::auth_token::Entity as AuthToken;
+    pub use crate::email_address::Entity as EmailAddress;
+    pub use crate::email_confirmation::Entity as EmailConfirmation;
+    pub use crate::outbox_message::Entity as OutboxMessage;
+    pub use crate::password_reset_token::Entity as PasswordResetToken;
+    pub use crate::refresh_token::Entity as RefreshToken;
+    pub use crate::refresh_token_family::Entity as RefreshTokenFamily;
+    pub use crate::session::Entity as Session;
+    pub use crate::user::Entity as User;
+}

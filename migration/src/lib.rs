@@ -1,0 +1,28 @@
+//! Tessera's schema migrations.
+//!
+//! Versioned and append-only: once a migration has shipped it is never edited;
+//! schema changes go into a new `mYYYYMMDD_NNNNNN_*.rs` file appended to
+//! [`Migrator::migrations`]. This crate deliberately does not depend on
+//! `entity`, so a later model change can never silently rewrite history.
+//!
+//! Every migration must run (up and down) on both SQLite and PostgreSQL.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261121_000001_accounts;
+mod m20261121_000002_credentials;
+mod m20261121_000003_mail_outbox;
+
+/// Applies Tessera's migrations in order; history is kept in `seaql_migrations`.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261121_000001_accounts::Migration),
+            Box::new(m20261121_000002_credentials::Migration),
+            Box::new(m20261121_000003_mail_outbox::Migration),
+        ]
+    }
+}
