@@ -1,0 +1,488 @@
+//! Account use cases: registration, login, logout, profile, password change.
+//!
+//! Each method owns its transaction and speaks in plain Rust types; `api` turns them into
+//! HTTP. Messages are dj-rest-auth's and Django's, byte for byte, because frontends match on
+//! them.
+
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use entity::user;
+use sea_orm::{DatabaseConnection, TransactionTrait};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::config::{Config, EmailVerification, LoginMethod};
+use crate::service::error::{Error, FieldErrors, Result};
+use crate::service::password_hashing::PasswordHasher;
+use crate::service::password_validation::{PasswordPolicy, UserAttributes};
+use crate::service::{secrets, usernames};
+use crate::store::{self, tokens::TokenId, users::NewUser, users::UserId};
+
+pub const BAD_CREDENTIALS: &str = "Unable to log in with provided credentials.";
+pub const EMAIL_NOT_VERIFIED: &str = "E-mail is not verified.";
+pub const EMAIL_TAKEN: &str = "User is already registered with this e-mail address.";
+pub const REGISTRATION_MISMATCH: &str = "The two password fields didn't match.";
+pub const NEW_PASSWORD_MISMATCH: &str = "The two password fields didn\u{2019}t match.";
+pub const WRONG_OLD_PASSWORD: &str =
+    "Your old password was entered incorrectly. Please enter it again.";
+pub const INVALID_TOKEN: &str = "Invalid token.";
+pub const USER_INACTIVE: &str = "User inactive or deleted.";
+pub const FIELD_REQUIRED: &str = "This field is required.";
+pub const MAX_NAME_LENGTH: usize = 150;
+
+/// A user as the rest of the application sees it: no password hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    pub email: String,
+    pub username: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub is_active: bool,
+    pub is_staff: bool,
+    pub is_superuser: bool,
+}
+
+impl From<user::Model> for User {
+    fn from(model: user::Model) -> Self {
+        Self {
+            id: model.id,
+            email: model.email,
+            username: model.username,
+            first_name: model.first_name,
+            last_name: model.last_name,
+            is_active: model.is_active,
+            is_staff: model.is_staff,
+            is_superuser: model.is_superuser,
+        }
+    }
+}
+
+/// Who is calling, and with which credential (so logout can end exactly that one).
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user: User,
+    pub token_id: TokenId,
+}
+
+/// A freshly issued opaque token. `key` is shown to the client once and never stored.
+pub struct IssuedToken {
+    pub key: String,
+    pub user: User,
+}
+
+pub struct RegistrationInput {
+    pub email: String,
+    pub username: Option<String>,
+    pub password1: SecretString,
+    pub password2: SecretString,
+}
+
+pub enum Registered {
+    /// The account is usable now; here is its first credential.
+    LoggedIn(IssuedToken),
+    /// The account (or, under enumeration prevention, nothing) waits for email confirmation.
+    VerificationSent,
+}
+
+pub struct LoginInput {
+    pub email: Option<String>,
+    pub username: Option<String>,
+    pub password: SecretString,
+}
+
+/// `None` leaves a field unchanged (PATCH semantics; PUT sends all of them).
+pub struct ProfileUpdate {
+    pub username: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+}
+
+pub struct PasswordChangeInput {
+    pub old_password: Option<SecretString>,
+    pub new_password1: SecretString,
+    pub new_password2: SecretString,
+}
+
+/// Trims and lowercases an email address: the one form it is stored and compared in.
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+#[derive(Clone)]
+pub struct Accounts {
+    db: DatabaseConnection,
+    config: Arc<Config>,
+    hasher: PasswordHasher,
+    policy: PasswordPolicy,
+}
+
+impl Accounts {
+    pub fn new(db: DatabaseConnection, config: Arc<Config>, hasher: PasswordHasher) -> Self {
+        let policy = PasswordPolicy {
+            min_length: config.account.password_min_length,
+        };
+        Self {
+            db,
+            config,
+            hasher,
+            policy,
+        }
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    pub async fn register(&self, input: RegistrationInput) -> Result<Registered> {
+        let email = normalize_email(&input.email);
+        let mandatory = self.config.account.email_verification == EmailVerification::Mandatory;
+        // Under mandatory verification the answer to a taken address looks like success; the
+        // owner is told by email instead (allauth's enumeration prevention).
+        let hide_taken_email = mandatory && self.config.account.prevent_enumeration;
+
+        let mut errors = FieldErrors::new();
+        let username = input.username.filter(|u| !u.is_empty());
+        if let Some(username) = &username {
+            if let Some(message) = self.username_problem(username, None).await? {
+                errors.add("username", message);
+            }
+        }
+        let email_taken = store::users::find_by_email(&self.db, &email)
+            .await?
+            .is_some();
+        if email_taken && !hide_taken_email {
+            errors.add("email", EMAIL_TAKEN);
+        }
+        let attributes = UserAttributes {
+            username: username.as_deref().unwrap_or_default(),
+            email: &email,
+            first_name: "",
+            last_name: "",
+        };
+        errors.extend(
+            "password1",
+            self.policy
+                .validate(input.password1.expose_secret(), &attributes),
+        );
+        errors.into_result()?;
+        if input.password1.expose_secret() != input.password2.expose_secret() {
+            return Err(FieldErrors::non_field(REGISTRATION_MISMATCH));
+        }
+
+        // Hash before branching, so a taken address costs the same time as a new one.
+        let password_hash = self.hasher.hash(&input.password1).await?;
+        if email_taken {
+            return Ok(Registered::VerificationSent);
+        }
+        let user = match self
+            .insert_user(&email, username.as_deref(), &password_hash, false)
+            .await
+        {
+            Ok(user) => user,
+            // Lost a race against a concurrent signup for the same address.
+            Err(Error::Invalid(errors)) if errors.has("email") && hide_taken_email => {
+                return Ok(Registered::VerificationSent);
+            }
+            Err(err) => return Err(err),
+        };
+        if mandatory {
+            return Ok(Registered::VerificationSent);
+        }
+        let key = self.issue_token(user.id).await?;
+        Ok(Registered::LoggedIn(IssuedToken { key, user }))
+    }
+
+    /// Creates an active staff superuser with a verified address (the `createsuperuser` command).
+    pub async fn create_superuser(&self, email: &str, password: &SecretString) -> Result<User> {
+        let email = normalize_email(email);
+        let mut errors = FieldErrors::new();
+        if store::users::find_by_email(&self.db, &email)
+            .await?
+            .is_some()
+        {
+            errors.add("email", EMAIL_TAKEN);
+        }
+        let attributes = UserAttributes {
+            username: "",
+            email: &email,
+            first_name: "",
+            last_name: "",
+        };
+        errors.extend(
+            "password",
+            self.policy.validate(password.expose_secret(), &attributes),
+        );
+        errors.into_result()?;
+        let hash = self.hasher.hash(password).await?;
+        self.insert_user(&email, None, &hash, true).await
+    }
+
+    /// Inserts a user, generating a unique username from the email when none is given.
+    /// Uniqueness is settled by the database's unique indexes, not by the earlier checks.
+    async fn insert_user(
+        &self,
+        email: &str,
+        username: Option<&str>,
+        password_hash: &str,
+        superuser: bool,
+    ) -> Result<User> {
+        const ATTEMPTS: usize = 5;
+        for _ in 0..ATTEMPTS {
+            let candidate = match username {
+                Some(name) => name.to_owned(),
+                None => {
+                    let base = usernames::base_from_email(email);
+                    let taken = store::users::usernames_starting_with(&self.db, &base).await?;
+                    usernames::first_free(&base, &taken)
+                }
+            };
+            let txn = store::begin_write(&self.db).await?;
+            let inserted = store::users::insert(
+                &txn,
+                NewUser {
+                    email,
+                    username: &candidate,
+                    password_hash,
+                    is_staff: superuser,
+                    is_superuser: superuser,
+                    email_verified: superuser,
+                    now: Utc::now(),
+                },
+            )
+            .await;
+            match inserted {
+                Ok(user) => {
+                    txn.commit().await?;
+                    return Ok(user.into());
+                }
+                Err(err) if store::is_unique_violation(&err) => {
+                    txn.rollback().await?;
+                    if store::users::find_by_email(&self.db, email)
+                        .await?
+                        .is_some()
+                    {
+                        return Err(FieldErrors::single("email", EMAIL_TAKEN));
+                    }
+                    if username.is_some() {
+                        return Err(FieldErrors::single("username", usernames::TAKEN));
+                    }
+                    // A generated name was taken in between: pick again.
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Err(Error::Internal("could not find a free username".into()))
+    }
+
+    /// Checks email/username + password; on success records the login and issues a token.
+    pub async fn login(&self, input: LoginInput) -> Result<IssuedToken> {
+        let user = self.authenticate_password(input).await?;
+        let key = self.issue_token(user.id).await?;
+        Ok(IssuedToken { key, user })
+    }
+
+    async fn authenticate_password(&self, input: LoginInput) -> Result<User> {
+        let methods = &self.config.account.login_methods;
+        let by_email = methods.contains(&LoginMethod::Email);
+        let by_username = methods.contains(&LoginMethod::Username);
+        let email = input.email.filter(|e| !e.trim().is_empty() && by_email);
+        let username = input.username.filter(|u| !u.is_empty() && by_username);
+        let found = match (&email, &username) {
+            (Some(email), _) => {
+                store::users::find_by_email(&self.db, &normalize_email(email)).await?
+            }
+            (None, Some(username)) => store::users::find_by_username(&self.db, username).await?,
+            (None, None) => {
+                return Err(FieldErrors::non_field(match (by_email, by_username) {
+                    (true, false) => r#"Must include "email" and "password"."#,
+                    (false, true) => r#"Must include "username" and "password"."#,
+                    _ => r#"Must include either "username" or "email" and "password"."#,
+                }));
+            }
+        };
+        // Unknown users still cost one argon2 verification (against a dummy hash).
+        let verified = self
+            .hasher
+            .verify(
+                &input.password,
+                found.as_ref().map(|u| u.password_hash.as_str()),
+            )
+            .await?;
+        let user = match found {
+            Some(user) if verified.matches && user.is_active => user,
+            _ => return Err(FieldErrors::non_field(BAD_CREDENTIALS)),
+        };
+        if self.config.account.email_verification == EmailVerification::Mandatory
+            && !store::users::email_verified(&self.db, user.id, &user.email).await?
+        {
+            return Err(FieldErrors::non_field(EMAIL_NOT_VERIFIED));
+        }
+        if verified.needs_rehash {
+            let hash = self.hasher.hash(&input.password).await?;
+            store::users::set_password_hash(&self.db, user.id, &hash).await?;
+        }
+        store::users::record_login(&self.db, user.id, Utc::now()).await?;
+        Ok(user.into())
+    }
+
+    async fn issue_token(&self, user_id: UserId) -> Result<String> {
+        let key = secrets::new_token_key();
+        let now = Utc::now();
+        let ttl = self.config.auth.token_ttl_seconds;
+        let expires_at =
+            (ttl > 0).then(|| now + Duration::seconds(ttl.min(i64::MAX as u64) as i64));
+        store::tokens::insert(&self.db, user_id, &secrets::digest(&key), now, expires_at).await?;
+        Ok(key)
+    }
+
+    /// Resolves `Authorization: Token <key>` to its user.
+    pub async fn authenticate_token(&self, key: &str) -> Result<Principal> {
+        if !secrets::looks_like_token_key(key) {
+            return Err(Error::Unauthenticated(INVALID_TOKEN));
+        }
+        let found = store::tokens::find_live(&self.db, &secrets::digest(key), Utc::now()).await?;
+        let Some((token, user)) = found else {
+            return Err(Error::Unauthenticated(INVALID_TOKEN));
+        };
+        if !user.is_active {
+            return Err(Error::Unauthenticated(USER_INACTIVE));
+        }
+        Ok(Principal {
+            user: user.into(),
+            token_id: token.id,
+        })
+    }
+
+    /// Ends the presented credential only; the user's other devices stay logged in.
+    pub async fn logout(&self, principal: &Principal) -> Result<()> {
+        store::tokens::delete(&self.db, principal.token_id).await?;
+        Ok(())
+    }
+
+    pub async fn update_profile(
+        &self,
+        principal: &Principal,
+        update: ProfileUpdate,
+    ) -> Result<User> {
+        let mut errors = FieldErrors::new();
+        if let Some(username) = &update.username {
+            if let Some(message) = self
+                .username_problem(username, Some(principal.user.id))
+                .await?
+            {
+                errors.add("username", message);
+            }
+        }
+        for (field, value) in [
+            ("first_name", &update.first_name),
+            ("last_name", &update.last_name),
+        ] {
+            if value
+                .as_ref()
+                .is_some_and(|v| v.chars().count() > MAX_NAME_LENGTH)
+            {
+                errors.add(field, too_long(MAX_NAME_LENGTH));
+            }
+        }
+        errors.into_result()?;
+        let txn = store::begin_write(&self.db).await?;
+        let Some(current) = store::users::find_by_id(&txn, principal.user.id).await? else {
+            return Err(Error::Unauthenticated(USER_INACTIVE));
+        };
+        let updated = store::users::update_profile(
+            &txn,
+            current,
+            update.username,
+            update.first_name,
+            update.last_name,
+        )
+        .await;
+        match updated {
+            Ok(user) => {
+                txn.commit().await?;
+                Ok(user.into())
+            }
+            Err(err) if store::is_unique_violation(&err) => {
+                Err(FieldErrors::single("username", usernames::TAKEN))
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Sets a new password and ends the user's other credentials (all of them when
+    /// `auth.logout_on_password_change`).
+    pub async fn change_password(
+        &self,
+        principal: &Principal,
+        input: PasswordChangeInput,
+    ) -> Result<()> {
+        let Some(current) = store::users::find_by_id(&self.db, principal.user.id).await? else {
+            return Err(Error::Unauthenticated(USER_INACTIVE));
+        };
+        let mut errors = FieldErrors::new();
+        match &input.old_password {
+            // An old password that is sent is always checked, even when not required.
+            Some(old) => {
+                let verified = self
+                    .hasher
+                    .verify(old, Some(&current.password_hash))
+                    .await?;
+                if !verified.matches {
+                    errors.add("old_password", WRONG_OLD_PASSWORD);
+                }
+            }
+            None if self.config.auth.old_password_field_enabled => {
+                errors.add("old_password", FIELD_REQUIRED);
+            }
+            None => {}
+        }
+        if input.new_password1.expose_secret() != input.new_password2.expose_secret() {
+            errors.add("new_password2", NEW_PASSWORD_MISMATCH);
+        } else {
+            let attributes = UserAttributes {
+                username: &current.username,
+                email: &current.email,
+                first_name: &current.first_name,
+                last_name: &current.last_name,
+            };
+            errors.extend(
+                "new_password2",
+                self.policy
+                    .validate(input.new_password2.expose_secret(), &attributes),
+            );
+        }
+        errors.into_result()?;
+
+        let hash = self.hasher.hash(&input.new_password1).await?;
+        let keep = (!self.config.auth.logout_on_password_change).then_some(principal.token_id);
+        let txn = self.db.begin().await?;
+        store::users::set_password_hash(&txn, current.id, &hash).await?;
+        store::tokens::delete_for_user(&txn, current.id, keep).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Why `username` cannot be used by `owner` (None: it can).
+    async fn username_problem(
+        &self,
+        username: &str,
+        owner: Option<UserId>,
+    ) -> Result<Option<String>> {
+        if username.chars().count() > usernames::MAX_LENGTH {
+            return Ok(Some(too_long(usernames::MAX_LENGTH)));
+        }
+        if !usernames::is_valid(username) {
+            return Ok(Some(usernames::INVALID.into()));
+        }
+        if store::users::username_taken(&self.db, username, owner).await? {
+            return Ok(Some(usernames::TAKEN.into()));
+        }
+        Ok(None)
+    }
+}
+
+/// DRF's `max_length` message.
+pub fn too_long(max: usize) -> String {
+    format!("Ensure this field has no more than {max} characters.")
+}

@@ -1,0 +1,195 @@
+//! Users and their email addresses.
+
+use chrono::{DateTime, Utc};
+use entity::{email_address, user};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
+    Set,
+};
+
+pub type UserId = i64;
+
+/// What registration or `createsuperuser` stores.
+pub struct NewUser<'a> {
+    pub email: &'a str,
+    pub username: &'a str,
+    pub password_hash: &'a str,
+    pub is_staff: bool,
+    pub is_superuser: bool,
+    pub email_verified: bool,
+    pub now: DateTime<Utc>,
+}
+
+pub async fn find_by_id<C: ConnectionTrait>(
+    db: &C,
+    id: UserId,
+) -> Result<Option<user::Model>, DbErr> {
+    user::Entity::find_by_id(id).one(db).await
+}
+
+/// Looks up by an already-normalised (trimmed, lowercased) email.
+pub async fn find_by_email<C: ConnectionTrait>(
+    db: &C,
+    email: &str,
+) -> Result<Option<user::Model>, DbErr> {
+    user::Entity::find()
+        .filter(user::Column::Email.eq(email))
+        .one(db)
+        .await
+}
+
+fn username_matches(username: &str) -> Expr {
+    // lower() on both sides, so the comparison agrees with the unique index on lower(username).
+    Expr::expr(Func::lower(Expr::col(user::Column::Username)))
+        .eq(Func::lower(Expr::val(username.to_owned())))
+}
+
+pub async fn find_by_username<C: ConnectionTrait>(
+    db: &C,
+    username: &str,
+) -> Result<Option<user::Model>, DbErr> {
+    user::Entity::find()
+        .filter(username_matches(username))
+        .one(db)
+        .await
+}
+
+/// True when another user (not `except`) holds `username`, compared case-insensitively.
+pub async fn username_taken<C: ConnectionTrait>(
+    db: &C,
+    username: &str,
+    except: Option<UserId>,
+) -> Result<bool, DbErr> {
+    let mut query = user::Entity::find().filter(username_matches(username));
+    if let Some(id) = except {
+        query = query.filter(user::Column::Id.ne(id));
+    }
+    Ok(query
+        .select_only()
+        .column(user::Column::Id)
+        .into_tuple::<UserId>()
+        .one(db)
+        .await?
+        .is_some())
+}
+
+/// Usernames that start with `prefix` (case-insensitively), for picking a free one.
+pub async fn usernames_starting_with<C: ConnectionTrait>(
+    db: &C,
+    prefix: &str,
+) -> Result<Vec<String>, DbErr> {
+    let pattern = format!(
+        "{}%",
+        prefix
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    user::Entity::find()
+        .filter(
+            Expr::expr(Func::lower(Expr::col(user::Column::Username)))
+                .like(LikeExpr::new(pattern.to_lowercase()).escape('\\')),
+        )
+        .select_only()
+        .column(user::Column::Username)
+        .into_tuple::<String>()
+        .all(db)
+        .await
+}
+
+/// Inserts the user and their primary email address. Fails with a unique violation when the
+/// email or username is taken; callers decide what that means.
+pub async fn insert<C: ConnectionTrait>(db: &C, new: NewUser<'_>) -> Result<user::Model, DbErr> {
+    let user = user::ActiveModel {
+        email: Set(new.email.to_owned()),
+        username: Set(new.username.to_owned()),
+        first_name: Set(String::new()),
+        last_name: Set(String::new()),
+        password_hash: Set(new.password_hash.to_owned()),
+        is_active: Set(true),
+        is_staff: Set(new.is_staff),
+        is_superuser: Set(new.is_superuser),
+        date_joined: Set(new.now),
+        last_login: Set(None),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    email_address::ActiveModel {
+        user_id: Set(user.id),
+        email: Set(new.email.to_owned()),
+        verified: Set(new.email_verified),
+        is_primary: Set(true),
+        created_at: Set(new.now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(user)
+}
+
+/// Whether `email` of `user_id` has been confirmed.
+pub async fn email_verified<C: ConnectionTrait>(
+    db: &C,
+    user_id: UserId,
+    email: &str,
+) -> Result<bool, DbErr> {
+    Ok(email_address::Entity::find()
+        .filter(email_address::Column::UserId.eq(user_id))
+        .filter(email_address::Column::Email.eq(email))
+        .filter(email_address::Column::Verified.eq(true))
+        .one(db)
+        .await?
+        .is_some())
+}
+
+/// Updates the editable profile fields (`None` leaves a field as it is).
+pub async fn update_profile<C: ConnectionTrait>(
+    db: &C,
+    user: user::Model,
+    username: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+) -> Result<user::Model, DbErr> {
+    let mut active: user::ActiveModel = user.into();
+    if let Some(value) = username {
+        active.username = Set(value);
+    }
+    if let Some(value) = first_name {
+        active.first_name = Set(value);
+    }
+    if let Some(value) = last_name {
+        active.last_name = Set(value);
+    }
+    active.update(db).await
+}
+
+pub async fn set_password_hash<C: ConnectionTrait>(
+    db: &C,
+    id: UserId,
+    password_hash: &str,
+) -> Result<(), DbErr> {
+    user::Entity::update_many()
+        .col_expr(
+            user::Column::PasswordHash,
+            Expr::value(password_hash.to_owned()),
+        )
+        .filter(user::Column::Id.eq(id))
+        .exec(db)
+        .await
+        .map(|_| ())
+}
+
+pub async fn record_login<C: ConnectionTrait>(
+    db: &C,
+    id: UserId,
+    at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    user::Entity::update_many()
+        .col_expr(user::Column::LastLogin, Expr::value(at))
+        .filter(user::Column::Id.eq(id))
+        .exec(db)
+        .await
+        .map(|_| ())
+}
