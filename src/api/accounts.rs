@@ -1,0 +1,392 @@
+//! The dj-rest-auth endpoints: `login/`, `logout/`, `user/`, `password/change/`,
+//! `registration/`. Request and response shapes are dj-rest-auth's.
+
+use poem::http::StatusCode;
+use poem::web::Data;
+use poem_openapi::payload::Json;
+use poem_openapi::types::Example;
+use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+
+use crate::api::auth::{Authenticated, MaybeAuthenticated};
+use crate::api::error::ApiError;
+use crate::api::input::{Fields, FromFields, Input, Presence};
+use crate::service::accounts::{
+    Accounts, LoginInput, MAX_NAME_LENGTH, PasswordChangeInput, ProfileUpdate, Registered,
+    RegistrationInput, User,
+};
+use crate::service::usernames;
+
+pub const LOGGED_OUT: &str = "Successfully logged out.";
+pub const NOT_LOGGED_IN: &str =
+    "You should be logged in to logout. Check whether the token is passed.";
+pub const PASSWORD_SAVED: &str = "New password has been saved.";
+pub const VERIFICATION_SENT: &str = "Verification e-mail sent.";
+
+#[derive(Tags)]
+enum Tag {
+    /// Log in and out.
+    Auth,
+    /// Create an account.
+    Registration,
+    /// The logged-in user's details.
+    User,
+    /// Change a password.
+    Password,
+}
+
+/// Credentials for `login/`. Which identifier is needed depends on `account.login_methods`
+/// (by default `email`).
+#[derive(Object)]
+#[oai(example)]
+pub struct LoginRequest {
+    /// The account's email address.
+    #[oai(validator(max_length = 254))]
+    email: Option<String>,
+    /// The account's username (only when `account.login_methods` includes `username`).
+    #[oai(validator(max_length = 150))]
+    username: Option<String>,
+    #[oai(validator(min_length = 1))]
+    password: String,
+}
+
+impl Example for LoginRequest {
+    fn example() -> Self {
+        Self {
+            email: Some("ada@example.com".into()),
+            username: None,
+            password: "correct horse battery staple".into(),
+        }
+    }
+}
+
+impl FromFields for LoginInput {
+    fn from_fields(fields: &mut Fields) -> Self {
+        LoginInput {
+            email: fields.email_allow_blank("email"),
+            username: fields.text_allow_blank(
+                "username",
+                Presence::Optional,
+                usernames::MAX_LENGTH,
+            ),
+            password: Fields::required(fields.password("password", Presence::Required)),
+        }
+    }
+}
+
+/// An opaque API token, to send as `Authorization: Token <key>`.
+#[derive(Object)]
+pub struct TokenKey {
+    /// 40 lowercase hexadecimal characters.
+    key: String,
+}
+
+/// A confirmation message.
+#[derive(Object)]
+pub struct Detail {
+    detail: String,
+}
+
+impl Detail {
+    fn new(text: &str) -> Json<Self> {
+        Json(Self {
+            detail: text.to_owned(),
+        })
+    }
+}
+
+/// A new account. `username` is optional: without it one is made from the email address.
+#[derive(Object)]
+#[oai(example)]
+pub struct RegisterRequest {
+    #[oai(validator(max_length = 254))]
+    email: String,
+    #[oai(validator(max_length = 150, pattern = r"^[\w.@+-]+$"))]
+    username: Option<String>,
+    #[oai(validator(min_length = 1))]
+    password1: String,
+    /// Must equal `password1`.
+    #[oai(validator(min_length = 1))]
+    password2: String,
+}
+
+impl Example for RegisterRequest {
+    fn example() -> Self {
+        Self {
+            email: "ada@example.com".into(),
+            username: None,
+            password1: "correct horse battery staple".into(),
+            password2: "correct horse battery staple".into(),
+        }
+    }
+}
+
+impl FromFields for RegistrationInput {
+    fn from_fields(fields: &mut Fields) -> Self {
+        RegistrationInput {
+            email: Fields::required(fields.email("email", Presence::Required)),
+            // An empty username means "none": email-only signup forms often send `""`.
+            username: fields
+                .text_allow_blank("username", Presence::Optional, usernames::MAX_LENGTH)
+                .filter(|u| !u.is_empty()),
+            password1: Fields::required(fields.password("password1", Presence::Required)),
+            password2: Fields::required(fields.password("password2", Presence::Required)),
+        }
+    }
+}
+
+/// `{"key"}` when the account can log in at once; `{"detail"}` when it must first confirm its
+/// email address (`account.email_verification = "mandatory"`).
+#[derive(Object)]
+pub struct RegisterResult {
+    #[oai(skip_serializing_if_is_none)]
+    key: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    detail: Option<String>,
+}
+
+#[derive(ApiResponse)]
+enum RegisterResponse {
+    /// The account was created.
+    #[oai(status = 201)]
+    Created(Json<RegisterResult>),
+}
+
+/// A user's details. `pk` and `email` are read-only.
+#[derive(Object)]
+pub struct UserDetails {
+    #[oai(read_only)]
+    pk: i64,
+    username: String,
+    #[oai(read_only)]
+    email: String,
+    first_name: String,
+    last_name: String,
+}
+
+impl From<User> for UserDetails {
+    fn from(user: User) -> Self {
+        Self {
+            pk: user.id,
+            username: user.username,
+            email: user.email,
+            first_name: user.first_name,
+            last_name: user.last_name,
+        }
+    }
+}
+
+/// New values for the user's details; `PUT` requires `username`, `PATCH` requires nothing.
+/// `pk` and `email` are ignored if sent.
+#[derive(Object)]
+#[oai(example)]
+pub struct UserDetailsUpdate {
+    #[oai(validator(max_length = 150, pattern = r"^[\w.@+-]+$"))]
+    username: Option<String>,
+    #[oai(validator(max_length = 150))]
+    first_name: Option<String>,
+    #[oai(validator(max_length = 150))]
+    last_name: Option<String>,
+}
+
+impl Example for UserDetailsUpdate {
+    fn example() -> Self {
+        Self {
+            username: Some("ada".into()),
+            first_name: Some("Ada".into()),
+            last_name: Some("Lovelace".into()),
+        }
+    }
+}
+
+/// A profile update read as `PUT` (`FULL`: username required) or `PATCH`.
+struct ProfileFields<const FULL: bool>(ProfileUpdate);
+
+impl<const FULL: bool> FromFields for ProfileFields<FULL> {
+    fn from_fields(fields: &mut Fields) -> Self {
+        let username_presence = if FULL {
+            Presence::Required
+        } else {
+            Presence::Optional
+        };
+        Self(ProfileUpdate {
+            username: fields.text("username", username_presence, usernames::MAX_LENGTH),
+            first_name: fields.text_allow_blank("first_name", Presence::Optional, MAX_NAME_LENGTH),
+            last_name: fields.text_allow_blank("last_name", Presence::Optional, MAX_NAME_LENGTH),
+        })
+    }
+}
+
+/// A new password. `old_password` is required when `auth.old_password_field_enabled`, and
+/// checked whenever it is sent.
+#[derive(Object)]
+#[oai(example)]
+pub struct PasswordChangeRequest {
+    old_password: Option<String>,
+    #[oai(validator(min_length = 1))]
+    new_password1: String,
+    /// Must equal `new_password1`.
+    #[oai(validator(min_length = 1))]
+    new_password2: String,
+}
+
+impl Example for PasswordChangeRequest {
+    fn example() -> Self {
+        Self {
+            old_password: Some("correct horse battery staple".into()),
+            new_password1: "a new and longer passphrase".into(),
+            new_password2: "a new and longer passphrase".into(),
+        }
+    }
+}
+
+impl FromFields for PasswordChangeInput {
+    fn from_fields(fields: &mut Fields) -> Self {
+        PasswordChangeInput {
+            old_password: fields.password("old_password", Presence::Optional),
+            new_password1: Fields::required(fields.password("new_password1", Presence::Required)),
+            new_password2: Fields::required(fields.password("new_password2", Presence::Required)),
+        }
+    }
+}
+
+/// The account endpoints; the `Accounts` service comes from request data.
+pub struct AccountsApi;
+
+#[OpenApi]
+impl AccountsApi {
+    /// Log in
+    ///
+    /// Checks the credentials and returns a new token for this device. Every login gets its own
+    /// token, so logging out on one device leaves the others logged in. Wrong email, wrong
+    /// password and inactive account all get the same answer.
+    #[oai(
+        path = "/login/",
+        method = "post",
+        operation_id = "login",
+        tag = "Tag::Auth"
+    )]
+    async fn login(
+        &self,
+        accounts: Data<&Accounts>,
+        body: Input<LoginRequest, LoginInput>,
+    ) -> Result<Json<TokenKey>, ApiError> {
+        let issued = accounts.login(body.0).await?;
+        Ok(Json(TokenKey { key: issued.key }))
+    }
+
+    /// Log out
+    ///
+    /// Ends the token sent with the request, and only that one.
+    #[oai(
+        path = "/logout/",
+        method = "post",
+        operation_id = "logout",
+        tag = "Tag::Auth"
+    )]
+    async fn logout(
+        &self,
+        accounts: Data<&Accounts>,
+        auth: MaybeAuthenticated,
+    ) -> Result<Json<Detail>, ApiError> {
+        let Some(principal) = auth.0 else {
+            return Err(ApiError::detail(StatusCode::BAD_REQUEST, NOT_LOGGED_IN));
+        };
+        accounts.logout(&principal).await?;
+        Ok(Detail::new(LOGGED_OUT))
+    }
+
+    /// Register
+    ///
+    /// Creates an account. Unless email verification is mandatory, the answer carries the first
+    /// token; otherwise a confirmation email is sent and the answer says so.
+    #[oai(
+        path = "/registration/",
+        method = "post",
+        operation_id = "register",
+        tag = "Tag::Registration"
+    )]
+    async fn register(
+        &self,
+        accounts: Data<&Accounts>,
+        body: Input<RegisterRequest, RegistrationInput>,
+    ) -> Result<RegisterResponse, ApiError> {
+        let result = match accounts.register(body.0).await? {
+            Registered::LoggedIn(issued) => RegisterResult {
+                key: Some(issued.key),
+                detail: None,
+            },
+            Registered::VerificationSent => RegisterResult {
+                key: None,
+                detail: Some(VERIFICATION_SENT.into()),
+            },
+        };
+        Ok(RegisterResponse::Created(Json(result)))
+    }
+
+    /// Get the current user
+    #[oai(
+        path = "/user/",
+        method = "get",
+        operation_id = "getUser",
+        tag = "Tag::User"
+    )]
+    async fn get_user(&self, auth: Authenticated) -> Json<UserDetails> {
+        Json(auth.0.user.into())
+    }
+
+    /// Replace the current user's details
+    ///
+    /// `username` is required; sending your own current username is fine.
+    #[oai(
+        path = "/user/",
+        method = "put",
+        operation_id = "updateUser",
+        tag = "Tag::User"
+    )]
+    async fn put_user(
+        &self,
+        accounts: Data<&Accounts>,
+        auth: Authenticated,
+        body: Input<UserDetailsUpdate, ProfileFields<true>>,
+    ) -> Result<Json<UserDetails>, ApiError> {
+        let user = accounts.update_profile(&auth.0, body.0.0).await?;
+        Ok(Json(user.into()))
+    }
+
+    /// Update some of the current user's details
+    #[oai(
+        path = "/user/",
+        method = "patch",
+        operation_id = "partialUpdateUser",
+        tag = "Tag::User"
+    )]
+    async fn patch_user(
+        &self,
+        accounts: Data<&Accounts>,
+        auth: Authenticated,
+        body: Input<UserDetailsUpdate, ProfileFields<false>>,
+    ) -> Result<Json<UserDetails>, ApiError> {
+        let user = accounts.update_profile(&auth.0, body.0.0).await?;
+        Ok(Json(user.into()))
+    }
+
+    /// Change the password
+    ///
+    /// Sets a new password and ends every other token of the user (this one too when
+    /// `auth.logout_on_password_change`).
+    #[oai(
+        path = "/password/change/",
+        method = "post",
+        operation_id = "changePassword",
+        tag = "Tag::Password"
+    )]
+    async fn change_password(
+        &self,
+        accounts: Data<&Accounts>,
+        auth: Authenticated,
+        body: Input<PasswordChangeRequest, PasswordChangeInput>,
+    ) -> Result<Json<Detail>, ApiError> {
+        accounts.change_password(&auth.0, body.0).await?;
+        Ok(Detail::new(PASSWORD_SAVED))
+    }
+}

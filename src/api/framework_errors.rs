@@ -1,0 +1,84 @@
+//! Turns every error that reaches the edge into DRF-shaped JSON.
+//!
+//! Our own handlers already answer with `ApiError`. What is left is what poem and
+//! poem-openapi produce before our code runs: unknown paths, wrong methods, missing content
+//! types, panics. Each gets DRF's status and message, so a client only ever parses one shape.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use poem::http::StatusCode;
+use poem::{Endpoint, IntoResponse, Request, Response};
+
+use crate::api::error::{ApiError, NOT_PROVIDED};
+
+/// For 405 answers: the methods each API path accepts (from the OpenAPI document).
+#[derive(Debug, Default, Clone)]
+pub struct AllowedMethods(Arc<BTreeMap<String, Vec<String>>>);
+
+impl AllowedMethods {
+    pub fn new(paths: BTreeMap<String, Vec<String>>) -> Self {
+        Self(Arc::new(paths))
+    }
+
+    fn for_path(&self, path: &str) -> Vec<String> {
+        let path = path.trim_end_matches('/');
+        self.0.get(path).cloned().unwrap_or_default()
+    }
+}
+
+/// `around` middleware: runs the request and reshapes any error it ends in.
+pub async fn reshape<E: Endpoint>(next: E, request: Request) -> poem::Result<Response> {
+    let method = request.method().to_string();
+    let path = request.uri().path().to_owned();
+    let allowed = request
+        .data::<AllowedMethods>()
+        .cloned()
+        .unwrap_or_default();
+    match next.call(request).await {
+        Ok(response) => Ok(response.into_response()),
+        Err(err) => Ok(to_drf(err, &method, &path, &allowed).into_response()),
+    }
+}
+
+fn to_drf(err: poem::Error, method: &str, path: &str, allowed: &AllowedMethods) -> ApiError {
+    if let Some(ours) = err.downcast_ref::<ApiError>() {
+        return ours.clone();
+    }
+    if let Some(content) = err.downcast_ref::<poem_openapi::error::ContentTypeError>() {
+        return match content {
+            poem_openapi::error::ContentTypeError::NotSupported { content_type } => {
+                ApiError::unsupported_media_type(content_type)
+            }
+            _ => ApiError::unsupported_media_type(""),
+        };
+    }
+    if let Some(parse) = err.downcast_ref::<poem_openapi::error::ParseRequestPayloadError>() {
+        return ApiError::detail(
+            StatusCode::BAD_REQUEST,
+            format!("JSON parse error - {}", parse.reason),
+        );
+    }
+    match err.status() {
+        StatusCode::NOT_FOUND => ApiError::not_found(),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            ApiError::method_not_allowed(method, &allowed.for_path(path))
+        }
+        StatusCode::UNAUTHORIZED => ApiError::unauthorized(NOT_PROVIDED),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::detail(StatusCode::PAYLOAD_TOO_LARGE, "Request body is too large.")
+        }
+        status if status.is_server_error() => {
+            tracing::error!(%status, error = %err, "request failed");
+            ApiError::internal()
+        }
+        status => ApiError::detail(
+            status,
+            status
+                .canonical_reason()
+                .unwrap_or("Request failed.")
+                .to_owned()
+                + ".",
+        ),
+    }
+}

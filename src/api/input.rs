@@ -1,0 +1,430 @@
+//! Request bodies, parsed the way DRF's serializers do.
+//!
+//! poem-openapi's own `Json<T>` stops at the first problem and answers in plain text. DRF
+//! reports every field at once with fixed English messages, and accepts form-encoded bodies
+//! too; frontends depend on both. So `Input<T>` reads the body itself (JSON or
+//! `application/x-www-form-urlencoded`, within the size limit) and lets `T` pull its fields out
+//! of a `Fields` collector that records DRF's messages. The OpenAPI document still shows `T`'s
+//! schema, as JSON only: documenting form bodies too breaks client generators.
+
+use std::marker::PhantomData;
+
+use poem::http::header;
+use poem::{Request, RequestBody};
+use poem_openapi::registry::{MetaMediaType, MetaRequest, Registry};
+use poem_openapi::types::Type;
+use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
+use secrecy::SecretString;
+use serde_json::{Map, Value};
+
+use crate::api::error::ApiError;
+use crate::service::error::FieldErrors;
+
+/// Passwords longer than this are refused, never truncated: argon2 would happily hash
+/// megabytes, which is a cheap way to burn a server's CPU.
+pub const MAX_PASSWORD_BYTES: usize = 4096;
+/// Django's `EmailField` limit.
+pub const MAX_EMAIL_LENGTH: usize = 254;
+
+pub const REQUIRED: &str = "This field is required.";
+pub const BLANK: &str = "This field may not be blank.";
+pub const NULL: &str = "This field may not be null.";
+pub const NOT_A_STRING: &str = "Not a valid string.";
+pub const NUL_CHARACTER: &str = "Null characters are not allowed.";
+pub const INVALID_EMAIL: &str = "Enter a valid email address.";
+
+/// The largest body `Input` reads; set once per application as request data.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+/// A request body type: pulls its fields out of `Fields`, which records any errors.
+pub trait FromFields: Sized {
+    fn from_fields(fields: &mut Fields) -> Self;
+}
+
+/// A field-validated request body: parsed into `Parsed`, documented as `Schema`.
+pub struct Input<Schema, Parsed>(pub Parsed, PhantomData<Schema>);
+
+impl<'a, Schema: Type, Parsed: FromFields> ApiExtractor<'a> for Input<Schema, Parsed> {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        Schema::register(registry);
+    }
+
+    fn request_meta() -> Option<MetaRequest> {
+        Some(MetaRequest {
+            description: None,
+            content: vec![MetaMediaType {
+                content_type: "application/json",
+                schema: Schema::schema_ref(),
+            }],
+            required: true,
+        })
+    }
+
+    async fn from_request(
+        request: &'a Request,
+        body: &mut RequestBody,
+        _options: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        let limit = request
+            .data::<BodyLimit>()
+            .map_or(64 * 1024, |limit| limit.0);
+        let object = read_object(request, body, limit).await?;
+        let mut fields = Fields::new(object);
+        let value = Parsed::from_fields(&mut fields);
+        match fields.errors.is_empty() {
+            true => Ok(Input(value, PhantomData)),
+            false => Err(ApiError::validation(&fields.errors).into()),
+        }
+    }
+}
+
+/// Reads the body as a JSON object or a form; anything else is DRF's 400 or 415.
+async fn read_object(
+    request: &Request,
+    body: &mut RequestBody,
+    limit: usize,
+) -> Result<Map<String, Value>, ApiError> {
+    let bytes = body
+        .take()
+        .map_err(|_| ApiError::internal())?
+        .into_bytes_limit(limit)
+        .await
+        .map_err(|err| match err {
+            poem::error::ReadBodyError::PayloadTooLarge => ApiError::payload_too_large(limit),
+            _ => ApiError::detail(
+                poem::http::StatusCode::BAD_REQUEST,
+                "Could not read the request body.",
+            ),
+        })?;
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
+    let media_type = content_type.as_deref().map(|ct| {
+        ct.split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase()
+    });
+    match media_type.as_deref() {
+        // No body at all, as some clients send for "no fields": every field is missing.
+        None if bytes.is_empty() => Ok(Map::new()),
+        Some("application/json") => parse_json(&bytes),
+        Some(other) if other.starts_with("application/") && other.ends_with("+json") => {
+            parse_json(&bytes)
+        }
+        Some("application/x-www-form-urlencoded") => {
+            let pairs: Vec<(String, String)> =
+                serde_urlencoded::from_bytes(&bytes).map_err(|err| {
+                    ApiError::detail(
+                        poem::http::StatusCode::BAD_REQUEST,
+                        format!("Form parse error - {err}"),
+                    )
+                })?;
+            // A repeated key keeps its last value, as Django's QueryDict does.
+            Ok(pairs
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect())
+        }
+        _ => Err(ApiError::unsupported_media_type(
+            content_type.as_deref().unwrap_or_default(),
+        )),
+    }
+}
+
+fn parse_json(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    let value: Value = serde_json::from_slice(bytes).map_err(|err| {
+        ApiError::detail(
+            poem::http::StatusCode::BAD_REQUEST,
+            format!("JSON parse error - {err}"),
+        )
+    })?;
+    match value {
+        Value::Object(map) => Ok(map),
+        other => {
+            let mut errors = FieldErrors::new();
+            errors.add(
+                crate::service::error::NON_FIELD_ERRORS,
+                format!(
+                    "Invalid data. Expected a dictionary, but got {}.",
+                    python_type_name(&other)
+                ),
+            );
+            Err(ApiError::validation(&errors))
+        }
+    }
+}
+
+/// The name DRF prints for a non-object body (it reports Python's type names).
+fn python_type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Array(_) => "list",
+        Value::String(_) => "str",
+        Value::Bool(_) => "bool",
+        Value::Null => "NoneType",
+        Value::Number(n) if n.is_f64() => "float",
+        Value::Number(_) => "int",
+        Value::Object(_) => "dict",
+    }
+}
+
+/// Whether a field may be absent.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    Required,
+    Optional,
+}
+
+/// The fields of one request body and the errors found while reading them.
+pub struct Fields {
+    values: Map<String, Value>,
+    errors: FieldErrors,
+}
+
+impl Fields {
+    pub fn new(values: Map<String, Value>) -> Self {
+        Self {
+            values,
+            errors: FieldErrors::new(),
+        }
+    }
+
+    /// A text field as DRF's `CharField`: surrounding whitespace trimmed, blank refused.
+    /// `None` when absent (and optional) or invalid (the error is recorded).
+    pub fn text(&mut self, name: &str, presence: Presence, max_length: usize) -> Option<String> {
+        let raw = self.raw_text(name, presence)?;
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            self.errors.add(name, BLANK);
+            return None;
+        }
+        if trimmed.chars().count() > max_length {
+            self.errors
+                .add(name, crate::service::accounts::too_long(max_length));
+            return None;
+        }
+        Some(trimmed.to_owned())
+    }
+
+    /// Like `text`, but a blank value is accepted as `""` (DRF's `allow_blank=True`).
+    pub fn text_allow_blank(
+        &mut self,
+        name: &str,
+        presence: Presence,
+        max_length: usize,
+    ) -> Option<String> {
+        let raw = self.raw_text(name, presence)?;
+        let trimmed = raw.trim();
+        if trimmed.chars().count() > max_length {
+            self.errors
+                .add(name, crate::service::accounts::too_long(max_length));
+            return None;
+        }
+        Some(trimmed.to_owned())
+    }
+
+    /// An email address: trimmed, well formed, at most 254 characters.
+    pub fn email(&mut self, name: &str, presence: Presence) -> Option<String> {
+        let value = self.text(name, presence, usize::MAX)?;
+        if value.chars().count() > MAX_EMAIL_LENGTH {
+            self.errors
+                .add(name, crate::service::accounts::too_long(MAX_EMAIL_LENGTH));
+            return None;
+        }
+        if !is_valid_email(&value) {
+            self.errors.add(name, INVALID_EMAIL);
+            return None;
+        }
+        Some(value)
+    }
+
+    /// An email that may also be blank (dj-rest-auth's login `email` field).
+    pub fn email_allow_blank(&mut self, name: &str) -> Option<String> {
+        let value = self.text_allow_blank(name, Presence::Optional, MAX_EMAIL_LENGTH)?;
+        if !value.is_empty() && !is_valid_email(&value) {
+            self.errors.add(name, INVALID_EMAIL);
+            return None;
+        }
+        Some(value)
+    }
+
+    /// A password: taken exactly as sent (never trimmed), at most 4096 bytes.
+    pub fn password(&mut self, name: &str, presence: Presence) -> Option<SecretString> {
+        let raw = self.raw_text(name, presence)?;
+        if raw.is_empty() {
+            self.errors.add(name, BLANK);
+            return None;
+        }
+        if raw.len() > MAX_PASSWORD_BYTES {
+            self.errors.add(
+                name,
+                format!("Ensure this field has no more than {MAX_PASSWORD_BYTES} bytes."),
+            );
+            return None;
+        }
+        Some(SecretString::from(raw))
+    }
+
+    /// A required field's value, or an empty placeholder when it failed (the error is
+    /// recorded, so the placeholder is never used).
+    pub fn required<T: Default>(value: Option<T>) -> T {
+        value.unwrap_or_default()
+    }
+
+    fn raw_text(&mut self, name: &str, presence: Presence) -> Option<String> {
+        let text = match self.values.get(name) {
+            None => {
+                if presence == Presence::Required {
+                    self.errors.add(name, REQUIRED);
+                }
+                return None;
+            }
+            Some(Value::Null) => {
+                self.errors.add(name, NULL);
+                return None;
+            }
+            Some(Value::String(s)) => s.clone(),
+            // DRF's CharField accepts numbers and uses their text.
+            Some(Value::Number(n)) => n.to_string(),
+            Some(_) => {
+                self.errors.add(name, NOT_A_STRING);
+                return None;
+            }
+        };
+        if text.contains('\0') {
+            self.errors.add(name, NUL_CHARACTER);
+            return None;
+        }
+        Some(text)
+    }
+}
+
+/// Django's `EmailValidator`, closely enough: a valid addr-spec whose domain is a dotted name
+/// with an alphabetic top-level label (or `localhost`).
+pub fn is_valid_email(value: &str) -> bool {
+    let Some((local, domain)) = value.rsplit_once('@') else {
+        return false;
+    };
+    if local.is_empty() || domain.is_empty() || !email_address::EmailAddress::is_valid(value) {
+        return false;
+    }
+    if domain.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    let labels: Vec<&str> = domain.split('.').collect();
+    let tld = labels.last().copied().unwrap_or_default();
+    labels.len() >= 2
+        && labels.iter().all(|label| {
+            !label.is_empty()
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+        })
+        && tld.chars().count() >= 2
+        && tld.chars().all(char::is_alphabetic)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn fields(value: Value) -> Fields {
+        match value {
+            Value::Object(map) => Fields::new(map),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn drf_messages_for_missing_blank_null_and_wrong_type() {
+        let mut f = fields(json!({"b": "  ", "n": null, "l": [1], "num": 42}));
+        assert_eq!(f.text("missing", Presence::Required, 10), None);
+        assert_eq!(f.text("b", Presence::Required, 10), None);
+        assert_eq!(f.text("n", Presence::Optional, 10), None);
+        assert_eq!(f.text("l", Presence::Optional, 10), None);
+        assert_eq!(f.text("num", Presence::Optional, 10).as_deref(), Some("42"));
+        assert_eq!(f.text("absent", Presence::Optional, 10), None);
+        let errors: Vec<(String, Vec<String>)> = f
+            .errors
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        assert_eq!(
+            errors,
+            vec![
+                ("b".into(), vec![BLANK.into()]),
+                ("l".into(), vec![NOT_A_STRING.into()]),
+                ("missing".into(), vec![REQUIRED.into()]),
+                ("n".into(), vec![NULL.into()]),
+            ]
+        );
+    }
+
+    #[test]
+    fn passwords_are_not_trimmed_and_are_capped() {
+        let long = "x".repeat(MAX_PASSWORD_BYTES + 1);
+        let mut f = fields(json!({"p": " spaced ", "long": long, "nul": "a\u{0}b"}));
+        use secrecy::ExposeSecret;
+        assert_eq!(
+            f.password("p", Presence::Required).unwrap().expose_secret(),
+            " spaced "
+        );
+        assert!(f.password("long", Presence::Required).is_none());
+        assert!(f.password("nul", Presence::Required).is_none());
+        assert!(f.errors.has("long") && f.errors.has("nul"));
+    }
+
+    #[test]
+    fn email_shapes() {
+        for ok in [
+            "a@example.com",
+            "first.last+tag@sub.example.co",
+            "x@localhost",
+            "é@exämple.de",
+        ] {
+            assert!(is_valid_email(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "plain",
+            "@example.com",
+            "a@",
+            "a@b",
+            "a@example.c",
+            "a b@example.com",
+            "a@-x.com",
+            "a@example.123",
+        ] {
+            assert!(!is_valid_email(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn non_object_bodies_name_the_python_type() {
+        for (body, name) in [
+            ("[]", "list"),
+            ("\"s\"", "str"),
+            ("1", "int"),
+            ("1.5", "float"),
+            ("true", "bool"),
+            ("null", "NoneType"),
+        ] {
+            let err = parse_json(body.as_bytes()).unwrap_err();
+            assert_eq!(
+                err.body(),
+                &json!({"non_field_errors": [format!("Invalid data. Expected a dictionary, but got {name}.")]})
+            );
+        }
+    }
+}

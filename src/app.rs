@@ -1,0 +1,217 @@
+//! Building the application from its configuration, and running it until stopped.
+
+use std::fs;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use migration::{Migrator, MigratorTrait};
+use poem::Server;
+use poem::listener::{Acceptor, Listener, TcpListener};
+use sea_orm::DatabaseConnection;
+use secrecy::SecretString;
+
+use crate::config::{Config, redact_url_password};
+use crate::service::accounts::Accounts;
+use crate::service::password_hashing::PasswordHasher;
+
+/// Everything a running Tessera holds: configuration, database pool, services.
+#[derive(Clone)]
+pub struct App {
+    pub config: Arc<Config>,
+    pub db: DatabaseConnection,
+    pub accounts: Accounts,
+}
+
+impl App {
+    /// Connects to the database (migrating it when `database.auto_migrate`), settles the secret
+    /// key and builds the services.
+    pub async fn build(mut config: Config) -> anyhow::Result<Self> {
+        ensure_secret_key(&mut config)?;
+        let db = connect(&config).await?;
+        if config.database.auto_migrate {
+            Migrator::up(&db, None)
+                .await
+                .context("applying database migrations")?;
+        }
+        let hasher = PasswordHasher::new(&config.password_hashing)?;
+        let config = Arc::new(config);
+        let accounts = Accounts::new(db.clone(), config.clone(), hasher);
+        Ok(Self {
+            config,
+            db,
+            accounts,
+        })
+    }
+
+    pub fn routes(&self) -> impl poem::Endpoint + 'static {
+        crate::api::routes(self.accounts.clone(), &self.config)
+    }
+
+    /// Serves on `config.bind` until `shutdown` completes, then drains open requests.
+    pub async fn serve(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let acceptor = TcpListener::bind(self.config.bind)
+            .into_acceptor()
+            .await
+            .with_context(|| format!("listening on {}", self.config.bind))?;
+        self.serve_on(acceptor, shutdown).await
+    }
+
+    /// Binds `127.0.0.1:0` and serves in the background; returns the address (for tests).
+    pub async fn spawn(self) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+        let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await?;
+        let addr = local_addr(&acceptor)?;
+        let handle = tokio::spawn(async move {
+            if let Err(err) = self.serve_on(acceptor, std::future::pending()).await {
+                tracing::error!(error = %err, "server stopped");
+            }
+        });
+        Ok((addr, handle))
+    }
+
+    async fn serve_on(
+        self,
+        acceptor: impl Acceptor + 'static,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let addr = local_addr(&acceptor)?;
+        let base = format!("http://{addr}");
+        tracing::info!(
+            address = %addr,
+            docs = %format!("{base}/docs"),
+            api = %format!("{base}{}", self.config.server.prefix),
+            "Tessera is listening; Swagger UI at {base}/docs"
+        );
+        let routes = self.routes();
+        Server::new_with_acceptor(acceptor)
+            .run_with_graceful_shutdown(routes, shutdown, Some(Duration::from_secs(10)))
+            .await
+            .context("serving HTTP")?;
+        self.db.close().await.ok();
+        Ok(())
+    }
+}
+
+fn local_addr(acceptor: &impl Acceptor) -> anyhow::Result<SocketAddr> {
+    acceptor
+        .local_addr()
+        .into_iter()
+        .find_map(|addr| addr.as_socket_addr().copied())
+        .context("the listener has no socket address")
+}
+
+/// Opens the configured database, naming it (without its password) when that fails.
+pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
+    crate::store::connect(&config.database.url, config.database.max_connections)
+        .await
+        .with_context(|| {
+            format!(
+                "connecting to the database at {}",
+                redact_url_password(&config.database.url)
+            )
+        })
+}
+
+/// Fills in `config.secret_key` when none is configured: read from, or generated into, a
+/// `0600` key file, by default beside the SQLite database (so restarts keep credentials valid).
+pub fn ensure_secret_key(config: &mut Config) -> anyhow::Result<()> {
+    if config.secret_key.is_some() {
+        return Ok(());
+    }
+    let path = match (&config.secret_key_file, config.sqlite_path()) {
+        (Some(path), _) => path.clone(),
+        (None, Some(db)) => default_key_file(&db),
+        (None, None) => bail!(
+            "secret_key is not set. With a shared database every instance must use the same \
+             key: set TESSERA_SECRET_KEY (at least 32 random bytes) or secret_key_file"
+        ),
+    };
+    let key = if path.exists() {
+        let key = fs::read_to_string(&path)
+            .with_context(|| format!("reading the secret key file {}", path.display()))?;
+        key.trim().to_owned()
+    } else {
+        let key = crate::service::secrets::random_hex(32);
+        write_private_file(&path, &key)?;
+        tracing::warn!(
+            path = %path.display(),
+            "no secret_key configured: generated one and saved it; production deployments \
+             should set TESSERA_SECRET_KEY"
+        );
+        key
+    };
+    if key.len() < crate::config::MIN_SECRET_KEY_BYTES {
+        bail!(
+            "the secret key in {} is too short (under 32 bytes)",
+            path.display()
+        );
+    }
+    config.secret_key = Some(SecretString::from(key));
+    Ok(())
+}
+
+/// `tessera.db` → `tessera.secret`, in the same directory.
+fn default_key_file(db: &Path) -> PathBuf {
+    let stem = db
+        .file_stem()
+        .map_or("tessera".into(), |s| s.to_string_lossy().into_owned());
+    db.with_file_name(format!("{stem}.secret"))
+}
+
+fn write_private_file(path: &Path, contents: &str) -> anyhow::Result<()> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating the secret key file {}", path.display()))?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_key_is_kept_private_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("accounts.db");
+        let mut config = Config::default();
+        config.database.url = format!("sqlite://{}?mode=rwc", db.display());
+        ensure_secret_key(&mut config).unwrap();
+        let key_file = dir.path().join("accounts.secret");
+        let first = fs::read_to_string(&key_file).unwrap();
+        assert_eq!(first.len(), 64);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&key_file).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let mut again = Config::default();
+        again.database.url = config.database.url.clone();
+        ensure_secret_key(&mut again).unwrap();
+        use secrecy::ExposeSecret;
+        assert_eq!(again.secret_key.unwrap().expose_secret(), first);
+    }
+
+    #[test]
+    fn a_shared_database_needs_a_configured_key() {
+        let mut config = Config::default();
+        config.database.url = "postgres://postgres@127.0.0.1/tessera".into();
+        let err = ensure_secret_key(&mut config).unwrap_err().to_string();
+        assert!(err.contains("TESSERA_SECRET_KEY"), "{err}");
+    }
+}

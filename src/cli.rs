@@ -1,0 +1,240 @@
+//! The command line: `serve`, `migrate`, `openapi`, `createsuperuser`, `check`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use migration::{Migrator, MigratorTrait};
+use sea_orm_migration::migrator::MigrationStatus;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::app::{self, App};
+use crate::config::{Config, LogFormat};
+use crate::service::error::Error as ServiceError;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tessera",
+    version,
+    about = "Account management service (dj-rest-auth compatible)"
+)]
+pub struct Cli {
+    /// Configuration file (default: ./tessera.toml when it exists).
+    #[arg(long, global = true, env = "TESSERA_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP server (applies pending migrations first unless database.auto_migrate = false).
+    Serve,
+    /// Manage the database schema.
+    Migrate {
+        #[arg(value_enum, default_value_t = MigrateAction::Up)]
+        action: MigrateAction,
+        /// Confirm `fresh`, which deletes every table and all data.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Print the OpenAPI document (no database needed).
+    Openapi {
+        /// YAML instead of JSON.
+        #[arg(long)]
+        yaml: bool,
+    },
+    /// Create an administrator account. The password comes from TESSERA_PASSWORD or a prompt.
+    Createsuperuser {
+        #[arg(long)]
+        email: String,
+    },
+    /// Check the configuration and the database connection.
+    Check,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum MigrateAction {
+    /// Apply all pending migrations.
+    Up,
+    /// Revert the last applied migration.
+    Down,
+    /// List migrations and whether each is applied.
+    Status,
+    /// Drop everything and re-apply all migrations (needs --yes).
+    Fresh,
+}
+
+/// Parses the command line and runs it; the whole of `main`.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let loaded = Config::load(cli.config.as_deref(), std::env::vars())?;
+    let config = loaded.config;
+    init_logging(&config);
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
+    }
+    match cli.command {
+        Command::Serve => {
+            let app = App::build(config).await?;
+            app.serve(shutdown_signal()).await
+        }
+        Command::Migrate { action, yes } => migrate(&config, action, yes).await,
+        Command::Openapi { yaml } => {
+            let document = if yaml {
+                crate::api::openapi_yaml(&config)
+            } else {
+                crate::api::openapi_json(&config)
+            };
+            print!("{document}");
+            Ok(())
+        }
+        Command::Createsuperuser { email } => create_superuser(config, &email).await,
+        Command::Check => check(config).await,
+    }
+}
+
+async fn migrate(config: &Config, action: MigrateAction, yes: bool) -> anyhow::Result<()> {
+    let db = app::connect(config).await?;
+    match action {
+        MigrateAction::Up => {
+            let pending = Migrator::get_pending_migrations(&db).await?.len();
+            Migrator::up(&db, None).await?;
+            println!("applied {pending} migration(s)");
+        }
+        MigrateAction::Down => {
+            Migrator::down(&db, Some(1)).await?;
+            println!("reverted the last migration");
+        }
+        MigrateAction::Status => {
+            for migration in Migrator::get_migration_with_status(&db).await? {
+                let state = match migration.status() {
+                    MigrationStatus::Applied => "applied",
+                    MigrationStatus::Pending => "pending",
+                };
+                println!("{state:8} {}", migration.name());
+            }
+        }
+        MigrateAction::Fresh if !yes => {
+            bail!("`migrate fresh` deletes all data; run it again with --yes to confirm")
+        }
+        MigrateAction::Fresh => {
+            Migrator::fresh(&db).await?;
+            println!("dropped all tables and re-applied every migration");
+        }
+    }
+    Ok(())
+}
+
+async fn create_superuser(config: Config, email: &str) -> anyhow::Result<()> {
+    let password = match std::env::var("TESSERA_PASSWORD") {
+        Ok(password) => SecretString::from(password),
+        Err(_) => {
+            let first = rpassword::prompt_password("Password: ").context("reading the password")?;
+            let again =
+                rpassword::prompt_password("Password (again): ").context("reading the password")?;
+            if first != again {
+                bail!("the two passwords didn't match");
+            }
+            SecretString::from(first)
+        }
+    };
+    let app = App::build(config).await?;
+    match app.accounts.create_superuser(email, &password).await {
+        Ok(user) => {
+            println!(
+                "superuser {} created (username {})",
+                user.email, user.username
+            );
+            Ok(())
+        }
+        Err(ServiceError::Invalid(errors)) => {
+            let problems: Vec<String> = errors
+                .iter()
+                .map(|(field, messages)| format!("{field}: {}", messages.join(" ")))
+                .collect();
+            bail!("{}", problems.join("; "))
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+async fn check(mut config: Config) -> anyhow::Result<()> {
+    println!("configuration: ok (auth.mode = {:?})", config.auth.mode);
+    app::ensure_secret_key(&mut config)?;
+    let has_key = config
+        .secret_key
+        .as_ref()
+        .is_some_and(|k| !k.expose_secret().is_empty());
+    println!("secret key: {}", if has_key { "ok" } else { "missing" });
+    let db = app::connect(&config).await?;
+    crate::store::ping(&db)
+        .await
+        .context("querying the database")?;
+    let pending = Migrator::get_pending_migrations(&db).await?.len();
+    println!(
+        "database: ok ({}; {pending} pending migration(s))",
+        crate::config::redact_url_password(&config.database.url)
+    );
+    Ok(())
+}
+
+fn init_logging(config: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&config.log.level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let result = match config.log.format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+    // Already initialised (e.g. by a test harness): keep the existing subscriber.
+    drop(result);
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        tokio::signal::ctrl_c().await.ok();
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

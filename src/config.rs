@@ -1,0 +1,456 @@
+//! Configuration: built-in defaults < TOML file < `DATABASE_URL` < `TESSERA_*` environment.
+//!
+//! Every key has a default, so `tessera serve` runs with no file at all. Unknown keys in the
+//! file are errors (a typo must not silently fall back to a default); unknown `TESSERA_*`
+//! variables are warnings, because the environment is shared with other software.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+/// Environment variables that share the `TESSERA_` prefix but are not settings.
+const NON_SETTING_VARIABLES: &[&str] = &["TESSERA_CONFIG", "TESSERA_PASSWORD", "TESSERA_LOG"];
+
+/// Default location of the configuration file, read when it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "tessera.toml";
+
+/// Shortest secret key accepted; anything shorter is guessable enough to forge credentials.
+pub const MIN_SECRET_KEY_BYTES: usize = 32;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    pub bind: SocketAddr,
+    /// Public base URL of this service, used to build links; never taken from the Host header.
+    pub public_url: String,
+    /// Signing secret. When unset, `serve` generates one and keeps it in `secret_key_file`.
+    #[serde(serialize_with = "serialize_secret")]
+    pub secret_key: Option<SecretString>,
+    /// Where a generated secret key is kept (default: beside the SQLite database).
+    pub secret_key_file: Option<PathBuf>,
+    pub database: DatabaseConfig,
+    pub server: ServerConfig,
+    pub auth: AuthConfig,
+    pub account: AccountConfig,
+    pub password_hashing: PasswordHashingConfig,
+    pub email: EmailConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://FILE?mode=rwc` (embedded default) or `postgres://USER@HOST/DB` (scale-out).
+    #[serde(serialize_with = "serialize_url_redacted")]
+    pub url: String,
+    /// Apply pending migrations when `serve` starts.
+    pub auto_migrate: bool,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Path prefix of the account API (dj-rest-auth's `P`).
+    pub prefix: String,
+    /// Largest request body accepted; larger ones get 413.
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    Token,
+    Jwt,
+    Session,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// The REST_AUTH switch: `token`, `jwt` or `session`.
+    pub mode: AuthMode,
+    /// Lifetime of an opaque token in seconds; `0` means tokens live until logout.
+    pub token_ttl_seconds: u64,
+    /// Require `old_password` on `password/change/`.
+    pub old_password_field_enabled: bool,
+    /// Also end the credential used to change the password.
+    pub logout_on_password_change: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmailVerification {
+    None,
+    Optional,
+    Mandatory,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LoginMethod {
+    Email,
+    Username,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccountConfig {
+    pub email_verification: EmailVerification,
+    /// Which identifiers `login/` accepts, as allauth's `ACCOUNT_LOGIN_METHODS`.
+    pub login_methods: Vec<LoginMethod>,
+    /// Never reveal whether an address has an account.
+    pub prevent_enumeration: bool,
+    pub email_confirmation_expire_days: u32,
+    /// Lifetime of a password-reset link, in seconds.
+    pub password_reset_timeout: u64,
+    /// Django's `MinimumLengthValidator` setting.
+    pub password_min_length: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordHashingConfig {
+    /// argon2id memory cost in KiB.
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+    /// Hashes computed at once; `0` means one per CPU core. Bounds memory under load.
+    pub max_concurrent: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmailBackend {
+    Console,
+    Smtp,
+    File,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailConfig {
+    pub backend: EmailBackend,
+    pub from: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A tracing filter, e.g. `info` or `tessera=debug,sqlx=warn`. `RUST_LOG` overrides it.
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            public_url: "http://127.0.0.1:8000".into(),
+            secret_key: None,
+            secret_key_file: None,
+            database: DatabaseConfig::default(),
+            server: ServerConfig::default(),
+            auth: AuthConfig::default(),
+            account: AccountConfig::default(),
+            password_hashing: PasswordHashingConfig::default(),
+            email: EmailConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://tessera.db?mode=rwc".into(),
+            auto_migrate: true,
+            max_connections: 10,
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            prefix: "/auth/".into(),
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            mode: AuthMode::Token,
+            token_ttl_seconds: 0,
+            old_password_field_enabled: false,
+            logout_on_password_change: false,
+        }
+    }
+}
+
+impl Default for AccountConfig {
+    fn default() -> Self {
+        Self {
+            email_verification: EmailVerification::Optional,
+            login_methods: vec![LoginMethod::Email],
+            prevent_enumeration: true,
+            email_confirmation_expire_days: 3,
+            password_reset_timeout: 3600,
+            password_min_length: 8,
+        }
+    }
+}
+
+impl Default for PasswordHashingConfig {
+    fn default() -> Self {
+        Self {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+            max_concurrent: 0,
+        }
+    }
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        Self {
+            backend: EmailBackend::Console,
+            from: "webmaster@localhost".into(),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+fn serialize_secret<S: serde::Serializer>(
+    secret: &Option<SecretString>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(_) => serializer.serialize_str("[redacted]"),
+        None => serializer.serialize_none(),
+    }
+}
+
+fn serialize_url_redacted<S: serde::Serializer>(
+    url: &str,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&redact_url_password(url))
+}
+
+/// `postgres://user:pw@host/db` → `postgres://user:[redacted]@host/db`, for logs and errors.
+pub fn redact_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:[redacted]@{host}{tail}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+/// A configuration problem, reported at startup in plain words.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration error: {0}")]
+    Invalid(String),
+    #[error("configuration error: {0}")]
+    Figment(#[from] Box<figment::Error>),
+}
+
+/// The outcome of loading: the configuration plus warnings to log once logging is set up.
+pub struct Loaded {
+    pub config: Config,
+    pub warnings: Vec<String>,
+}
+
+impl Config {
+    /// Loads from an explicit file (must exist), or from `tessera.toml` when present, then the
+    /// environment given as `vars` (the process environment in production, a fixed list in tests).
+    pub fn load(
+        file: Option<&Path>,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Loaded, ConfigError> {
+        let vars: Vec<(String, String)> = vars.into_iter().collect();
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(path) if !path.exists() => {
+                return Err(ConfigError::Invalid(format!(
+                    "configuration file {} does not exist",
+                    path.display()
+                )));
+            }
+            Some(path) => figment = figment.merge(Toml::file_exact(path)),
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
+                figment = figment.merge(Toml::file_exact(DEFAULT_CONFIG_FILE))
+            }
+            None => {}
+        }
+
+        let known = known_keys();
+        let mut warnings = Vec::new();
+        // (setting key, variable name): lets an error say which variable held the bad value.
+        let mut sources: Vec<(String, String)> = Vec::new();
+        if let Some((_, url)) = vars.iter().find(|(name, _)| name == "DATABASE_URL") {
+            figment = figment.merge(Serialized::default("database.url", url));
+            sources.push(("database.url".into(), "DATABASE_URL".into()));
+        }
+        for (name, raw) in &vars {
+            let Some(rest) = name.strip_prefix("TESSERA_") else {
+                continue;
+            };
+            if NON_SETTING_VARIABLES.contains(&name.as_str()) {
+                continue;
+            }
+            let key = rest.to_ascii_lowercase().replace("__", ".");
+            let Some(kind) = known.get(&key) else {
+                warnings.push(format!(
+                    "ignoring environment variable {name}: there is no setting `{key}`"
+                ));
+                continue;
+            };
+            // Text settings take the raw string (an all-digit secret stays text); the others
+            // parse like TOML values, so `true`, `1024` and `["email"]` work.
+            let value = match kind {
+                KeyKind::Text => figment::value::Value::from(raw.clone()),
+                KeyKind::Other => raw.parse().unwrap_or_else(|never| match never {}),
+            };
+            figment = figment.merge(Serialized::default(&key, value));
+            sources.push((key, name.clone()));
+        }
+
+        let config: Config = figment.extract().map_err(|err: figment::Error| {
+            let key = err.path.join(".");
+            match sources.iter().rev().find(|(k, _)| *k == key) {
+                Some((_, var)) => ConfigError::Invalid(format!("{err} (set by {var})")),
+                None => ConfigError::Figment(Box::new(err)),
+            }
+        })?;
+        config.validate()?;
+        Ok(Loaded { config, warnings })
+    }
+
+    /// Checks that cannot be expressed in types.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |msg: String| Err(ConfigError::Invalid(msg));
+        if let Some(key) = &self.secret_key {
+            if key.expose_secret().len() < MIN_SECRET_KEY_BYTES {
+                return invalid(format!(
+                    "secret_key is too short: use at least {MIN_SECRET_KEY_BYTES} random bytes \
+                     (e.g. the output of `openssl rand -hex 32`)"
+                ));
+            }
+        }
+        let prefix = &self.server.prefix;
+        if !prefix.starts_with('/') || !prefix.ends_with('/') || prefix.contains("//") {
+            return invalid(format!(
+                "server.prefix must start and end with '/', got {prefix:?}"
+            ));
+        }
+        if ["/docs/", "/health/", "/openapi.json/", "/openapi.yaml/"].contains(&prefix.as_str()) {
+            return invalid(format!(
+                "server.prefix {prefix:?} collides with a built-in route"
+            ));
+        }
+        if !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://")) {
+            return invalid(format!(
+                "public_url must be an http(s) URL, got {:?}",
+                self.public_url
+            ));
+        }
+        if self.server.max_body_bytes < 1024 {
+            return invalid("server.max_body_bytes must be at least 1024".into());
+        }
+        if self.account.login_methods.is_empty() {
+            return invalid("account.login_methods must name at least one method".into());
+        }
+        if self.account.password_min_length == 0 {
+            return invalid("account.password_min_length must be at least 1".into());
+        }
+        if let Err(err) = argon2::Params::new(
+            self.password_hashing.memory_kib,
+            self.password_hashing.iterations,
+            self.password_hashing.parallelism,
+            None,
+        ) {
+            return invalid(format!("password_hashing: {err}"));
+        }
+        if self.auth.mode != AuthMode::Token {
+            return invalid(format!(
+                "auth.mode = {:?} is not available in this version; use \"token\"",
+                format!("{:?}", self.auth.mode).to_lowercase()
+            ));
+        }
+        Ok(())
+    }
+
+    /// The SQLite database file, when the database is SQLite on disk.
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        let rest = self.database.url.strip_prefix("sqlite:")?;
+        let rest = rest.trim_start_matches("//");
+        let path = rest.split('?').next().unwrap_or_default();
+        if path.is_empty() || path == ":memory:" {
+            return None;
+        }
+        Some(PathBuf::from(path))
+    }
+}
+
+/// Every dotted key path a setting can have, derived from the defaults so it never drifts.
+fn known_keys() -> BTreeMap<String, KeyKind> {
+    fn walk(prefix: &str, value: &serde_json::Value, out: &mut BTreeMap<String, KeyKind>) {
+        if let serde_json::Value::Object(map) = value {
+            for (key, child) in map {
+                let path = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                walk(&path, child, out);
+                let kind = match child {
+                    serde_json::Value::String(_) | serde_json::Value::Null => KeyKind::Text,
+                    _ => KeyKind::Other,
+                };
+                out.insert(path, kind);
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    let defaults = serde_json::to_value(Config::default()).expect("defaults serialize");
+    walk("", &defaults, &mut out);
+    out
+}
+
+#[derive(Clone, Copy)]
+enum KeyKind {
+    Text,
+    Other,
+}

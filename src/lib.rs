@@ -1,0 +1,16 @@
+//! Tessera: account management (registration, login, logout, user details, password change)
+//! as a library and a single binary, wire-compatible with dj-rest-auth.
+//!
+//! Layers, outside in: `api` (HTTP, OpenAPI) → `service` (use cases, transactions) →
+//! `store` (sea-orm queries) → the `entity` and `migration` crates. `app` wires them together
+//! and `cli` is the command line.
+
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod service;
+pub mod store;
+
+pub use app::App;
+pub use config::Config;
