@@ -122,14 +122,19 @@ impl Example for RegisterRequest {
 
 impl FromFields for RegistrationInput {
     fn from_fields(fields: &mut Fields) -> Self {
+        let email = fields.email("email", Presence::Required);
+        // An empty username means "none": email-only signup forms often send `""`.
+        let username = fields
+            .text_allow_blank("username", Presence::Optional, usernames::MAX_LENGTH)
+            .filter(|u| !u.is_empty());
+        let password1 = fields.password("password1", Presence::Required);
+        let password2 = fields.password("password2", Presence::Required);
         RegistrationInput {
-            email: Fields::required(fields.email("email", Presence::Required)),
-            // An empty username means "none": email-only signup forms often send `""`.
-            username: fields
-                .text_allow_blank("username", Presence::Optional, usernames::MAX_LENGTH)
-                .filter(|u| !u.is_empty()),
-            password1: Fields::required(fields.password("password1", Presence::Required)),
-            password2: Fields::required(fields.password("password2", Presence::Required)),
+            email,
+            username,
+            password1,
+            password2,
+            field_errors: fields.take_errors(),
         }
     }
 }

@@ -275,6 +275,12 @@ impl Fields {
         Some(SecretString::from(raw))
     }
 
+    /// Hands the errors found so far to the caller, for a use case that reports them together
+    /// with its own field checks (as a DRF serializer does).
+    pub fn take_errors(&mut self) -> FieldErrors {
+        std::mem::take(&mut self.errors)
+    }
+
     /// A required field's value, or an empty placeholder when it failed (the error is
     /// recorded, so the placeholder is never used).
     pub fn required<T: Default>(value: Option<T>) -> T {

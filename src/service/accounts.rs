@@ -71,11 +71,14 @@ pub struct IssuedToken {
     pub user: User,
 }
 
+/// A signup form. Fields that failed to parse are `None` and their errors are in
+/// `field_errors`; they are reported together with the checks made here, as DRF does.
 pub struct RegistrationInput {
-    pub email: String,
+    pub email: Option<String>,
     pub username: Option<String>,
-    pub password1: SecretString,
-    pub password2: SecretString,
+    pub password1: Option<SecretString>,
+    pub password2: Option<SecretString>,
+    pub field_errors: FieldErrors,
 }
 
 pub enum Registered {
@@ -135,43 +138,54 @@ impl Accounts {
     }
 
     pub async fn register(&self, input: RegistrationInput) -> Result<Registered> {
-        let email = normalize_email(&input.email);
         let mandatory = self.config.account.email_verification == EmailVerification::Mandatory;
         // Under mandatory verification the answer to a taken address looks like success; the
         // owner is told by email instead (allauth's enumeration prevention).
         let hide_taken_email = mandatory && self.config.account.prevent_enumeration;
 
-        let mut errors = FieldErrors::new();
+        let mut errors = input.field_errors;
+        let email = input.email.as_deref().map(normalize_email);
         let username = input.username.filter(|u| !u.is_empty());
         if let Some(username) = &username {
             if let Some(message) = self.username_problem(username, None).await? {
                 errors.add("username", message);
             }
         }
-        let email_taken = store::users::find_by_email(&self.db, &email)
-            .await?
-            .is_some();
+        let email_taken = match &email {
+            Some(email) => store::users::find_by_email(&self.db, email)
+                .await?
+                .is_some(),
+            None => false,
+        };
         if email_taken && !hide_taken_email {
             errors.add("email", EMAIL_TAKEN);
         }
-        let attributes = UserAttributes {
-            username: username.as_deref().unwrap_or_default(),
-            email: &email,
-            first_name: "",
-            last_name: "",
-        };
-        errors.extend(
-            "password1",
-            self.policy
-                .validate(input.password1.expose_secret(), &attributes),
-        );
+        if let Some(password1) = &input.password1 {
+            let attributes = UserAttributes {
+                username: username.as_deref().unwrap_or_default(),
+                email: email.as_deref().unwrap_or_default(),
+                first_name: "",
+                last_name: "",
+            };
+            errors.extend(
+                "password1",
+                self.policy.validate(password1.expose_secret(), &attributes),
+            );
+        }
         errors.into_result()?;
-        if input.password1.expose_secret() != input.password2.expose_secret() {
+        let (Some(email), Some(password1), Some(password2)) =
+            (email, input.password1, input.password2)
+        else {
+            return Err(Error::Internal(
+                "registration input without errors is complete".into(),
+            ));
+        };
+        if password1.expose_secret() != password2.expose_secret() {
             return Err(FieldErrors::non_field(REGISTRATION_MISMATCH));
         }
 
         // Hash before branching, so a taken address costs the same time as a new one.
-        let password_hash = self.hasher.hash(&input.password1).await?;
+        let password_hash = self.hasher.hash(&password1).await?;
         if email_taken {
             return Ok(Registered::VerificationSent);
         }

@@ -1,0 +1,344 @@
+//! Test harness: the real application on `127.0.0.1:0` over a fresh database, driven over HTTP.
+//!
+//! Every scenario runs on SQLite (a temporary file) and, when `TESSERA_TEST_DATABASE_URL` is
+//! set (e.g. `postgres://postgres@127.0.0.1:5432/test`), on a new PostgreSQL database created
+//! from it for that test alone and dropped afterwards.
+#![allow(dead_code)]
+
+use std::sync::Once;
+
+use reqwest::header::HeaderMap;
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use serde_json::Value;
+use tessera::{App, Config};
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// Runs each named `async fn(Backend)` scenario once per backend, as separate tests.
+#[macro_export]
+macro_rules! on_each_backend {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::common::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    match super::common::Backend::postgres() {
+                        Some(backend) => super::$name(backend).await,
+                        None => eprintln!("skipped: TESSERA_TEST_DATABASE_URL is not set"),
+                    }
+                }
+            )*
+        }
+    };
+}
+
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Sqlite,
+    Postgres(String),
+}
+
+impl Backend {
+    pub fn postgres() -> Option<Self> {
+        std::env::var("TESSERA_TEST_DATABASE_URL")
+            .ok()
+            .filter(|url| !url.is_empty())
+            .map(Backend::Postgres)
+    }
+}
+
+/// A database that exists for one test.
+pub struct TestDb {
+    pub url: String,
+    drop_with: Option<(String, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub async fn create(backend: &Backend) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temporary directory");
+                let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+                Self {
+                    url,
+                    drop_with: None,
+                    _dir: Some(dir),
+                }
+            }
+            Backend::Postgres(admin_url) => {
+                let name = format!("tessera_test_{}", tessera::service::secrets::random_hex(8));
+                let admin = Database::connect(admin_url.as_str())
+                    .await
+                    .expect("connect to TESSERA_TEST_DATABASE_URL");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                    .await
+                    .expect("create the test database");
+                admin.close().await.ok();
+                Self {
+                    url: replace_database_name(admin_url, &name),
+                    drop_with: Some((admin_url.clone(), name)),
+                    _dir: None,
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some((admin_url, name)) = self.drop_with.take() else {
+            return;
+        };
+        // Drop runs outside any async context we could rely on: use a private runtime.
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                if let Ok(admin) = Database::connect(admin_url.as_str()).await {
+                    let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+                    admin.execute_unprepared(&sql).await.ok();
+                    admin.close().await.ok();
+                }
+            });
+        })
+        .join()
+        .ok();
+    }
+}
+
+fn replace_database_name(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let path_start = base[scheme_end..].find('/').map(|i| i + scheme_end);
+    let host_part = path_start.map_or(base, |i| &base[..i]);
+    match query {
+        Some(query) => format!("{host_part}/{name}?{query}"),
+        None => format!("{host_part}/{name}"),
+    }
+}
+
+/// A configuration for tests: cheap argon2 (the defaults are exercised where they matter)
+/// and a fixed secret.
+pub fn test_config(database_url: &str) -> Config {
+    let mut config = Config::default();
+    config.database.url = database_url.to_owned();
+    config.secret_key = Some(
+        "test-secret-key-that-is-long-enough-0123456789"
+            .to_owned()
+            .into(),
+    );
+    config.password_hashing.memory_kib = 1024;
+    config.password_hashing.iterations = 1;
+    config
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub prefix: String,
+    pub client: reqwest::Client,
+    /// A separate connection for looking at what the app stored.
+    pub db: DatabaseConnection,
+    pub config: Config,
+    server: tokio::task::JoinHandle<()>,
+    // Dropped last: the database outlives the server and connections above.
+    _database: TestDb,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+pub fn init_tracing() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+            .with_test_writer()
+            .try_init();
+    });
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> Self {
+        init_tracing();
+        let database = TestDb::create(&backend).await;
+        let mut config = test_config(&database.url);
+        configure(&mut config);
+        Self::start(database, config).await
+    }
+
+    /// Starts an app over an existing database (e.g. to restart with other settings).
+    pub async fn start(database: TestDb, config: Config) -> Self {
+        let app = App::build(config.clone()).await.expect("the app builds");
+        let (addr, server) = app.spawn().await.expect("the app listens");
+        let db = tessera::store::connect(&database.url, 2)
+            .await
+            .expect("inspection connection");
+        Self {
+            base: format!("http://{addr}"),
+            prefix: config.server.prefix.clone(),
+            client: reqwest::Client::new(),
+            db,
+            config,
+            server,
+            _database: database,
+        }
+    }
+
+    /// Stops the server and hands back its database, for a restart.
+    pub async fn stop(mut self) -> (TestDb, Config) {
+        self.server.abort();
+        let database = std::mem::replace(
+            &mut self._database,
+            TestDb {
+                url: String::new(),
+                drop_with: None,
+                _dir: None,
+            },
+        );
+        (database, self.config.clone())
+    }
+
+    /// An API path (`login/`) as a full URL under the configured prefix.
+    pub fn api(&self, path: &str) -> String {
+        format!("{}{}{}", self.base, self.prefix, path)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        Reply::from(
+            self.client
+                .post(self.api(path))
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    pub async fn post_with_token(&self, path: &str, token: &str, body: Value) -> Reply {
+        let request = self
+            .client
+            .post(self.api(path))
+            .header("Authorization", format!("Token {token}"));
+        Reply::from(request.json(&body).send().await.unwrap()).await
+    }
+
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Reply {
+        Reply::from(
+            self.client
+                .post(self.api(path))
+                .form(form)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> Reply {
+        let mut request = self.client.post(self.api(path)).body(body);
+        if let Some(content_type) = content_type {
+            request = request.header("Content-Type", content_type);
+        }
+        Reply::from(request.send().await.unwrap()).await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        let mut request = self.client.get(self.api(path));
+        if let Some(token) = token {
+            request = request.header("Authorization", format!("Token {token}"));
+        }
+        Reply::from(request.send().await.unwrap()).await
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
+        Reply::from(request.send().await.unwrap()).await
+    }
+
+    /// Registers `email` with the standard test password; returns the token.
+    pub async fn register(&self, email: &str) -> String {
+        let reply = self
+            .post(
+                "registration/",
+                serde_json::json!({"email": email, "password1": PASSWORD, "password2": PASSWORD}),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "registration failed: {}", reply.text);
+        reply.body["key"].as_str().expect("a key").to_owned()
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Reply {
+        self.post(
+            "login/",
+            serde_json::json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
+    /// Logs in and returns the token, failing the test otherwise.
+    pub async fn login_key(&self, email: &str, password: &str) -> String {
+        let reply = self.login(email, password).await;
+        assert_eq!(reply.status, 200, "login failed: {}", reply.text);
+        reply.body["key"].as_str().expect("a key").to_owned()
+    }
+}
+
+/// A response, read completely.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub text: String,
+    /// The body as JSON (`Null` when it is not JSON).
+    pub body: Value,
+}
+
+impl Reply {
+    pub async fn from(response: reqwest::Response) -> Self {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Self {
+            status,
+            headers,
+            text,
+            body,
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
