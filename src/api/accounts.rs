@@ -43,7 +43,7 @@ pub struct LoginRequest {
     #[oai(validator(max_length = 254))]
     email: Option<String>,
     /// The account's username (only when `account.login_methods` includes `username`).
-    #[oai(validator(max_length = 150))]
+    #[oai(validator(max_length = 150), skip_serializing_if_is_none)]
     username: Option<String>,
     #[oai(validator(min_length = 1))]
     password: String,
@@ -87,10 +87,10 @@ pub struct Detail {
 }
 
 impl Detail {
-    fn new(text: &str) -> Json<Self> {
-        Json(Self {
+    fn new(text: &str) -> Success<Self> {
+        Success::Ok(Json(Self {
             detail: text.to_owned(),
-        })
+        }))
     }
 }
 
@@ -100,7 +100,8 @@ impl Detail {
 pub struct RegisterRequest {
     #[oai(validator(max_length = 254))]
     email: String,
-    #[oai(validator(max_length = 150, pattern = r"^[\w.@+-]+$"))]
+    /// Letters, digits and `@` `.` `+` `-` `_` only (letters and digits from any script).
+    #[oai(validator(max_length = 150), skip_serializing_if_is_none)]
     username: Option<String>,
     #[oai(validator(min_length = 1))]
     password1: String,
@@ -149,6 +150,14 @@ pub struct RegisterResult {
     detail: Option<String>,
 }
 
+/// A successful answer with a JSON body.
+#[derive(ApiResponse)]
+enum Success<T: poem_openapi::types::ToJSON> {
+    /// Success.
+    #[oai(status = 200)]
+    Ok(Json<T>),
+}
+
 #[derive(ApiResponse)]
 enum RegisterResponse {
     /// The account was created.
@@ -185,7 +194,8 @@ impl From<User> for UserDetails {
 #[derive(Object)]
 #[oai(example)]
 pub struct UserDetailsUpdate {
-    #[oai(validator(max_length = 150, pattern = r"^[\w.@+-]+$"))]
+    /// Letters, digits and `@` `.` `+` `-` `_` only (letters and digits from any script).
+    #[oai(validator(max_length = 150), skip_serializing_if_is_none)]
     username: Option<String>,
     #[oai(validator(max_length = 150))]
     first_name: Option<String>,
@@ -226,6 +236,7 @@ impl<const FULL: bool> FromFields for ProfileFields<FULL> {
 #[derive(Object)]
 #[oai(example)]
 pub struct PasswordChangeRequest {
+    #[oai(skip_serializing_if_is_none)]
     old_password: Option<String>,
     #[oai(validator(min_length = 1))]
     new_password1: String,
@@ -274,9 +285,9 @@ impl AccountsApi {
         &self,
         accounts: Data<&Accounts>,
         body: Input<LoginRequest, LoginInput>,
-    ) -> Result<Json<TokenKey>, ApiError> {
+    ) -> Result<Success<TokenKey>, ApiError> {
         let issued = accounts.login(body.0).await?;
-        Ok(Json(TokenKey { key: issued.key }))
+        Ok(Success::Ok(Json(TokenKey { key: issued.key })))
     }
 
     /// Log out
@@ -292,7 +303,7 @@ impl AccountsApi {
         &self,
         accounts: Data<&Accounts>,
         auth: MaybeAuthenticated,
-    ) -> Result<Json<Detail>, ApiError> {
+    ) -> Result<Success<Detail>, ApiError> {
         let Some(principal) = auth.0 else {
             return Err(ApiError::detail(StatusCode::BAD_REQUEST, NOT_LOGGED_IN));
         };
@@ -335,8 +346,8 @@ impl AccountsApi {
         operation_id = "getUser",
         tag = "Tag::User"
     )]
-    async fn get_user(&self, auth: Authenticated) -> Json<UserDetails> {
-        Json(auth.0.user.into())
+    async fn get_user(&self, auth: Authenticated) -> Result<Success<UserDetails>, ApiError> {
+        Ok(Success::Ok(Json(auth.0.user.into())))
     }
 
     /// Replace the current user's details
@@ -353,9 +364,9 @@ impl AccountsApi {
         accounts: Data<&Accounts>,
         auth: Authenticated,
         body: Input<UserDetailsUpdate, ProfileFields<true>>,
-    ) -> Result<Json<UserDetails>, ApiError> {
+    ) -> Result<Success<UserDetails>, ApiError> {
         let user = accounts.update_profile(&auth.0, body.0.0).await?;
-        Ok(Json(user.into()))
+        Ok(Success::Ok(Json(user.into())))
     }
 
     /// Update some of the current user's details
@@ -370,9 +381,9 @@ impl AccountsApi {
         accounts: Data<&Accounts>,
         auth: Authenticated,
         body: Input<UserDetailsUpdate, ProfileFields<false>>,
-    ) -> Result<Json<UserDetails>, ApiError> {
+    ) -> Result<Success<UserDetails>, ApiError> {
         let user = accounts.update_profile(&auth.0, body.0.0).await?;
-        Ok(Json(user.into()))
+        Ok(Success::Ok(Json(user.into())))
     }
 
     /// Change the password
@@ -390,7 +401,7 @@ impl AccountsApi {
         accounts: Data<&Accounts>,
         auth: Authenticated,
         body: Input<PasswordChangeRequest, PasswordChangeInput>,
-    ) -> Result<Json<Detail>, ApiError> {
+    ) -> Result<Success<Detail>, ApiError> {
         accounts.change_password(&auth.0, body.0).await?;
         Ok(Detail::new(PASSWORD_SAVED))
     }
