@@ -409,6 +409,12 @@ impl Config {
                 format!("{:?}", self.auth.mode).to_lowercase()
             ));
         }
+        if self.email.backend != EmailBackend::Console {
+            return invalid(format!(
+                "email.backend = {:?} is not available in this version; use \"console\"",
+                format!("{:?}", self.email.backend).to_lowercase()
+            ));
+        }
         Ok(())
     }
 

@@ -1,0 +1,359 @@
+//! The real `tessera` binary, run as a new user would: no configuration, an empty directory.
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tessera");
+const PASSWORD: &str = "correct horse battery staple";
+const NEW_PASSWORD: &str = "an even longer passphrase";
+
+/// `tessera ARGS` in `dir`, with none of the caller's TESSERA_* or DATABASE_URL variables.
+fn tessera(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(BIN);
+    command.args(args).current_dir(dir).env_clear();
+    if let Ok(path) = std::env::var("PATH") {
+        command.env("PATH", path);
+    }
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command
+}
+
+fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    tessera(dir, args, env).output().expect("the binary runs")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Server {
+    child: Option<Child>,
+    base: String,
+}
+
+impl Server {
+    fn start(dir: &Path) -> Self {
+        let bind = format!("127.0.0.1:{}", free_port());
+        let child = tessera(dir, &["serve"], &[("TESSERA_BIND", &bind)])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("serve starts");
+        Self {
+            child: Some(child),
+            base: format!("http://{bind}"),
+        }
+    }
+
+    async fn wait_ready(&mut self, client: &reqwest::Client) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("serve exited early with {status}");
+            }
+            let ready = client
+                .get(format!("{}/health/ready", self.base))
+                .send()
+                .await;
+            if ready.is_ok_and(|r| r.status() == 200) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "serve did not become ready");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// SIGTERM, then the exit status and everything logged.
+    fn stop(mut self) -> (std::process::ExitStatus, String) {
+        let child = self.child.take().unwrap();
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        (
+            output.status,
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+async fn call(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = client.request(method, url);
+    if let Some(token) = token {
+        request = request.header("Authorization", format!("Token {token}"));
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn serve_with_no_configuration_runs_the_whole_token_journey() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+    let mut server = Server::start(dir.path());
+    server.wait_ready(&client).await;
+    let api = |path: &str| format!("{}/auth/{path}", server.base);
+    use reqwest::Method;
+
+    let (status, body) = call(
+        &client,
+        Method::GET,
+        format!("{}/docs", server.base),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!((status, body), (200, Value::Null), "Swagger UI is HTML");
+
+    let (status, body) = call(
+        &client,
+        Method::POST,
+        api("registration/"),
+        None,
+        Some(
+            json!({"email": "new.user@example.com", "password1": PASSWORD, "password2": PASSWORD}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = call(
+        &client,
+        Method::POST,
+        api("login/"),
+        None,
+        Some(json!({"email": "new.user@example.com", "password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["key"].as_str().unwrap().to_owned();
+
+    let (status, user) = call(&client, Method::GET, api("user/"), Some(&token), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(user["email"], "new.user@example.com");
+
+    let (status, body) = call(
+        &client,
+        Method::POST,
+        api("password/change/"),
+        Some(&token),
+        Some(json!({"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (200, json!({"detail": "New password has been saved."}))
+    );
+
+    let (status, body) = call(&client, Method::POST, api("logout/"), Some(&token), None).await;
+    assert_eq!(
+        (status, body),
+        (200, json!({"detail": "Successfully logged out."}))
+    );
+    let (status, body) = call(&client, Method::GET, api("user/"), Some(&token), None).await;
+    assert_eq!((status, body), (401, json!({"detail": "Invalid token."})));
+
+    let (status, _) = call(
+        &client,
+        Method::POST,
+        api("login/"),
+        None,
+        Some(json!({"email": "new.user@example.com", "password": NEW_PASSWORD})),
+    )
+    .await;
+    assert_eq!(status, 200, "the new password works");
+
+    let (exit, logs) = server.stop();
+    assert!(exit.success(), "a graceful stop exits 0: {exit}\n{logs}");
+    assert!(
+        logs.contains("/docs"),
+        "the Swagger UI URL is logged: {logs}"
+    );
+    assert!(logs.contains("no secret_key configured"), "{logs}");
+    for secret in [PASSWORD, NEW_PASSWORD, token.as_str()] {
+        assert!(!logs.contains(secret), "a secret leaked into the logs");
+    }
+
+    assert!(
+        dir.path().join("tessera.db").exists(),
+        "embedded SQLite by default"
+    );
+    let key_file = dir.path().join("tessera.secret");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let key = std::fs::read_to_string(&key_file).unwrap();
+
+    // A restart keeps the key, so credentials stay valid.
+    let mut again = Server::start(dir.path());
+    again.wait_ready(&client).await;
+    let (status, _) = call(
+        &client,
+        Method::POST,
+        format!("{}/auth/login/", again.base),
+        None,
+        Some(json!({"email": "new.user@example.com", "password": NEW_PASSWORD})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    drop(again);
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap(), key);
+}
+
+#[test]
+fn openapi_needs_no_database_and_prints_the_committed_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(dir.path(), &["openapi"], &[]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let committed = include_str!("../openapi/openapi.json");
+    assert_eq!(String::from_utf8(output.stdout).unwrap(), committed);
+    assert!(
+        !dir.path().join("tessera.db").exists(),
+        "no database was touched"
+    );
+
+    let yaml = run(dir.path(), &["openapi", "--yaml"], &[]);
+    let yaml: Value = serde_yaml::from_slice(&yaml.stdout).expect("valid YAML");
+    let json: Value = serde_json::from_str(committed).unwrap();
+    assert_eq!(yaml, json, "YAML and JSON carry the same document");
+}
+
+#[test]
+fn configuration_errors_stop_startup_and_name_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("tessera.toml"),
+        "[server]\nprefx = \"/x/\"\n",
+    )
+    .unwrap();
+    let output = run(dir.path(), &["check"], &[]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("prefx"), "{stderr}");
+
+    let empty = tempfile::tempdir().unwrap();
+    let output = run(
+        empty.path(),
+        &["check"],
+        &[("TESSERA_ACCOUNT__EMAIL_VERIFICATION", "sometimes")],
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("TESSERA_ACCOUNT__EMAIL_VERIFICATION"),
+        "{stderr}"
+    );
+
+    let output = run(
+        empty.path(),
+        &["check"],
+        &[("TESSERA_SECRET_KEY", "tooshort")],
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("too short") && !stderr.contains("tooshort"),
+        "{stderr}"
+    );
+
+    let output = run(
+        empty.path(),
+        &["openapi"],
+        &[("TESSERA_NOT_A_SETTING", "1")],
+    );
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("TESSERA_NOT_A_SETTING"),
+        "an unknown variable is a warning: {stderr}"
+    );
+}
+
+#[test]
+fn migrate_createsuperuser_and_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path();
+    let text = |output: Output| {
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let status = text(run(path, &["migrate", "status"], &[]));
+    assert_eq!(
+        status.lines().filter(|l| l.starts_with("pending")).count(),
+        3,
+        "{status}"
+    );
+    assert!(text(run(path, &["migrate"], &[])).contains("applied 3 migration(s)"));
+    let status = text(run(path, &["migrate", "status"], &[]));
+    assert_eq!(
+        status.lines().filter(|l| l.starts_with("applied")).count(),
+        3,
+        "{status}"
+    );
+
+    let created = text(run(
+        path,
+        &["createsuperuser", "--email", "Admin@Example.com"],
+        &[("TESSERA_PASSWORD", PASSWORD)],
+    ));
+    assert!(created.contains("admin@example.com"), "{created}");
+    let weak = run(
+        path,
+        &["createsuperuser", "--email", "b@example.com"],
+        &[("TESSERA_PASSWORD", "123")],
+    );
+    assert!(!weak.status.success());
+    assert!(String::from_utf8_lossy(&weak.stderr).contains("This password is too short."));
+
+    let check = text(run(path, &["check"], &[]));
+    assert!(check.contains("database: ok"), "{check}");
+
+    let fresh = run(path, &["migrate", "fresh"], &[]);
+    assert!(!fresh.status.success(), "fresh needs --yes");
+    assert!(text(run(path, &["migrate", "down"], &[])).contains("reverted"));
+    let status = text(run(path, &["migrate", "status"], &[]));
+    assert_eq!(
+        status.lines().filter(|l| l.starts_with("pending")).count(),
+        1,
+        "{status}"
+    );
+}
