@@ -82,8 +82,10 @@ impl PasswordHasher {
             let matches = Argon2::default()
                 .verify_password(password.expose_secret().as_bytes(), &parsed)
                 .is_ok();
+            // Compare the costs only: parsed params also carry an output length we leave unset.
+            let costs = |p: &Params| (p.m_cost(), p.t_cost(), p.p_cost());
             let outdated = parsed.algorithm.as_str() != "argon2id"
-                || Params::try_from(&parsed).ok().as_ref() != Some(&params);
+                || Params::try_from(&parsed).map(|p| costs(&p)).ok() != Some(costs(&params));
             let needs_rehash = matches && outdated;
             Verified {
                 matches: matches && is_real,
