@@ -13,7 +13,7 @@ use poem::{Endpoint, IntoResponse, Request, Response};
 use crate::api::error::{ApiError, NOT_PROVIDED};
 
 /// For 405 answers: the methods each API path accepts (from the OpenAPI document).
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct AllowedMethods(Arc<BTreeMap<String, Vec<String>>>);
 
 impl AllowedMethods {
@@ -27,14 +27,15 @@ impl AllowedMethods {
     }
 }
 
-/// `around` middleware: runs the request and reshapes any error it ends in.
-pub async fn reshape<E: Endpoint>(next: E, request: Request) -> poem::Result<Response> {
+/// Runs the request and reshapes any error it ends in (the outermost layer, so it sees
+/// errors from every other one).
+pub async fn reshape<E: Endpoint>(
+    next: E,
+    request: Request,
+    allowed: AllowedMethods,
+) -> poem::Result<Response> {
     let method = request.method().to_string();
     let path = request.uri().path().to_owned();
-    let allowed = request
-        .data::<AllowedMethods>()
-        .cloned()
-        .unwrap_or_default();
     match next.call(request).await {
         Ok(response) => Ok(response.into_response()),
         Err(err) => Ok(to_drf(err, &method, &path, &allowed).into_response()),

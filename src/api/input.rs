@@ -202,7 +202,7 @@ impl Fields {
     /// A text field as DRF's `CharField`: surrounding whitespace trimmed, blank refused.
     /// `None` when absent (and optional) or invalid (the error is recorded).
     pub fn text(&mut self, name: &str, presence: Presence, max_length: usize) -> Option<String> {
-        let raw = self.raw_text(name, presence)?;
+        let raw = self.raw_text(name, presence, NOT_A_STRING)?;
         let trimmed = raw.trim();
         if trimmed.is_empty() {
             self.errors.add(name, BLANK);
@@ -223,7 +223,7 @@ impl Fields {
         presence: Presence,
         max_length: usize,
     ) -> Option<String> {
-        let raw = self.raw_text(name, presence)?;
+        let raw = self.raw_text(name, presence, NOT_A_STRING)?;
         let trimmed = raw.trim();
         if trimmed.chars().count() > max_length {
             self.errors
@@ -235,7 +235,12 @@ impl Fields {
 
     /// An email address: trimmed, well formed, at most 254 characters.
     pub fn email(&mut self, name: &str, presence: Presence) -> Option<String> {
-        let value = self.text(name, presence, usize::MAX)?;
+        let raw = self.raw_text(name, presence, INVALID_EMAIL)?;
+        let value = raw.trim().to_owned();
+        if value.is_empty() {
+            self.errors.add(name, BLANK);
+            return None;
+        }
         if value.chars().count() > MAX_EMAIL_LENGTH {
             self.errors
                 .add(name, crate::service::accounts::too_long(MAX_EMAIL_LENGTH));
@@ -250,8 +255,11 @@ impl Fields {
 
     /// An email that may also be blank (dj-rest-auth's login `email` field).
     pub fn email_allow_blank(&mut self, name: &str) -> Option<String> {
-        let value = self.text_allow_blank(name, Presence::Optional, MAX_EMAIL_LENGTH)?;
-        if !value.is_empty() && !is_valid_email(&value) {
+        let raw = self.raw_text(name, Presence::Optional, INVALID_EMAIL)?;
+        let value = raw.trim().to_owned();
+        if !value.is_empty()
+            && (value.chars().count() > MAX_EMAIL_LENGTH || !is_valid_email(&value))
+        {
             self.errors.add(name, INVALID_EMAIL);
             return None;
         }
@@ -260,7 +268,7 @@ impl Fields {
 
     /// A password: taken exactly as sent (never trimmed), at most 4096 bytes.
     pub fn password(&mut self, name: &str, presence: Presence) -> Option<SecretString> {
-        let raw = self.raw_text(name, presence)?;
+        let raw = self.raw_text(name, presence, NOT_A_STRING)?;
         if raw.is_empty() {
             self.errors.add(name, BLANK);
             return None;
@@ -287,7 +295,10 @@ impl Fields {
         value.unwrap_or_default()
     }
 
-    fn raw_text(&mut self, name: &str, presence: Presence) -> Option<String> {
+    /// The field's text before trimming; `wrong_type` is the message for a non-string value
+    /// (DRF's `EmailField` says "Enter a valid email address." where `CharField` says
+    /// "Not a valid string.").
+    fn raw_text(&mut self, name: &str, presence: Presence, wrong_type: &str) -> Option<String> {
         let text = match self.values.get(name) {
             None => {
                 if presence == Presence::Required {
@@ -303,7 +314,7 @@ impl Fields {
             // DRF's CharField accepts numbers and uses their text.
             Some(Value::Number(n)) => n.to_string(),
             Some(_) => {
-                self.errors.add(name, NOT_A_STRING);
+                self.errors.add(name, wrong_type);
                 return None;
             }
         };

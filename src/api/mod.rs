@@ -118,9 +118,8 @@ pub fn routes(accounts: Accounts, config: &Config) -> impl Endpoint + 'static {
         .with(NormalizePath::new(TrailingSlash::Trim))
         .data(accounts)
         .data(BodyLimit(config.server.max_body_bytes))
-        .data(allowed)
         .with(CatchPanic::new().with_handler(|_| ApiError::internal().into_response()))
-        .around(framework_errors::reshape)
+        .around(move |next, request| framework_errors::reshape(next, request, allowed.clone()))
 }
 
 fn static_body(body: String, content_type: &'static str) -> impl Endpoint<Output = Response> {
