@@ -15,15 +15,20 @@ use sea_orm::DatabaseConnection;
 use secrecy::SecretString;
 
 use crate::config::{Config, redact_url_password};
+use crate::mail::outbox::{Outbox, OutboxWorker};
+use crate::mail::templates::Templates;
+use crate::mail::transport::Transport;
 use crate::service::accounts::Accounts;
 use crate::service::password_hashing::PasswordHasher;
 
-/// Everything a running Tessera holds: configuration, database pool, services.
+/// Everything a running Tessera holds: configuration, database pool, services, mail.
 #[derive(Clone)]
 pub struct App {
     pub config: Arc<Config>,
     pub db: DatabaseConnection,
     pub accounts: Accounts,
+    pub outbox: Outbox,
+    pub transport: Arc<Transport>,
 }
 
 impl App {
@@ -38,13 +43,29 @@ impl App {
                 .context("applying database migrations")?;
         }
         let hasher = PasswordHasher::new(&config.password_hashing)?;
+        // Templates compile here, so a broken override stops startup instead of a signup.
+        let templates = Templates::load(&config.email).context("loading email templates")?;
+        let transport = Transport::from_config(&config.email).context("setting up email delivery")?;
+        let outbox = Outbox::new(templates);
         let config = Arc::new(config);
-        let accounts = Accounts::new(db.clone(), config.clone(), hasher);
+        let accounts = Accounts::new(db.clone(), config.clone(), hasher, outbox.clone());
         Ok(Self {
             config,
             db,
             accounts,
+            outbox,
+            transport: Arc::new(transport),
         })
+    }
+
+    /// The mail worker for this instance's outbox.
+    pub fn outbox_worker(&self) -> OutboxWorker {
+        OutboxWorker::new(
+            self.db.clone(),
+            &self.outbox,
+            self.transport.clone(),
+            &self.config.email,
+        )
     }
 
     pub fn routes(&self) -> impl poem::Endpoint + 'static {
@@ -88,13 +109,20 @@ impl App {
             api = %format!("{base}{}", self.config.server.prefix),
             "Tessera is listening; Swagger UI at {base}/docs"
         );
+        tracing::info!(backend = %self.transport.describe(), "mail delivery");
+        let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
+        let worker = tokio::spawn(self.outbox_worker().run(worker_stopped));
         let routes = self.routes();
-        Server::new_with_acceptor(acceptor)
+        let served = Server::new_with_acceptor(acceptor)
             .run_with_graceful_shutdown(routes, shutdown, Some(Duration::from_secs(10)))
-            .await
-            .context("serving HTTP")?;
+            .await;
+        // Requests are drained; let the worker finish the message in hand, then stop it.
+        stop_worker.send(true).ok();
+        if tokio::time::timeout(Duration::from_secs(30), worker).await.is_err() {
+            tracing::warn!("mail worker did not stop in time; queued mail stays in the outbox");
+        }
         self.db.close().await.ok();
-        Ok(())
+        served.context("serving HTTP")
     }
 }
 

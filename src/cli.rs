@@ -11,6 +11,8 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::app::{self, App};
 use crate::config::{Config, LogFormat};
+use crate::mail::Rendered;
+use crate::mail::transport::Transport;
 use crate::service::error::Error as ServiceError;
 
 #[derive(Debug, Parser)]
@@ -50,8 +52,13 @@ enum Command {
         #[arg(long)]
         email: String,
     },
-    /// Check the configuration and the database connection.
+    /// Check the configuration, the database connection and (for SMTP) the mail server.
     Check,
+    /// Send a test email through the configured backend right away (not via the outbox).
+    Sendtestemail {
+        /// Recipient address.
+        address: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -112,6 +119,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Createsuperuser { email } => create_superuser(config, &email).await,
         Command::Check => check(config).await,
+        Command::Sendtestemail { address } => send_test_email(&config, &address).await,
     }
 }
 
@@ -197,7 +205,36 @@ async fn check(mut config: Config) -> anyhow::Result<()> {
         "database: ok ({}; {pending} pending migration(s))",
         crate::config::redact_url_password(&config.database.url)
     );
+    let transport = Transport::from_config(&config.email)?;
+    transport
+        .check()
+        .await
+        .with_context(|| format!("mail backend {}", transport.describe()))?;
+    println!("mail: ok ({})", transport.describe());
     Ok(())
+}
+
+async fn send_test_email(config: &Config, address: &str) -> anyhow::Result<()> {
+    let transport = Transport::from_config(&config.email)?;
+    let host = hostname();
+    let message = Rendered {
+        subject: format!("{}Test email from {host} on {}", config.email.subject_prefix, chrono::Utc::now().to_rfc2822()),
+        text: "If you're reading this, it was successful.\n".into(),
+        html: "<p>If you're reading this, it was successful.</p>\n".into(),
+    };
+    match transport.send(&config.email.from, address, &message).await {
+        Ok(()) => {
+            println!("sent a test email to {address} via {}", transport.describe());
+            Ok(())
+        }
+        Err(err) => bail!("could not send via {}: {err}", transport.describe()),
+    }
+}
+
+fn hostname() -> String {
+    hostname::get()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "tessera".into())
 }
 
 fn init_logging(config: &Config) {

@@ -40,6 +40,7 @@ pub struct Config {
     pub account: AccountConfig,
     pub password_hashing: PasswordHashingConfig,
     pub email: EmailConfig,
+    pub frontend: FrontendConfig,
     pub log: LogConfig,
 }
 
@@ -136,8 +137,40 @@ pub enum EmailBackend {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EmailConfig {
+    /// `console` (print to stdout), `smtp` or `file` (one `.eml` per message).
     pub backend: EmailBackend,
+    /// Sender address (`From:`), e.g. `Tessera <no-reply@example.com>`.
     pub from: String,
+    /// Put in front of every subject (allauth's `ACCOUNT_EMAIL_SUBJECT_PREFIX`).
+    pub subject_prefix: String,
+    /// The product name used in messages.
+    pub site_name: String,
+    /// `smtp://host:port`, `smtp://host:587?tls=required` (STARTTLS), `smtps://user:pass@host:465`.
+    #[serde(serialize_with = "serialize_url_redacted")]
+    pub smtp_url: String,
+    /// Seconds to wait for the SMTP server before treating an attempt as failed.
+    pub smtp_timeout_seconds: u64,
+    /// Directory for the `file` backend.
+    pub file_dir: PathBuf,
+    /// Directory whose templates replace the built-in ones, file by file.
+    pub templates_dir: Option<PathBuf>,
+    /// First retry delay after a failed delivery; it doubles with each attempt.
+    pub retry_initial_seconds: f64,
+    /// Longest delay between two attempts.
+    pub retry_max_seconds: f64,
+    /// Stop retrying a message this long after it was queued, and record why.
+    pub give_up_after_seconds: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FrontendConfig {
+    /// Page that confirms an address, with a `{key}` placeholder.
+    /// Default: `{public_url}/verify-email/{key}/`.
+    pub verify_email_url: Option<String>,
+    /// Page that sets a new password, with `{uid}` and `{token}` placeholders.
+    /// Default: `{public_url}/password-reset/confirm/{uid}/{token}/`.
+    pub password_reset_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,6 +201,7 @@ impl Default for Config {
             account: AccountConfig::default(),
             password_hashing: PasswordHashingConfig::default(),
             email: EmailConfig::default(),
+            frontend: FrontendConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -232,6 +266,15 @@ impl Default for EmailConfig {
         Self {
             backend: EmailBackend::Console,
             from: "webmaster@localhost".into(),
+            subject_prefix: "[Tessera] ".into(),
+            site_name: "Tessera".into(),
+            smtp_url: "smtp://127.0.0.1:25".into(),
+            smtp_timeout_seconds: 10,
+            file_dir: PathBuf::from("sent-mail"),
+            templates_dir: None,
+            retry_initial_seconds: 5.0,
+            retry_max_seconds: 900.0,
+            give_up_after_seconds: 86_400,
         }
     }
 }
@@ -409,13 +452,44 @@ impl Config {
                 format!("{:?}", self.auth.mode).to_lowercase()
             ));
         }
-        if self.email.backend != EmailBackend::Console {
-            return invalid(format!(
-                "email.backend = {:?} is not available in this version; use \"console\"",
-                format!("{:?}", self.email.backend).to_lowercase()
-            ));
+        if !(self.email.retry_initial_seconds > 0.0
+            && self.email.retry_max_seconds >= self.email.retry_initial_seconds)
+        {
+            return invalid(
+                "email.retry_initial_seconds must be positive and at most email.retry_max_seconds"
+                    .into(),
+            );
+        }
+        for (key, template, placeholders) in [
+            ("frontend.verify_email_url", &self.frontend.verify_email_url, &["{key}"][..]),
+            ("frontend.password_reset_url", &self.frontend.password_reset_url, &["{uid}", "{token}"][..]),
+        ] {
+            if let Some(template) = template {
+                if let Some(missing) = placeholders.iter().find(|p| !template.contains(*p)) {
+                    return invalid(format!("{key} must contain the placeholder {missing}"));
+                }
+            }
         }
         Ok(())
+    }
+
+    /// The link that confirms an email address, from configuration only (never the Host header).
+    pub fn verify_email_link(&self, key: &str) -> String {
+        match &self.frontend.verify_email_url {
+            Some(template) => template.replace("{key}", key),
+            None => format!("{}/verify-email/{key}/", self.public_url.trim_end_matches('/')),
+        }
+    }
+
+    /// The link that opens the password-reset form for `uid` and `token`.
+    pub fn password_reset_link(&self, uid: &str, token: &str) -> String {
+        match &self.frontend.password_reset_url {
+            Some(template) => template.replace("{uid}", uid).replace("{token}", token),
+            None => format!(
+                "{}/password-reset/confirm/{uid}/{token}/",
+                self.public_url.trim_end_matches('/')
+            ),
+        }
     }
 
     /// The SQLite database file, when the database is SQLite on disk.

@@ -5,8 +5,9 @@ use poem::http::StatusCode;
 use poem::web::Data;
 use poem_openapi::payload::Json;
 use poem_openapi::types::Example;
-use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+use poem_openapi::{ApiResponse, Object, OpenApi};
 
+use crate::api::Tag;
 use crate::api::auth::{Authenticated, MaybeAuthenticated};
 use crate::api::error::ApiError;
 use crate::api::input::{Fields, FromFields, Input, Presence};
@@ -21,18 +22,6 @@ pub const NOT_LOGGED_IN: &str =
     "You should be logged in to logout. Check whether the token is passed.";
 pub const PASSWORD_SAVED: &str = "New password has been saved.";
 pub const VERIFICATION_SENT: &str = "Verification e-mail sent.";
-
-#[derive(Tags)]
-enum Tag {
-    /// Log in and out.
-    Auth,
-    /// Create an account.
-    Registration,
-    /// The logged-in user's details.
-    User,
-    /// Change a password.
-    Password,
-}
 
 /// Credentials for `login/`. Which identifier is needed depends on `account.login_methods`
 /// (by default `email`).
@@ -87,7 +76,7 @@ pub struct Detail {
 }
 
 impl Detail {
-    fn new(text: &str) -> Success<Self> {
+    pub fn new(text: &str) -> Success<Self> {
         Success::Ok(Json(Self {
             detail: text.to_owned(),
         }))
@@ -152,7 +141,7 @@ pub struct RegisterResult {
 
 /// A successful answer with a JSON body.
 #[derive(ApiResponse)]
-enum Success<T: poem_openapi::types::ToJSON> {
+pub enum Success<T: poem_openapi::types::ToJSON> {
     /// Success.
     #[oai(status = 200)]
     Ok(Json<T>),

@@ -4,20 +4,24 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod email_verification;
 pub mod error;
 pub mod framework_errors;
 pub mod health;
 pub mod input;
+pub mod password_reset;
 
 use std::collections::BTreeMap;
 
 use poem::middleware::{CatchPanic, NormalizePath, TrailingSlash};
 use poem::web::Html;
 use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route, get};
-use poem_openapi::OpenApiService;
+use poem_openapi::{OpenApiService, Tags};
 use serde_json::Value;
 
 use crate::api::accounts::AccountsApi;
+use crate::api::email_verification::EmailVerificationApi;
+use crate::api::password_reset::PasswordResetApi;
 use crate::api::error::ApiError;
 use crate::api::framework_errors::AllowedMethods;
 use crate::api::input::BodyLimit;
@@ -25,13 +29,29 @@ use crate::config::Config;
 use crate::service::accounts::Accounts;
 
 const TITLE: &str = "Tessera";
-const DESCRIPTION: &str = "Account management: registration, login, logout, user details and \
-    password change, wire-compatible with dj-rest-auth. Errors follow Django REST framework's \
+const DESCRIPTION: &str = "Account management: registration, email verification, login, \
+    logout, user details, password change and reset, wire-compatible with dj-rest-auth. Errors follow Django REST framework's \
     shapes: `{\"detail\": ...}` or `{\"<field>\": [...]}`. Every path also works without its \
     trailing slash, and request bodies may also be form-encoded.";
 
-fn service(config: &Config) -> OpenApiService<AccountsApi, ()> {
-    OpenApiService::new(AccountsApi, TITLE, env!("CARGO_PKG_VERSION"))
+/// Operation groups in the OpenAPI document.
+#[derive(Tags)]
+pub(crate) enum Tag {
+    /// Log in and out.
+    Auth,
+    /// Create an account and confirm its email address.
+    Registration,
+    /// The logged-in user's details.
+    User,
+    /// Change or reset a password.
+    Password,
+}
+
+type Apis = (AccountsApi, EmailVerificationApi, PasswordResetApi);
+
+fn service(config: &Config) -> OpenApiService<Apis, ()> {
+    let apis = (AccountsApi, EmailVerificationApi, PasswordResetApi);
+    OpenApiService::new(apis, TITLE, env!("CARGO_PKG_VERSION"))
         .description(DESCRIPTION)
         .url_prefix(config.server.prefix.trim_end_matches('/'))
 }

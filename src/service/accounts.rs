@@ -8,10 +8,12 @@ use std::sync::Arc;
 
 use chrono::{Duration, Utc};
 use entity::user;
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm::DatabaseConnection;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::{Config, EmailVerification, LoginMethod};
+use crate::mail::MailKind;
+use crate::mail::outbox::Outbox;
 use crate::service::error::{Error, FieldErrors, Result};
 use crate::service::password_hashing::PasswordHasher;
 use crate::service::password_validation::{PasswordPolicy, UserAttributes};
@@ -114,14 +116,20 @@ pub fn normalize_email(email: &str) -> String {
 
 #[derive(Clone)]
 pub struct Accounts {
-    db: DatabaseConnection,
-    config: Arc<Config>,
-    hasher: PasswordHasher,
-    policy: PasswordPolicy,
+    pub(super) db: DatabaseConnection,
+    pub(super) config: Arc<Config>,
+    pub(super) hasher: PasswordHasher,
+    pub(super) policy: PasswordPolicy,
+    pub(super) outbox: Outbox,
 }
 
 impl Accounts {
-    pub fn new(db: DatabaseConnection, config: Arc<Config>, hasher: PasswordHasher) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        config: Arc<Config>,
+        hasher: PasswordHasher,
+        outbox: Outbox,
+    ) -> Self {
         let policy = PasswordPolicy {
             min_length: config.account.password_min_length,
         };
@@ -130,6 +138,7 @@ impl Accounts {
             config,
             hasher,
             policy,
+            outbox,
         }
     }
 
@@ -187,15 +196,18 @@ impl Accounts {
         // Hash before branching, so a taken address costs the same time as a new one.
         let password_hash = self.hasher.hash(&password1).await?;
         if email_taken {
+            self.tell_owner_account_exists(&email).await?;
             return Ok(Registered::VerificationSent);
         }
-        let user = match self
-            .insert_user(&email, username.as_deref(), &password_hash, false)
-            .await
-        {
+        let confirm = self.config.account.email_verification != EmailVerification::None;
+        let inserted = self
+            .insert_user(&email, username.as_deref(), &password_hash, false, confirm)
+            .await;
+        let user = match inserted {
             Ok(user) => user,
             // Lost a race against a concurrent signup for the same address.
             Err(Error::Invalid(errors)) if errors.has("email") && hide_taken_email => {
+                self.tell_owner_account_exists(&email).await?;
                 return Ok(Registered::VerificationSent);
             }
             Err(err) => return Err(err),
@@ -229,17 +241,19 @@ impl Accounts {
         );
         errors.into_result()?;
         let hash = self.hasher.hash(password).await?;
-        self.insert_user(&email, None, &hash, true).await
+        self.insert_user(&email, None, &hash, true, false).await
     }
 
-    /// Inserts a user, generating a unique username from the email when none is given.
-    /// Uniqueness is settled by the database's unique indexes, not by the earlier checks.
+    /// Inserts a user, generating a unique username from the email when none is given, and
+    /// with `confirm` queues the confirmation email in the same transaction. Uniqueness is
+    /// settled by the database's unique indexes, not by the earlier checks.
     async fn insert_user(
         &self,
         email: &str,
         username: Option<&str>,
         password_hash: &str,
         superuser: bool,
+        confirm: bool,
     ) -> Result<User> {
         const ATTEMPTS: usize = 5;
         for _ in 0..ATTEMPTS {
@@ -266,9 +280,14 @@ impl Accounts {
             )
             .await;
             match inserted {
-                Ok(user) => {
+                Ok((user, address)) => {
+                    let user = User::from(user);
+                    if confirm {
+                        self.queue_confirmation(&txn, &user, address.id).await?;
+                    }
                     txn.commit().await?;
-                    return Ok(user.into());
+                    self.outbox.wake();
+                    return Ok(user);
                 }
                 Err(err) if store::is_unique_violation(&err) => {
                     txn.rollback().await?;
@@ -470,10 +489,59 @@ impl Accounts {
 
         let hash = self.hasher.hash(&input.new_password1).await?;
         let keep = (!self.config.auth.logout_on_password_change).then_some(principal.token_id);
-        let txn = self.db.begin().await?;
-        store::users::set_password_hash(&txn, current.id, &hash).await?;
-        store::tokens::delete_for_user(&txn, current.id, keep).await?;
+        let txn = store::begin_write(&self.db).await?;
+        self.set_password(&txn, &User::from(current), &hash, keep, "password changed")
+            .await?;
         txn.commit().await?;
+        self.outbox.wake();
+        Ok(())
+    }
+
+    /// Stores a new password hash and does what must go with it, in the caller's transaction:
+    /// ends the user's other credentials (all but `keep`), kills outstanding reset links, and
+    /// queues the "password changed" notice.
+    pub(super) async fn set_password<C: sea_orm::ConnectionTrait>(
+        &self,
+        db: &C,
+        user: &User,
+        password_hash: &str,
+        keep: Option<TokenId>,
+        reason: &str,
+    ) -> Result<()> {
+        let now = Utc::now();
+        store::users::set_password_hash(db, user.id, password_hash).await?;
+        store::credentials::revoke_all(db, user.id, keep, now, reason).await?;
+        store::password_resets::delete_for_user(db, user.id).await?;
+        let context = serde_json::json!({
+            "site_name": self.config.email.site_name,
+            "email": user.email,
+            "user": user_context(user),
+        });
+        self.outbox
+            .enqueue(db, MailKind::PasswordChanged, &user.email, &context)
+            .await?;
+        Ok(())
+    }
+
+    /// Under enumeration prevention a signup for a taken address answers as if it were new;
+    /// the owner is told by email instead.
+    async fn tell_owner_account_exists(&self, email: &str) -> Result<()> {
+        let Some(owner) = store::users::find_by_email(&self.db, email).await? else {
+            return Ok(());
+        };
+        let owner = User::from(owner);
+        let context = serde_json::json!({
+            "site_name": self.config.email.site_name,
+            "email": owner.email,
+            "user": user_context(&owner),
+            "site_url": self.config.public_url,
+        });
+        let txn = store::begin_write(&self.db).await?;
+        self.outbox
+            .enqueue(&txn, MailKind::AccountAlreadyExists, &owner.email, &context)
+            .await?;
+        txn.commit().await?;
+        self.outbox.wake();
         Ok(())
     }
 
@@ -494,6 +562,27 @@ impl Accounts {
         }
         Ok(None)
     }
+}
+
+/// The `user` object templates see.
+pub(super) fn user_context(user: &User) -> serde_json::Value {
+    serde_json::json!({
+        "username": user.username,
+        "email": user.email,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+    })
+}
+
+/// "3 days", "1 hour", "90 seconds": for "this link expires in ..." sentences.
+pub(super) fn human_duration(seconds: u64) -> String {
+    let (count, unit) = match seconds {
+        s if s >= 86_400 && s % 86_400 == 0 => (s / 86_400, "day"),
+        s if s >= 3_600 && s % 3_600 == 0 => (s / 3_600, "hour"),
+        s if s >= 60 && s % 60 == 0 => (s / 60, "minute"),
+        s => (s, "second"),
+    };
+    format!("{count} {unit}{}", if count == 1 { "" } else { "s" })
 }
 
 /// DRF's `max_length` message.

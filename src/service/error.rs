@@ -83,4 +83,13 @@ pub enum Error {
     Internal(String),
 }
 
+impl From<crate::mail::outbox::OutboxError> for Error {
+    fn from(err: crate::mail::outbox::OutboxError) -> Self {
+        match err {
+            crate::mail::outbox::OutboxError::Database(err) => Error::Database(err),
+            crate::mail::outbox::OutboxError::Template(err) => Error::Internal(err.to_string()),
+        }
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,8 +1,10 @@
 //! Use cases. They own their transactions and know nothing of HTTP.
 
 pub mod accounts;
+pub mod email_verification;
 pub mod error;
 pub mod password_hashing;
+pub mod password_reset;
 pub mod password_validation;
 pub mod secrets;
 pub mod usernames;

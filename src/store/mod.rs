@@ -1,6 +1,10 @@
 //! Storage: sea-orm queries over any `ConnectionTrait`, so each works inside or outside a
 //! transaction. Nothing here knows about HTTP or about use-case rules.
 
+pub mod credentials;
+pub mod email_confirmations;
+pub mod outbox;
+pub mod password_resets;
 pub mod tokens;
 pub mod users;
 

@@ -100,7 +100,10 @@ pub async fn usernames_starting_with<C: ConnectionTrait>(
 
 /// Inserts the user and their primary email address. Fails with a unique violation when the
 /// email or username is taken; callers decide what that means.
-pub async fn insert<C: ConnectionTrait>(db: &C, new: NewUser<'_>) -> Result<user::Model, DbErr> {
+pub async fn insert<C: ConnectionTrait>(
+    db: &C,
+    new: NewUser<'_>,
+) -> Result<(user::Model, email_address::Model), DbErr> {
     let user = user::ActiveModel {
         email: Set(new.email.to_owned()),
         username: Set(new.username.to_owned()),
@@ -116,7 +119,7 @@ pub async fn insert<C: ConnectionTrait>(db: &C, new: NewUser<'_>) -> Result<user
     }
     .insert(db)
     .await?;
-    email_address::ActiveModel {
+    let address = email_address::ActiveModel {
         user_id: Set(user.id),
         email: Set(new.email.to_owned()),
         verified: Set(new.email_verified),
@@ -126,7 +129,32 @@ pub async fn insert<C: ConnectionTrait>(db: &C, new: NewUser<'_>) -> Result<user
     }
     .insert(db)
     .await?;
-    Ok(user)
+    Ok((user, address))
+}
+
+pub async fn find_email_address<C: ConnectionTrait>(
+    db: &C,
+    email: &str,
+) -> Result<Option<email_address::Model>, DbErr> {
+    email_address::Entity::find()
+        .filter(email_address::Column::Email.eq(email))
+        .one(db)
+        .await
+}
+
+/// Marks an address confirmed; returns its owner.
+pub async fn mark_email_verified<C: ConnectionTrait>(
+    db: &C,
+    email_address_id: i64,
+) -> Result<Option<UserId>, DbErr> {
+    let Some(address) = email_address::Entity::find_by_id(email_address_id).one(db).await? else {
+        return Ok(None);
+    };
+    let user_id = address.user_id;
+    let mut active: email_address::ActiveModel = address.into();
+    active.verified = Set(true);
+    active.update(db).await?;
+    Ok(Some(user_id))
 }
 
 /// Whether `email` of `user_id` has been confirmed.

@@ -55,11 +55,11 @@ impl Backend {
     }
 }
 
-/// A database that exists for one test.
+/// A database that exists for one test, with a scratch directory (the SQLite file, mail).
 pub struct TestDb {
     pub url: String,
     drop_with: Option<(String, String)>,
-    _dir: Option<tempfile::TempDir>,
+    pub dir: tempfile::TempDir,
 }
 
 impl TestDb {
@@ -71,7 +71,7 @@ impl TestDb {
                 Self {
                     url,
                     drop_with: None,
-                    _dir: Some(dir),
+                    dir,
                 }
             }
             Backend::Postgres(admin_url) => {
@@ -87,7 +87,7 @@ impl TestDb {
                 Self {
                     url: replace_database_name(admin_url, &name),
                     drop_with: Some((admin_url.clone(), name)),
-                    _dir: None,
+                    dir: tempfile::tempdir().expect("temporary directory"),
                 }
             }
         }
@@ -132,11 +132,15 @@ fn replace_database_name(url: &str, name: &str) -> String {
     }
 }
 
-/// A configuration for tests: cheap argon2 (the defaults are exercised where they matter)
-/// and a fixed secret.
-pub fn test_config(database_url: &str) -> Config {
+/// A configuration for tests: cheap argon2 (the defaults are exercised where they matter),
+/// a fixed secret, mail written as files into the test's directory, quick retries.
+pub fn test_config(database: &TestDb) -> Config {
     let mut config = Config::default();
-    config.database.url = database_url.to_owned();
+    config.database.url = database.url.clone();
+    config.email.backend = tessera::config::EmailBackend::File;
+    config.email.file_dir = database.dir.path().join("mail");
+    config.email.retry_initial_seconds = 0.2;
+    config.email.retry_max_seconds = 1.0;
     config.secret_key = Some(
         "test-secret-key-that-is-long-enough-0123456789"
             .to_owned()
@@ -183,7 +187,7 @@ impl TestApp {
     pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> Self {
         init_tracing();
         let database = TestDb::create(&backend).await;
-        let mut config = test_config(&database.url);
+        let mut config = test_config(&database);
         configure(&mut config);
         Self::start(database, config).await
     }
@@ -214,7 +218,7 @@ impl TestApp {
             TestDb {
                 url: String::new(),
                 drop_with: None,
-                _dir: None,
+                dir: tempfile::tempdir().expect("temporary directory"),
             },
         );
         (database, self.config.clone())

@@ -1,0 +1,59 @@
+//! Mail: templates (embedded defaults, overridable file by file) and delivery backends
+//! (console, SMTP, file). Messages reach a backend only through the outbox worker
+//! (`service::outbox`), never from a request.
+
+pub mod outbox;
+pub mod templates;
+pub mod transport;
+
+/// The kinds of message Tessera sends; each has a subject, a text body and an HTML body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailKind {
+    /// Confirm an email address (at signup and on resend).
+    EmailConfirmation,
+    /// A link to set a new password.
+    PasswordReset,
+    /// Someone tried to sign up with an address that already has an account.
+    AccountAlreadyExists,
+    /// The account's password was changed or reset.
+    PasswordChanged,
+}
+
+impl MailKind {
+    pub const ALL: [MailKind; 4] = [
+        MailKind::EmailConfirmation,
+        MailKind::PasswordReset,
+        MailKind::AccountAlreadyExists,
+        MailKind::PasswordChanged,
+    ];
+
+    /// The name used for template files and the outbox `kind` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MailKind::EmailConfirmation => "email_confirmation",
+            MailKind::PasswordReset => "password_reset",
+            MailKind::AccountAlreadyExists => "account_already_exists",
+            MailKind::PasswordChanged => "password_changed",
+        }
+    }
+}
+
+/// A rendered message, ready to store in the outbox.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// One line, prefixed with `email.subject_prefix`.
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+// Bodies carry live confirmation and reset links: keep them out of Debug output.
+impl std::fmt::Debug for Rendered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rendered")
+            .field("subject", &self.subject)
+            .field("text", &"[redacted]")
+            .field("html", &"[redacted]")
+            .finish()
+    }
+}

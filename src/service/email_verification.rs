@@ -1,0 +1,81 @@
+//! Email verification: confirmation keys sent at signup and on request, confirmed by POST.
+
+use chrono::{Duration, Utc};
+use sea_orm::ConnectionTrait;
+
+use crate::mail::MailKind;
+use crate::service::accounts::{Accounts, User, human_duration, normalize_email, user_context};
+use crate::service::error::{Error, Result};
+use crate::service::secrets;
+use crate::store;
+
+/// allauth's `confirm_email` rate limit: one mail per address every 180 seconds.
+const RESEND_INTERVAL_SECONDS: i64 = 180;
+
+impl Accounts {
+    /// Makes a new confirmation key for the address and queues its email, in `db`'s transaction.
+    pub(super) async fn queue_confirmation<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        user: &User,
+        email_address_id: i64,
+    ) -> Result<()> {
+        let key = secrets::random_hex(32);
+        let now = Utc::now();
+        let days = self.config.account.email_confirmation_expire_days;
+        let expires_at = now + Duration::days(i64::from(days));
+        store::email_confirmations::insert(db, email_address_id, &secrets::digest(&key), now, expires_at)
+            .await?;
+        let context = serde_json::json!({
+            "site_name": self.config.email.site_name,
+            "email": user.email,
+            "user": user_context(user),
+            "activate_url": self.config.verify_email_link(&key),
+            "key": key,
+            "expires_in": human_duration(u64::from(days) * 86_400),
+        });
+        self.outbox
+            .enqueue(db, MailKind::EmailConfirmation, &user.email, &context)
+            .await?;
+        Ok(())
+    }
+
+    /// Confirms the address a key was sent to. Unknown, expired and used keys are `NotFound`.
+    pub async fn confirm_email(&self, key: &str) -> Result<()> {
+        let txn = store::begin_write(&self.db).await?;
+        let now = Utc::now();
+        let Some(address_id) =
+            store::email_confirmations::consume(&txn, &secrets::digest(key.trim()), now).await?
+        else {
+            return Err(Error::NotFound);
+        };
+        store::users::mark_email_verified(&txn, address_id).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Sends a new confirmation key when the address belongs to an account and is unconfirmed,
+    /// at most once per address every 180 seconds. The caller answers the same in every case.
+    pub async fn resend_confirmation(&self, email: &str) -> Result<()> {
+        let email = normalize_email(email);
+        let Some(address) = store::users::find_email_address(&self.db, &email).await? else {
+            return Ok(());
+        };
+        if address.verified {
+            return Ok(());
+        }
+        let last = store::email_confirmations::latest_created_at(&self.db, address.id).await?;
+        if last.is_some_and(|at| Utc::now() - at < Duration::seconds(RESEND_INTERVAL_SECONDS)) {
+            tracing::info!("confirmation resend limited (1 per 180 s per address)");
+            return Ok(());
+        }
+        let Some(user) = store::users::find_by_id(&self.db, address.user_id).await? else {
+            return Ok(());
+        };
+        let txn = store::begin_write(&self.db).await?;
+        self.queue_confirmation(&txn, &user.into(), address.id).await?;
+        txn.commit().await?;
+        self.outbox.wake();
+        Ok(())
+    }
+}

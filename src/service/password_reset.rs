@@ -1,0 +1,151 @@
+//! Password reset: a single-use link mailed on request, then a new password set with it.
+
+use chrono::{Duration, Utc};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::mail::MailKind;
+use crate::service::accounts::{
+    Accounts, NEW_PASSWORD_MISMATCH, User, human_duration, normalize_email, user_context,
+};
+use crate::service::error::{Error, FieldErrors, Result};
+use crate::service::password_validation::UserAttributes;
+use crate::service::secrets;
+use crate::store;
+
+pub const INVALID_VALUE: &str = "Invalid value";
+
+/// The confirm form. Fields that failed to parse are `None`; their errors are in
+/// `field_errors` and are reported first, as DRF does.
+pub struct ResetConfirmation {
+    pub uid: Option<String>,
+    pub token: Option<String>,
+    pub new_password1: Option<SecretString>,
+    pub new_password2: Option<SecretString>,
+    pub field_errors: FieldErrors,
+}
+
+/// Django's `int_to_base36`: the `uid` of reset links.
+pub fn uid_for(user_id: i64) -> String {
+    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut n = user_id.unsigned_abs();
+    let mut out = Vec::new();
+    loop {
+        out.push(DIGITS[(n % 36) as usize]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8(out).expect("ASCII digits")
+}
+
+/// Django's `base36_to_int`, refusing signs, padding and anything too long to be a pk.
+pub fn user_id_from_uid(uid: &str) -> Option<i64> {
+    if uid.is_empty() || uid.len() > 13 || !uid.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return None;
+    }
+    i64::from_str_radix(&uid.to_ascii_lowercase(), 36).ok()
+}
+
+impl Accounts {
+    /// Mails a reset link when an active account has this address; otherwise does nothing.
+    /// The caller answers the same either way, and the mail leaves through the outbox.
+    pub async fn request_password_reset(&self, email: &str) -> Result<()> {
+        let email = normalize_email(email);
+        let Some(user) = store::users::find_by_email(&self.db, &email).await? else {
+            return Ok(());
+        };
+        if !user.is_active {
+            return Ok(());
+        }
+        let user = User::from(user);
+        let token = secrets::random_hex(32);
+        let uid = uid_for(user.id);
+        let timeout = self.config.account.password_reset_timeout;
+        let now = Utc::now();
+        let expires_at = now + Duration::seconds(timeout.min(i64::MAX as u64) as i64);
+        let context = serde_json::json!({
+            "site_name": self.config.email.site_name,
+            "email": user.email,
+            "user": user_context(&user),
+            "password_reset_url": self.config.password_reset_link(&uid, &token),
+            "uid": uid,
+            "token": token,
+            "expires_in": human_duration(timeout),
+        });
+        let txn = store::begin_write(&self.db).await?;
+        store::password_resets::replace(&txn, user.id, &secrets::digest(&token), now, expires_at)
+            .await?;
+        self.outbox
+            .enqueue(&txn, MailKind::PasswordReset, &user.email, &context)
+            .await?;
+        txn.commit().await?;
+        self.outbox.wake();
+        Ok(())
+    }
+
+    /// Sets the new password if `uid` and `token` form a live reset link; ends every credential
+    /// of the user and mails a notice.
+    pub async fn confirm_password_reset(&self, form: ResetConfirmation) -> Result<()> {
+        form.field_errors.into_result()?;
+        let (Some(uid), Some(token), Some(password1), Some(password2)) =
+            (form.uid, form.token, form.new_password1, form.new_password2)
+        else {
+            return Err(Error::Internal("reset form without errors is complete".into()));
+        };
+        let user = match user_id_from_uid(&uid) {
+            Some(id) => store::users::find_by_id(&self.db, id).await?,
+            None => None,
+        };
+        let Some(user) = user.filter(|u| u.is_active) else {
+            return Err(FieldErrors::single("uid", INVALID_VALUE));
+        };
+        let digest = secrets::digest(&token);
+        let now = Utc::now();
+        if !store::password_resets::is_live(&self.db, user.id, &digest, now).await? {
+            return Err(FieldErrors::single("token", INVALID_VALUE));
+        }
+        if password1.expose_secret() != password2.expose_secret() {
+            return Err(FieldErrors::single("new_password2", NEW_PASSWORD_MISMATCH));
+        }
+        let attributes = UserAttributes {
+            username: &user.username,
+            email: &user.email,
+            first_name: &user.first_name,
+            last_name: &user.last_name,
+        };
+        let mut errors = FieldErrors::new();
+        errors.extend("new_password2", self.policy.validate(password2.expose_secret(), &attributes));
+        errors.into_result()?;
+
+        let hash = self.hasher.hash(&password1).await?;
+        let user = User::from(user);
+        let txn = store::begin_write(&self.db).await?;
+        // The conditional update settles races: of two uses of one link, one wins.
+        if !store::password_resets::consume(&txn, user.id, &digest, Utc::now()).await? {
+            return Err(FieldErrors::single("token", INVALID_VALUE));
+        }
+        self.set_password(&txn, &user, &hash, None, "password reset").await?;
+        txn.commit().await?;
+        self.outbox.wake();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uids_are_djangos_base36() {
+        // Django: int_to_base36(0) == "0", (35) == "z", (36) == "10", (1234567) == "qglj".
+        for (id, uid) in [(0, "0"), (35, "z"), (36, "10"), (1_234_567, "qglj")] {
+            assert_eq!(uid_for(id), uid);
+            assert_eq!(user_id_from_uid(uid), Some(id));
+        }
+        for bad in ["", "-1", "+1", " 1", "1.0", "zzzzzzzzzzzzzz", "é"] {
+            assert_eq!(user_id_from_uid(bad), None, "{bad:?}");
+        }
+    }
+}
