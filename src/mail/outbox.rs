@@ -105,7 +105,9 @@ impl RetryPolicy {
     /// The wait after the `attempts`-th failure (1 = first).
     pub fn delay(&self, attempts: i32) -> Duration {
         let doublings = attempts.saturating_sub(1).clamp(0, 30) as u32;
-        self.initial.saturating_mul(2u32.saturating_pow(doublings)).min(self.max)
+        self.initial
+            .saturating_mul(2u32.saturating_pow(doublings))
+            .min(self.max)
     }
 }
 
@@ -163,7 +165,10 @@ impl OutboxWorker {
     /// Time until the next message falls due, within `MAX_IDLE`.
     async fn idle_time(&self) -> Duration {
         match store::next_due_at(&self.db).await {
-            Ok(Some(due)) => (due - Utc::now()).to_std().unwrap_or(Duration::ZERO).min(MAX_IDLE),
+            Ok(Some(due)) => (due - Utc::now())
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+                .min(MAX_IDLE),
             _ => MAX_IDLE,
         }
         // A message claimed by a crashed instance is due again when its lease ends; MAX_IDLE
@@ -193,7 +198,10 @@ impl OutboxWorker {
             html: message.html_body.clone(),
         };
         let attempts = message.attempts + 1;
-        let result = self.transport.send(&self.from, &message.recipient, &rendered).await;
+        let result = self
+            .transport
+            .send(&self.from, &message.recipient, &rendered)
+            .await;
         let now = Utc::now();
         match result {
             Ok(()) => {
@@ -213,7 +221,10 @@ impl OutboxWorker {
     ) -> Result<(), DbErr> {
         let age = (now - message.created_at).to_std().unwrap_or_default();
         if age >= self.policy.give_up_after {
-            let reason = format!("gave up after {attempts} attempt(s) over {}s: {err}", age.as_secs());
+            let reason = format!(
+                "gave up after {attempts} attempt(s) over {}s: {err}",
+                age.as_secs()
+            );
             tracing::error!(id = message.id, kind = %message.kind, attempts, error = %err, "mail undeliverable; giving up");
             return store::give_up(&self.db, message.id, attempts, now, &reason).await;
         }

@@ -1,0 +1,378 @@
+//! A real SMTP server for tests: `tests/support/smtp_sink.py` (aiosmtpd) in a child process,
+//! storing every accepted message as a file the test reads back.
+//!
+//! Python and aiosmtpd come from a virtualenv the harness builds once per machine under
+//! `<target>/test-tools/venv`, so a fresh checkout passes with plain `cargo test`.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// The aiosmtpd release the sink runs on. Changing it rebuilds the virtualenv.
+pub const AIOSMTPD: &str = "aiosmtpd==1.4.6";
+
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/smtp_sink.py");
+/// A cold Python start plus aiosmtpd's own readiness check takes well under a second.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long `start_on` waits for a port that is still being released.
+const PORT_WAIT: Duration = Duration::from_secs(10);
+
+/// The virtualenv's interpreter, built on first use: safe when test threads or test
+/// processes race (each builds in its own directory; the first `rename` into place wins).
+pub fn python() -> PathBuf {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON.get_or_init(build_venv).clone()
+}
+
+fn build_venv() -> PathBuf {
+    // CARGO_TARGET_TMPDIR is `<target>/tmp`, wherever the target directory is.
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("the target directory")
+        .to_owned();
+    let tools = target.join("test-tools");
+    let venv = tools.join("venv");
+    if is_ready(&venv) {
+        return interpreter(&venv);
+    }
+    std::fs::create_dir_all(&tools).expect("create <target>/test-tools");
+
+    let unique = format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos()
+    );
+    let building = tools.join(format!("venv.building-{unique}"));
+    run(
+        Command::new("python3").arg("-m").arg("venv").arg(&building),
+        "python3 -m venv",
+    );
+    run(
+        Command::new(interpreter(&building)).args([
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "--quiet",
+            AIOSMTPD,
+        ]),
+        &format!("pip install {AIOSMTPD}"),
+    );
+    std::fs::write(building.join(MARKER), AIOSMTPD).expect("write the venv marker");
+
+    // A venv works from its new path when run as `<venv>/bin/python`.
+    for _ in 0..3 {
+        if std::fs::rename(&building, &venv).is_ok() {
+            return interpreter(&venv);
+        }
+        if is_ready(&venv) {
+            // Another test process won the race: use its venv.
+            std::fs::remove_dir_all(&building).ok();
+            return interpreter(&venv);
+        }
+        // A venv for another aiosmtpd version: move it aside, then retry.
+        let stale = tools.join(format!("venv.stale-{unique}"));
+        if std::fs::rename(&venv, &stale).is_ok() {
+            std::fs::remove_dir_all(&stale).ok();
+        }
+    }
+    panic!(
+        "could not move the test virtualenv {} into place at {}",
+        building.display(),
+        venv.display()
+    );
+}
+
+/// Written last, so a venv whose build was interrupted is never taken for a finished one.
+const MARKER: &str = ".tessera-test-tools";
+
+fn is_ready(venv: &Path) -> bool {
+    std::fs::read_to_string(venv.join(MARKER)).is_ok_and(|installed| installed == AIOSMTPD)
+}
+
+fn interpreter(venv: &Path) -> PathBuf {
+    venv.join("bin").join("python")
+}
+
+fn run(command: &mut Command, what: &str) {
+    let output = match command.output() {
+        Ok(output) => output,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => panic!(
+            "{what}: python3 was not found. The SMTP tests run a real SMTP server written in \
+             Python (tests/support/smtp_sink.py): install Python 3 with the venv module and pip \
+             (Debian: apt-get install python3 python3-venv)"
+        ),
+        Err(err) => panic!("{what}: {err}"),
+    };
+    if !output.status.success() {
+        panic!(
+            "{what} failed ({}); the SMTP tests need Python 3 with venv and access to PyPI \
+             once per machine:\n{}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+/// A running SMTP server that stores what it receives. Stopped when dropped.
+pub struct SmtpSink {
+    pub port: u16,
+    dir: TempDir,
+    child: Child,
+    /// Held open: the sink exits when it closes, even if this test process dies.
+    _stdin: ChildStdin,
+}
+
+impl SmtpSink {
+    /// A sink on a free port that accepts every message.
+    pub fn start() -> Self {
+        Self::start_free(None)
+    }
+
+    /// A sink on a free port that answers every message with `reply` after DATA (e.g.
+    /// `451 4.3.0 Try again later` or `550 5.1.1 No such user`) and stores nothing.
+    pub fn start_with_reply(reply: &str) -> Self {
+        Self::start_free(Some(reply))
+    }
+
+    /// A sink on `port`, e.g. to bring a server back where the app was configured to look.
+    /// Waits a little for the port if it is still being released.
+    pub fn start_on(port: u16) -> Self {
+        let deadline = Instant::now() + PORT_WAIT;
+        loop {
+            match Self::spawn(port, None) {
+                Ok(sink) => return sink,
+                Err(log) if Instant::now() >= deadline => {
+                    panic!("the SMTP sink did not start on port {port}:\n{log}")
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+
+    fn start_free(reply: Option<&str>) -> Self {
+        let mut last = String::new();
+        // The port is free when chosen but another process may take it before the sink binds.
+        for _ in 0..5 {
+            match Self::spawn(free_port(), reply) {
+                Ok(sink) => return sink,
+                Err(log) => last = log,
+            }
+        }
+        panic!("the SMTP sink did not start:\n{last}");
+    }
+
+    /// Starts the sink; on failure, returns what it printed.
+    fn spawn(port: u16, reply: Option<&str>) -> Result<Self, String> {
+        let python = python();
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let mail = dir.path().join("mail");
+        std::fs::create_dir(&mail).expect("create the mail directory");
+        let log_path = dir.path().join("sink.log");
+        let log = std::fs::File::create(&log_path).expect("create the sink log");
+
+        let mut command = Command::new(&python);
+        command
+            .arg(SCRIPT)
+            .arg("--port")
+            .arg(port.to_string())
+            .arg("--dir")
+            .arg(&mail)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(log);
+        if let Some(reply) = reply {
+            command.arg("--reply").arg(reply);
+        }
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|err| panic!("cannot run {}: {err}", python.display()));
+        let stdin = child.stdin.take().expect("piped stdin");
+        let stdout = child.stdout.take().expect("piped stdout");
+
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let ready = rx
+            .recv_timeout(READY_TIMEOUT)
+            .is_ok_and(|line| line.trim() == "ready");
+        if !ready {
+            let _ = child.kill();
+            let _ = child.wait();
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            return Err(format!("(port {port}) {log}"));
+        }
+        Ok(Self {
+            port,
+            dir,
+            child,
+            _stdin: stdin,
+        })
+    }
+
+    /// Kills the server and waits for it: its port is free when this returns.
+    pub fn stop(self) {
+        drop(self);
+    }
+
+    /// `smtp://127.0.0.1:PORT`, for `email.smtp_url`.
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// Every message received so far, in the order received.
+    pub fn messages(&self) -> Vec<ReceivedMail> {
+        let mut numbered: Vec<(u64, PathBuf)> = std::fs::read_dir(self.dir.path().join("mail"))
+            .expect("read the mail directory")
+            .filter_map(|entry| {
+                let path = entry.ok()?.path();
+                let n = path
+                    .file_name()?
+                    .to_str()?
+                    .strip_suffix(".eml")?
+                    .parse()
+                    .ok()?;
+                Some((n, path))
+            })
+            .collect();
+        numbered.sort();
+        numbered
+            .into_iter()
+            .map(|(_, path)| ReceivedMail::parse(std::fs::read(&path).expect("read a message")))
+            .collect()
+    }
+
+    /// Waits until at least `count` messages have arrived and returns all of them; panics
+    /// after `timeout` saying what did arrive.
+    pub async fn wait_for(&self, count: usize, timeout: Duration) -> Vec<ReceivedMail> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let messages = self.messages();
+            if messages.len() >= count {
+                return messages;
+            }
+            if Instant::now() >= deadline {
+                let subjects: Vec<&str> = messages.iter().map(|m| m.subject.as_str()).collect();
+                let log =
+                    std::fs::read_to_string(self.dir.path().join("sink.log")).unwrap_or_default();
+                panic!(
+                    "expected {count} message(s) at the SMTP sink on port {} within {timeout:?}, \
+                     got {}: {subjects:?}\nsink log:\n{log}",
+                    self.port,
+                    messages.len()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port nothing listens on at the moment.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("bind an ephemeral port")
+        .port()
+}
+
+/// One received message, parsed.
+#[derive(Debug, Clone)]
+pub struct ReceivedMail {
+    pub raw: Vec<u8>,
+    /// The `To:` addresses.
+    pub to: Vec<String>,
+    /// The `From:` address (without display name).
+    pub from: String,
+    /// Decoded (RFC 2047) subject.
+    pub subject: String,
+    /// The first `text/plain` part, decoded; empty when there is none.
+    pub text: String,
+    /// The first `text/html` part, decoded; empty when there is none.
+    pub html: String,
+    /// The top-level content type, e.g. `multipart/alternative`.
+    pub content_type: String,
+}
+
+impl ReceivedMail {
+    /// Parses an RFC 5322 message (from the sink or the `file` backend).
+    pub fn parse(raw: Vec<u8>) -> Self {
+        use mail_parser::MimeHeaders;
+
+        let parser = mail_parser::MessageParser::default();
+        let message = parser.parse(&raw).expect("a parseable message");
+        let addresses = |list: Option<&mail_parser::Address>| -> Vec<String> {
+            list.map(|list| {
+                list.iter()
+                    .filter_map(|addr| addr.address().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+        };
+        let to = addresses(message.to());
+        let from = addresses(message.from())
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        let part_text = |subtype: &str| {
+            message
+                .parts
+                .iter()
+                .find(|part| part.is_content_type("text", subtype))
+                .and_then(|part| part.text_contents().map(str::to_owned))
+                .unwrap_or_default()
+        };
+        let content_type = message
+            .content_type()
+            .map(|ct| format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or_default()).to_lowercase())
+            .unwrap_or_else(|| "text/plain".into());
+        let subject = message.subject().unwrap_or_default().to_owned();
+        let text = part_text("plain");
+        let html = part_text("html");
+        Self {
+            raw,
+            to,
+            from,
+            subject,
+            text,
+            html,
+            content_type,
+        }
+    }
+
+    /// The first http(s) URL in the text body, e.g. a confirmation or reset link.
+    pub fn first_link(&self) -> Option<String> {
+        let start = ["https://", "http://"]
+            .iter()
+            .filter_map(|scheme| self.text.find(scheme))
+            .min()?;
+        let link: String = self.text[start..]
+            .chars()
+            .take_while(|c| !c.is_whitespace() && !matches!(c, '<' | '>' | '"' | '\''))
+            .collect();
+        Some(
+            link.trim_end_matches(['.', ',', ';', ':', '!', '?', ')'])
+                .to_owned(),
+        )
+    }
+}
