@@ -45,7 +45,8 @@ impl App {
         let hasher = PasswordHasher::new(&config.password_hashing)?;
         // Templates compile here, so a broken override stops startup instead of a signup.
         let templates = Templates::load(&config.email).context("loading email templates")?;
-        let transport = Transport::from_config(&config.email).context("setting up email delivery")?;
+        let transport =
+            Transport::from_config(&config.email).context("setting up email delivery")?;
         let outbox = Outbox::new(templates);
         let config = Arc::new(config);
         let accounts = Accounts::new(db.clone(), config.clone(), hasher, outbox.clone());
@@ -118,7 +119,10 @@ impl App {
             .await;
         // Requests are drained; let the worker finish the message in hand, then stop it.
         stop_worker.send(true).ok();
-        if tokio::time::timeout(Duration::from_secs(30), worker).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(30), worker)
+            .await
+            .is_err()
+        {
             tracing::warn!("mail worker did not stop in time; queued mail stays in the outbox");
         }
         self.db.close().await.ok();

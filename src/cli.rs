@@ -218,13 +218,20 @@ async fn send_test_email(config: &Config, address: &str) -> anyhow::Result<()> {
     let transport = Transport::from_config(&config.email)?;
     let host = hostname();
     let message = Rendered {
-        subject: format!("{}Test email from {host} on {}", config.email.subject_prefix, chrono::Utc::now().to_rfc2822()),
+        subject: format!(
+            "{}Test email from {host} on {}",
+            config.email.subject_prefix,
+            chrono::Utc::now().to_rfc2822()
+        ),
         text: "If you're reading this, it was successful.\n".into(),
         html: "<p>If you're reading this, it was successful.</p>\n".into(),
     };
     match transport.send(&config.email.from, address, &message).await {
         Ok(()) => {
-            println!("sent a test email to {address} via {}", transport.describe());
+            println!(
+                "sent a test email to {address} via {}",
+                transport.describe()
+            );
             Ok(())
         }
         Err(err) => bail!("could not send via {}: {err}", transport.describe()),

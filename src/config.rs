@@ -461,8 +461,16 @@ impl Config {
             );
         }
         for (key, template, placeholders) in [
-            ("frontend.verify_email_url", &self.frontend.verify_email_url, &["{key}"][..]),
-            ("frontend.password_reset_url", &self.frontend.password_reset_url, &["{uid}", "{token}"][..]),
+            (
+                "frontend.verify_email_url",
+                &self.frontend.verify_email_url,
+                &["{key}"][..],
+            ),
+            (
+                "frontend.password_reset_url",
+                &self.frontend.password_reset_url,
+                &["{uid}", "{token}"][..],
+            ),
         ] {
             if let Some(template) = template {
                 if let Some(missing) = placeholders.iter().find(|p| !template.contains(*p)) {
@@ -477,7 +485,10 @@ impl Config {
     pub fn verify_email_link(&self, key: &str) -> String {
         match &self.frontend.verify_email_url {
             Some(template) => template.replace("{key}", key),
-            None => format!("{}/verify-email/{key}/", self.public_url.trim_end_matches('/')),
+            None => format!(
+                "{}/verify-email/{key}/",
+                self.public_url.trim_end_matches('/')
+            ),
         }
     }
 

@@ -32,7 +32,11 @@ struct VerifyEmailFields(String);
 
 impl FromFields for VerifyEmailFields {
     fn from_fields(fields: &mut Fields) -> Self {
-        Self(Fields::required(fields.text("key", Presence::Required, 256)))
+        Self(Fields::required(fields.text(
+            "key",
+            Presence::Required,
+            256,
+        )))
     }
 }
 

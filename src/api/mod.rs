@@ -21,10 +21,10 @@ use serde_json::Value;
 
 use crate::api::accounts::AccountsApi;
 use crate::api::email_verification::EmailVerificationApi;
-use crate::api::password_reset::PasswordResetApi;
 use crate::api::error::ApiError;
 use crate::api::framework_errors::AllowedMethods;
 use crate::api::input::BodyLimit;
+use crate::api::password_reset::PasswordResetApi;
 use crate::config::Config;
 use crate::service::accounts::Accounts;
 

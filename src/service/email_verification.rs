@@ -24,8 +24,14 @@ impl Accounts {
         let now = Utc::now();
         let days = self.config.account.email_confirmation_expire_days;
         let expires_at = now + Duration::days(i64::from(days));
-        store::email_confirmations::insert(db, email_address_id, &secrets::digest(&key), now, expires_at)
-            .await?;
+        store::email_confirmations::insert(
+            db,
+            email_address_id,
+            &secrets::digest(&key),
+            now,
+            expires_at,
+        )
+        .await?;
         let context = serde_json::json!({
             "site_name": self.config.email.site_name,
             "email": user.email,
@@ -73,7 +79,8 @@ impl Accounts {
             return Ok(());
         };
         let txn = store::begin_write(&self.db).await?;
-        self.queue_confirmation(&txn, &user.into(), address.id).await?;
+        self.queue_confirmation(&txn, &user.into(), address.id)
+            .await?;
         txn.commit().await?;
         self.outbox.wake();
         Ok(())

@@ -92,7 +92,9 @@ impl Accounts {
         let (Some(uid), Some(token), Some(password1), Some(password2)) =
             (form.uid, form.token, form.new_password1, form.new_password2)
         else {
-            return Err(Error::Internal("reset form without errors is complete".into()));
+            return Err(Error::Internal(
+                "reset form without errors is complete".into(),
+            ));
         };
         let user = match user_id_from_uid(&uid) {
             Some(id) => store::users::find_by_id(&self.db, id).await?,
@@ -116,7 +118,10 @@ impl Accounts {
             last_name: &user.last_name,
         };
         let mut errors = FieldErrors::new();
-        errors.extend("new_password2", self.policy.validate(password2.expose_secret(), &attributes));
+        errors.extend(
+            "new_password2",
+            self.policy.validate(password2.expose_secret(), &attributes),
+        );
         errors.into_result()?;
 
         let hash = self.hasher.hash(&password1).await?;
@@ -126,7 +131,8 @@ impl Accounts {
         if !store::password_resets::consume(&txn, user.id, &digest, Utc::now()).await? {
             return Err(FieldErrors::single("token", INVALID_VALUE));
         }
-        self.set_password(&txn, &user, &hash, None, "password reset").await?;
+        self.set_password(&txn, &user, &hash, None, "password reset")
+            .await?;
         txn.commit().await?;
         self.outbox.wake();
         Ok(())

@@ -24,7 +24,10 @@ pub async fn revoke_all<C: ConnectionTrait>(
         .await?;
     refresh_token_family::Entity::update_many()
         .col_expr(refresh_token_family::Column::RevokedAt, Expr::value(now))
-        .col_expr(refresh_token_family::Column::RevokedReason, Expr::value(reason.to_owned()))
+        .col_expr(
+            refresh_token_family::Column::RevokedReason,
+            Expr::value(reason.to_owned()),
+        )
         .filter(refresh_token_family::Column::UserId.eq(user_id))
         .filter(refresh_token_family::Column::RevokedAt.is_null())
         .exec(db)

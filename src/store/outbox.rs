@@ -123,7 +123,10 @@ pub async fn mark_sent<C: ConnectionTrait>(
     outbox_message::Entity::update_many()
         .col_expr(outbox_message::Column::SentAt, Expr::value(now))
         .col_expr(outbox_message::Column::Attempts, Expr::value(attempts))
-        .col_expr(outbox_message::Column::ClaimedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(
+            outbox_message::Column::ClaimedUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
         .filter(outbox_message::Column::Id.eq(id))
         .exec(db)
         .await
@@ -140,9 +143,18 @@ pub async fn reschedule<C: ConnectionTrait>(
 ) -> Result<(), DbErr> {
     outbox_message::Entity::update_many()
         .col_expr(outbox_message::Column::Attempts, Expr::value(attempts))
-        .col_expr(outbox_message::Column::NextAttemptAt, Expr::value(next_attempt_at))
-        .col_expr(outbox_message::Column::LastError, Expr::value(error.to_owned()))
-        .col_expr(outbox_message::Column::ClaimedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(
+            outbox_message::Column::NextAttemptAt,
+            Expr::value(next_attempt_at),
+        )
+        .col_expr(
+            outbox_message::Column::LastError,
+            Expr::value(error.to_owned()),
+        )
+        .col_expr(
+            outbox_message::Column::ClaimedUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
         .filter(outbox_message::Column::Id.eq(id))
         .exec(db)
         .await
@@ -160,8 +172,14 @@ pub async fn give_up<C: ConnectionTrait>(
     outbox_message::Entity::update_many()
         .col_expr(outbox_message::Column::Attempts, Expr::value(attempts))
         .col_expr(outbox_message::Column::FailedAt, Expr::value(now))
-        .col_expr(outbox_message::Column::LastError, Expr::value(reason.to_owned()))
-        .col_expr(outbox_message::Column::ClaimedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(
+            outbox_message::Column::LastError,
+            Expr::value(reason.to_owned()),
+        )
+        .col_expr(
+            outbox_message::Column::ClaimedUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
         .filter(outbox_message::Column::Id.eq(id))
         .exec(db)
         .await

@@ -147,7 +147,10 @@ pub async fn mark_email_verified<C: ConnectionTrait>(
     db: &C,
     email_address_id: i64,
 ) -> Result<Option<UserId>, DbErr> {
-    let Some(address) = email_address::Entity::find_by_id(email_address_id).one(db).await? else {
+    let Some(address) = email_address::Entity::find_by_id(email_address_id)
+        .one(db)
+        .await?
+    else {
         return Ok(None);
     };
     let user_id = address.user_id;
