@@ -72,8 +72,8 @@ impl Server {
         }
     }
 
-    /// SIGTERM, then the exit status and everything logged.
-    fn stop(mut self) -> (std::process::ExitStatus, String) {
+    /// SIGTERM, then the exit status, what was logged (stderr) and printed (stdout).
+    fn stop(mut self) -> (std::process::ExitStatus, String, String) {
         let child = self.child.take().unwrap();
         Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
@@ -83,6 +83,7 @@ impl Server {
         (
             output.status,
             String::from_utf8_lossy(&output.stderr).into_owned(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
         )
     }
 }
@@ -191,8 +192,23 @@ async fn serve_with_no_configuration_runs_the_whole_token_journey() {
     .await;
     assert_eq!(status, 200, "the new password works");
 
-    let (exit, logs) = server.stop();
+    let (exit, logs, stdout) = server.stop();
     assert!(exit.success(), "a graceful stop exits 0: {exit}\n{logs}");
+    // The default console backend printed the confirmation email, link included...
+    assert!(
+        stdout.contains("Content-Type: multipart/alternative"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("To: new.user@example.com"), "{stdout}");
+    assert!(
+        stdout.contains("http://127.0.0.1:8000/verify-email/"),
+        "{stdout}"
+    );
+    // ...and the password-change notice; the logs carry neither.
+    assert!(
+        !logs.contains("verify-email/"),
+        "a confirmation link leaked into the logs"
+    );
     assert!(
         logs.contains("/docs"),
         "the Swagger UI URL is logged: {logs}"
@@ -355,5 +371,61 @@ fn migrate_createsuperuser_and_check() {
         status.lines().filter(|l| l.starts_with("pending")).count(),
         1,
         "{status}"
+    );
+}
+
+#[test]
+fn sendtestemail_and_check_report_the_mail_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("outgoing");
+    let file_backend = [
+        ("TESSERA_EMAIL__BACKEND", "file"),
+        ("TESSERA_EMAIL__FILE_DIR", out.to_str().unwrap()),
+    ];
+    let sent = run(
+        dir.path(),
+        &["sendtestemail", "someone@example.com"],
+        &file_backend,
+    );
+    assert!(
+        sent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    let files: Vec<_> = std::fs::read_dir(&out).unwrap().collect();
+    assert_eq!(files.len(), 1);
+    let eml = std::fs::read_to_string(files[0].as_ref().unwrap().path()).unwrap();
+    assert!(
+        eml.contains("To: someone@example.com") && eml.contains("Test email from"),
+        "{eml}"
+    );
+
+    // Nothing listens on this port: both commands fail and say so in plain words.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("smtp://mailer:s3cret-pw@127.0.0.1:{port}");
+    let smtp = [
+        ("TESSERA_EMAIL__BACKEND", "smtp"),
+        ("TESSERA_EMAIL__SMTP_URL", url.as_str()),
+    ];
+    let failed = run(dir.path(), &["sendtestemail", "someone@example.com"], &smtp);
+    assert!(!failed.status.success());
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
+    assert!(
+        !stderr.contains("s3cret-pw"),
+        "the SMTP password leaked: {stderr}"
+    );
+
+    let check = run(dir.path(), &["check"], &smtp);
+    assert!(!check.status.success());
+    let stderr = String::from_utf8_lossy(&check.stderr);
+    assert!(stderr.contains("mail backend"), "{stderr}");
+    assert!(
+        !stderr.contains("s3cret-pw"),
+        "the SMTP password leaked: {stderr}"
     );
 }

@@ -5,6 +5,8 @@
 //! from it for that test alone and dropped afterwards.
 #![allow(dead_code)]
 
+pub mod smtp;
+
 use std::sync::Once;
 
 use reqwest::header::HeaderMap;
@@ -315,6 +317,53 @@ impl TestApp {
         let reply = self.login(email, password).await;
         assert_eq!(reply.status, 200, "login failed: {}", reply.text);
         reply.body["key"].as_str().expect("a key").to_owned()
+    }
+}
+
+impl TestApp {
+    /// Every message the `file` mail backend has written so far, oldest first.
+    pub fn sent_mail(&self) -> Vec<smtp::ReceivedMail> {
+        let Ok(entries) = std::fs::read_dir(&self.config.email.file_dir) else {
+            return Vec::new();
+        };
+        let mut files: Vec<(std::time::SystemTime, std::path::PathBuf)> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|ext| ext == "eml"))
+            .map(|p| (std::fs::metadata(&p).and_then(|m| m.modified()).unwrap(), p))
+            .collect();
+        files.sort();
+        files
+            .into_iter()
+            .map(|(_, path)| smtp::ReceivedMail::parse(std::fs::read(path).unwrap()))
+            .collect()
+    }
+
+    /// Waits until the outbox worker has delivered at least `count` messages.
+    pub async fn wait_for_mail(&self, count: usize) -> Vec<smtp::ReceivedMail> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let mail = self.sent_mail();
+            if mail.len() >= count {
+                return mail;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "expected {count} message(s), got {}",
+                mail.len()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// What the outbox table holds: (kind, recipient, attempts, sent, failed, last_error).
+    pub async fn outbox_rows(&self) -> Vec<entity::outbox_message::Model> {
+        use sea_orm::{EntityTrait, QueryOrder};
+        entity::outbox_message::Entity::find()
+            .order_by_asc(entity::outbox_message::Column::Id)
+            .all(&self.db)
+            .await
+            .unwrap()
     }
 }
 
