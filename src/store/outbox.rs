@@ -16,6 +16,11 @@ use sea_orm::{
 
 pub type MessageId = i64;
 
+/// What a finished message's bodies are replaced with. Bodies carry live confirmation and
+/// reset links; once a message is delivered (or abandoned) the row keeps only its metadata,
+/// so the table never holds usable secrets longer than the mail needs.
+pub const SCRUBBED: &str = "";
+
 /// What the outbox stores for one message.
 pub struct NewMessage<'a> {
     pub kind: &'a str,
@@ -114,6 +119,7 @@ pub async fn claim<C: ConnectionTrait>(
     outbox_message::Entity::find_by_id(id).one(db).await
 }
 
+/// Records delivery and scrubs the bodies.
 pub async fn mark_sent<C: ConnectionTrait>(
     db: &C,
     id: MessageId,
@@ -122,6 +128,8 @@ pub async fn mark_sent<C: ConnectionTrait>(
 ) -> Result<(), DbErr> {
     outbox_message::Entity::update_many()
         .col_expr(outbox_message::Column::SentAt, Expr::value(now))
+        .col_expr(outbox_message::Column::TextBody, Expr::value(SCRUBBED))
+        .col_expr(outbox_message::Column::HtmlBody, Expr::value(SCRUBBED))
         .col_expr(outbox_message::Column::Attempts, Expr::value(attempts))
         .col_expr(
             outbox_message::Column::ClaimedUntil,
@@ -161,7 +169,7 @@ pub async fn reschedule<C: ConnectionTrait>(
         .map(|_| ())
 }
 
-/// Stops retrying a message, keeping the reason.
+/// Stops retrying a message, keeping the reason and scrubbing the bodies.
 pub async fn give_up<C: ConnectionTrait>(
     db: &C,
     id: MessageId,
@@ -172,6 +180,8 @@ pub async fn give_up<C: ConnectionTrait>(
     outbox_message::Entity::update_many()
         .col_expr(outbox_message::Column::Attempts, Expr::value(attempts))
         .col_expr(outbox_message::Column::FailedAt, Expr::value(now))
+        .col_expr(outbox_message::Column::TextBody, Expr::value(SCRUBBED))
+        .col_expr(outbox_message::Column::HtmlBody, Expr::value(SCRUBBED))
         .col_expr(
             outbox_message::Column::LastError,
             Expr::value(reason.to_owned()),
