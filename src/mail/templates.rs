@@ -5,7 +5,7 @@
 //! templates are loaded, so a broken override (a syntax error, a misspelt variable) stops
 //! startup with the file's name instead of failing each delivery later.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use minijinja::{AutoEscape, Environment, Output, State, UndefinedBehavior, Value};
@@ -165,7 +165,7 @@ impl Templates {
         kind: MailKind,
         context: &serde_json::Value,
     ) -> Result<Rendered, TemplateError> {
-        let context = to_value(context);
+        let context = Value::from(minijinja::value::Serde(context));
         let kind = kind.as_str();
         let subject = self.render_one(&format!("{kind}_subject.txt"), &context)?;
         Ok(Rendered {
@@ -288,30 +288,6 @@ fn one_line(text: &str) -> String {
         .filter(|word| !word.is_empty())
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// serde_json → minijinja without minijinja's `serde` feature (not enabled for this crate).
-fn to_value(json: &serde_json::Value) -> Value {
-    match json {
-        serde_json::Value::Null => Value::from(()),
-        serde_json::Value::Bool(b) => Value::from(*b),
-        serde_json::Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                Value::from(i)
-            } else if let Some(u) = n.as_u64() {
-                Value::from(u)
-            } else {
-                Value::from(n.as_f64().unwrap_or(f64::NAN))
-            }
-        }
-        serde_json::Value::String(s) => Value::from(s.as_str()),
-        serde_json::Value::Array(items) => items.iter().map(to_value).collect(),
-        serde_json::Value::Object(map) => Value::from(
-            map.iter()
-                .map(|(key, value)| (key.clone(), to_value(value)))
-                .collect::<BTreeMap<String, Value>>(),
-        ),
-    }
 }
 
 #[cfg(test)]
@@ -552,16 +528,5 @@ mod tests {
             .render(MailKind::PasswordReset, &context)
             .unwrap_err();
         assert!(!format!("{err} {err:?}").contains("SECRET-TOKEN"));
-    }
-
-    #[test]
-    fn json_values_convert() {
-        let value =
-            to_value(&serde_json::json!({"n": 3, "f": 1.5, "b": true, "l": [1, "a"], "z": null}));
-        let env = Environment::new();
-        let out = env
-            .render_str("{{ n }} {{ f }} {{ b }} {{ l[1] }} {{ z is none }}", value)
-            .unwrap();
-        assert_eq!(out, "3 1.5 True a True");
     }
 }
