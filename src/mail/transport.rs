@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::PoolConfig;
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::Rendered;
 use crate::config::{EmailBackend, EmailConfig, redact_url_password};
@@ -53,7 +53,7 @@ pub struct Transport {
 enum Backend {
     Console,
     Smtp(Smtp),
-    File(AsyncFileTransport<Tokio1Executor>, PathBuf),
+    File(PathBuf),
 }
 
 #[derive(Clone)]
@@ -113,7 +113,7 @@ impl Transport {
                         dir.display()
                     ))
                 })?;
-                Backend::File(AsyncFileTransport::new(&dir), dir)
+                Backend::File(dir)
             }
         };
         Ok(Self { backend })
@@ -135,7 +135,7 @@ impl Transport {
                 Ok(())
             }
             Backend::Smtp(smtp) => smtp.send(email).await,
-            Backend::File(transport, dir) => transport.send(email).await.map(drop).map_err(|err| {
+            Backend::File(dir) => write_eml(dir, &email.formatted()).await.map_err(|err| {
                 DeliveryError::transient(format!(
                     "cannot write the message into {}: {err}",
                     dir.display()
@@ -149,7 +149,7 @@ impl Transport {
     pub async fn check(&self) -> Result<(), DeliveryError> {
         match &self.backend {
             Backend::Smtp(smtp) => smtp.check().await,
-            Backend::Console | Backend::File(..) => Ok(()),
+            Backend::Console | Backend::File(_) => Ok(()),
         }
     }
 
@@ -158,7 +158,7 @@ impl Transport {
         match &self.backend {
             Backend::Console => "console".into(),
             Backend::Smtp(smtp) => smtp.url.clone(),
-            Backend::File(_, dir) => format!("file ({})", dir.display()),
+            Backend::File(dir) => format!("file ({})", dir.display()),
         }
     }
 }
@@ -317,6 +317,19 @@ fn scrub(mut message: String, secrets: &[String]) -> String {
         message = message.replace(secret.as_str(), "[redacted]");
     }
     message
+}
+
+/// Writes one `<time>-<random>.eml` file whole: first under a hidden temporary name, then
+/// renamed, so whoever watches the directory never reads half a message.
+async fn write_eml(dir: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let name = format!(
+        "{}-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%.6f"),
+        crate::service::secrets::random_hex(6)
+    );
+    let partial = dir.join(format!(".{name}.partial"));
+    tokio::fs::write(&partial, bytes).await?;
+    tokio::fs::rename(&partial, dir.join(format!("{name}.eml"))).await
 }
 
 #[cfg(test)]

@@ -64,21 +64,23 @@ impl Accounts {
     /// at most once per address every 180 seconds. The caller answers the same in every case.
     pub async fn resend_confirmation(&self, email: &str) -> Result<()> {
         let email = normalize_email(email);
-        let Some(address) = store::users::find_email_address(&self.db, &email).await? else {
+        // Check and send under the address's row lock: concurrent resends take turns, so the
+        // limit holds however many arrive at once.
+        let txn = store::begin_write(&self.db).await?;
+        let Some(address) = store::users::lock_email_address(&txn, &email).await? else {
             return Ok(());
         };
         if address.verified {
             return Ok(());
         }
-        let last = store::email_confirmations::latest_created_at(&self.db, address.id).await?;
+        let last = store::email_confirmations::latest_created_at(&txn, address.id).await?;
         if last.is_some_and(|at| Utc::now() - at < Duration::seconds(RESEND_INTERVAL_SECONDS)) {
             tracing::info!("confirmation resend limited (1 per 180 s per address)");
             return Ok(());
         }
-        let Some(user) = store::users::find_by_id(&self.db, address.user_id).await? else {
+        let Some(user) = store::users::find_by_id(&txn, address.user_id).await? else {
             return Ok(());
         };
-        let txn = store::begin_write(&self.db).await?;
         self.queue_confirmation(&txn, &user.into(), address.id)
             .await?;
         txn.commit().await?;

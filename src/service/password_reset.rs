@@ -53,7 +53,9 @@ impl Accounts {
     /// The caller answers the same either way, and the mail leaves through the outbox.
     pub async fn request_password_reset(&self, email: &str) -> Result<()> {
         let email = normalize_email(email);
-        let Some(user) = store::users::find_by_email(&self.db, &email).await? else {
+        // Under the user's row lock, so of concurrent requests only the newest link survives.
+        let txn = store::begin_write(&self.db).await?;
+        let Some(user) = store::users::lock_by_email(&txn, &email).await? else {
             return Ok(());
         };
         if !user.is_active {
@@ -74,7 +76,6 @@ impl Accounts {
             "token": token,
             "expires_in": human_duration(timeout),
         });
-        let txn = store::begin_write(&self.db).await?;
         store::password_resets::replace(&txn, user.id, &secrets::digest(&token), now, expires_at)
             .await?;
         self.outbox

@@ -132,6 +132,32 @@ pub async fn insert<C: ConnectionTrait>(
     Ok((user, address))
 }
 
+/// Finds the user by email and locks the row until the transaction ends, so concurrent
+/// requests about one account take turns. (PostgreSQL: `FOR UPDATE`; SQLite needs no row lock,
+/// its write transactions already exclude each other.)
+pub async fn lock_by_email<C: ConnectionTrait>(
+    db: &C,
+    email: &str,
+) -> Result<Option<user::Model>, DbErr> {
+    user::Entity::find()
+        .filter(user::Column::Email.eq(email))
+        .lock_exclusive()
+        .one(db)
+        .await
+}
+
+/// Finds the address and locks its row until the transaction ends (see `lock_by_email`).
+pub async fn lock_email_address<C: ConnectionTrait>(
+    db: &C,
+    email: &str,
+) -> Result<Option<email_address::Model>, DbErr> {
+    email_address::Entity::find()
+        .filter(email_address::Column::Email.eq(email))
+        .lock_exclusive()
+        .one(db)
+        .await
+}
+
 pub async fn find_email_address<C: ConnectionTrait>(
     db: &C,
     email: &str,
