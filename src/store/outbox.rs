@@ -11,7 +11,7 @@ use entity::outbox_message;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    QueryOrder, QuerySelect, Set, UpdateMany,
 };
 
 pub type MessageId = i64;
@@ -119,6 +119,24 @@ pub async fn claim<C: ConnectionTrait>(
     outbox_message::Entity::find_by_id(id).one(db).await
 }
 
+/// An update of message `id` that records the attempt count and releases the claim.
+fn release(id: MessageId, attempts: i32) -> UpdateMany<outbox_message::Entity> {
+    outbox_message::Entity::update_many()
+        .col_expr(outbox_message::Column::Attempts, Expr::value(attempts))
+        .col_expr(
+            outbox_message::Column::ClaimedUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .filter(outbox_message::Column::Id.eq(id))
+}
+
+/// Also empties the bodies (see `SCRUBBED`).
+fn scrub(update: UpdateMany<outbox_message::Entity>) -> UpdateMany<outbox_message::Entity> {
+    update
+        .col_expr(outbox_message::Column::TextBody, Expr::value(SCRUBBED))
+        .col_expr(outbox_message::Column::HtmlBody, Expr::value(SCRUBBED))
+}
+
 /// Records delivery and scrubs the bodies.
 pub async fn mark_sent<C: ConnectionTrait>(
     db: &C,
@@ -126,16 +144,8 @@ pub async fn mark_sent<C: ConnectionTrait>(
     attempts: i32,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    outbox_message::Entity::update_many()
+    scrub(release(id, attempts))
         .col_expr(outbox_message::Column::SentAt, Expr::value(now))
-        .col_expr(outbox_message::Column::TextBody, Expr::value(SCRUBBED))
-        .col_expr(outbox_message::Column::HtmlBody, Expr::value(SCRUBBED))
-        .col_expr(outbox_message::Column::Attempts, Expr::value(attempts))
-        .col_expr(
-            outbox_message::Column::ClaimedUntil,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
-        .filter(outbox_message::Column::Id.eq(id))
         .exec(db)
         .await
         .map(|_| ())
@@ -149,8 +159,7 @@ pub async fn reschedule<C: ConnectionTrait>(
     next_attempt_at: DateTime<Utc>,
     error: &str,
 ) -> Result<(), DbErr> {
-    outbox_message::Entity::update_many()
-        .col_expr(outbox_message::Column::Attempts, Expr::value(attempts))
+    release(id, attempts)
         .col_expr(
             outbox_message::Column::NextAttemptAt,
             Expr::value(next_attempt_at),
@@ -159,11 +168,6 @@ pub async fn reschedule<C: ConnectionTrait>(
             outbox_message::Column::LastError,
             Expr::value(error.to_owned()),
         )
-        .col_expr(
-            outbox_message::Column::ClaimedUntil,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
-        .filter(outbox_message::Column::Id.eq(id))
         .exec(db)
         .await
         .map(|_| ())
@@ -177,20 +181,12 @@ pub async fn give_up<C: ConnectionTrait>(
     now: DateTime<Utc>,
     reason: &str,
 ) -> Result<(), DbErr> {
-    outbox_message::Entity::update_many()
-        .col_expr(outbox_message::Column::Attempts, Expr::value(attempts))
+    scrub(release(id, attempts))
         .col_expr(outbox_message::Column::FailedAt, Expr::value(now))
-        .col_expr(outbox_message::Column::TextBody, Expr::value(SCRUBBED))
-        .col_expr(outbox_message::Column::HtmlBody, Expr::value(SCRUBBED))
         .col_expr(
             outbox_message::Column::LastError,
             Expr::value(reason.to_owned()),
         )
-        .col_expr(
-            outbox_message::Column::ClaimedUntil,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
-        .filter(outbox_message::Column::Id.eq(id))
         .exec(db)
         .await
         .map(|_| ())
