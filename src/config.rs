@@ -37,6 +37,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub server: ServerConfig,
     pub auth: AuthConfig,
+    pub jwt: JwtConfig,
     pub account: AccountConfig,
     pub password_hashing: PasswordHashingConfig,
     pub email: EmailConfig,
@@ -83,6 +84,98 @@ pub struct AuthConfig {
     pub old_password_field_enabled: bool,
     /// Also end the credential used to change the password.
     pub logout_on_password_change: bool,
+}
+
+/// JWT signing algorithm (SimpleJWT's `ALGORITHM`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JwtAlgorithm {
+    HS256,
+    RS256,
+    EdDSA,
+}
+
+/// A cookie's `SameSite` attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SameSite {
+    Lax,
+    Strict,
+    None,
+}
+
+/// `auth.mode = "jwt"`: SimpleJWT's token settings and dj-rest-auth's cookie settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JwtConfig {
+    /// `HS256` signs with `secret_key`; `RS256` and `EdDSA` with `private_key_file`.
+    pub algorithm: JwtAlgorithm,
+    /// PEM private key (RSA for RS256, Ed25519 for EdDSA).
+    pub private_key_file: Option<PathBuf>,
+    /// `kid` of the signing key; default: derived from the public key.
+    pub key_id: Option<String>,
+    /// More PEM public keys whose tokens are still accepted (key rotation).
+    pub verification_key_files: Vec<PathBuf>,
+    /// Earlier HS256 secrets whose tokens are still accepted (secret rotation).
+    #[serde(serialize_with = "serialize_secrets")]
+    pub previous_secret_keys: Vec<SecretString>,
+    pub access_lifetime_seconds: u64,
+    pub refresh_lifetime_seconds: u64,
+    /// Each refresh returns a new refresh token and retires the old one.
+    pub rotate_refresh: bool,
+    /// `iss` claim, set and required when configured.
+    pub issuer: Option<String>,
+    /// `aud` claim, set and required when configured.
+    pub audience: Option<String>,
+    /// Add `access_expiration` / `refresh_expiration` to login and refresh answers.
+    pub return_expiration: bool,
+    /// Also send the access token in this cookie (dj-rest-auth's `JWT_AUTH_COOKIE`).
+    pub auth_cookie: Option<String>,
+    /// Send the refresh token in this cookie (`JWT_AUTH_REFRESH_COOKIE`).
+    pub refresh_cookie: Option<String>,
+    pub refresh_cookie_path: String,
+    pub cookie_secure: bool,
+    pub cookie_httponly: bool,
+    pub cookie_samesite: SameSite,
+    pub cookie_domain: Option<String>,
+    /// Require CSRF protection for requests authenticated by the access cookie.
+    pub cookie_use_csrf: bool,
+}
+
+impl Default for JwtConfig {
+    fn default() -> Self {
+        Self {
+            algorithm: JwtAlgorithm::HS256,
+            private_key_file: None,
+            key_id: None,
+            verification_key_files: Vec::new(),
+            previous_secret_keys: Vec::new(),
+            access_lifetime_seconds: 300,
+            refresh_lifetime_seconds: 86_400,
+            rotate_refresh: true,
+            issuer: None,
+            audience: None,
+            return_expiration: false,
+            auth_cookie: None,
+            refresh_cookie: None,
+            refresh_cookie_path: "/".into(),
+            cookie_secure: false,
+            cookie_httponly: true,
+            cookie_samesite: SameSite::Lax,
+            cookie_domain: None,
+            cookie_use_csrf: false,
+        }
+    }
+}
+
+fn serialize_secrets<S: serde::Serializer>(
+    secrets: &[SecretString],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq;
+    let mut seq = serializer.serialize_seq(Some(secrets.len()))?;
+    for _ in secrets {
+        seq.serialize_element("[redacted]")?;
+    }
+    seq.end()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -198,6 +291,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             server: ServerConfig::default(),
             auth: AuthConfig::default(),
+            jwt: JwtConfig::default(),
             account: AccountConfig::default(),
             password_hashing: PasswordHashingConfig::default(),
             email: EmailConfig::default(),

@@ -18,6 +18,8 @@ use crate::service::error::{Error, FieldErrors, Result};
 use crate::service::password_hashing::PasswordHasher;
 use crate::service::password_validation::{PasswordPolicy, UserAttributes};
 use crate::service::{secrets, usernames};
+use crate::store::credentials::Keep;
+use crate::store::refresh_tokens::FamilyId;
 use crate::store::{self, tokens::TokenId, users::NewUser, users::UserId};
 
 pub const BAD_CREDENTIALS: &str = "Unable to log in with provided credentials.";
@@ -64,7 +66,30 @@ impl From<user::Model> for User {
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub user: User,
-    pub token_id: TokenId,
+    pub credential: Credential,
+}
+
+/// The credential a request was authenticated with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    /// An opaque token (token mode).
+    Token(TokenId),
+    /// A JWT access token; `family` is the refresh family it was issued with.
+    Jwt { family: Option<FamilyId> },
+    /// A server-side session (session mode).
+    Session(i64),
+}
+
+impl Credential {
+    /// The credential to spare when a password change ends the user's others.
+    fn spared(self) -> Keep {
+        match self {
+            Credential::Token(id) => Keep::Token(id),
+            Credential::Jwt { family: Some(id) } => Keep::RefreshFamily(id),
+            Credential::Jwt { family: None } => Keep::Nothing,
+            Credential::Session(id) => Keep::Session(id),
+        }
+    }
 }
 
 /// A freshly issued opaque token. `key` is shown to the client once and never stored.
@@ -383,13 +408,15 @@ impl Accounts {
         }
         Ok(Principal {
             user: user.into(),
-            token_id: token.id,
+            credential: Credential::Token(token.id),
         })
     }
 
     /// Ends the presented credential only; the user's other devices stay logged in.
     pub async fn logout(&self, principal: &Principal) -> Result<()> {
-        store::tokens::delete(&self.db, principal.token_id).await?;
+        if let Credential::Token(id) = principal.credential {
+            store::tokens::delete(&self.db, id).await?;
+        }
         Ok(())
     }
 
@@ -488,7 +515,10 @@ impl Accounts {
         errors.into_result()?;
 
         let hash = self.hasher.hash(&input.new_password1).await?;
-        let keep = (!self.config.auth.logout_on_password_change).then_some(principal.token_id);
+        let keep = match self.config.auth.logout_on_password_change {
+            true => Keep::Nothing,
+            false => principal.credential.spared(),
+        };
         let txn = store::begin_write(&self.db).await?;
         self.set_password(&txn, &User::from(current), &hash, keep, "password changed")
             .await?;
@@ -505,7 +535,7 @@ impl Accounts {
         db: &C,
         user: &User,
         password_hash: &str,
-        keep: Option<TokenId>,
+        keep: Keep,
         reason: &str,
     ) -> Result<()> {
         let now = Utc::now();

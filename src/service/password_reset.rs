@@ -11,6 +11,7 @@ use crate::service::error::{Error, FieldErrors, Result};
 use crate::service::password_validation::UserAttributes;
 use crate::service::secrets;
 use crate::store;
+use crate::store::credentials::Keep;
 
 pub const INVALID_VALUE: &str = "Invalid value";
 
@@ -132,7 +133,7 @@ impl Accounts {
         if !store::password_resets::consume(&txn, user.id, &digest, Utc::now()).await? {
             return Err(FieldErrors::single("token", INVALID_VALUE));
         }
-        self.set_password(&txn, &user, &hash, None, "password reset")
+        self.set_password(&txn, &user, &hash, Keep::Nothing, "password reset")
             .await?;
         txn.commit().await?;
         self.outbox.wake();

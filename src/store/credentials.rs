@@ -6,31 +6,50 @@ use entity::{refresh_token_family, session};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 
+use super::refresh_tokens::FamilyId;
 use super::tokens::{self, TokenId};
 use super::users::UserId;
 
-/// Ends all of the user's credentials except the opaque token `keep`.
+/// A credential to spare when ending the others (the one the request came with).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    Nothing,
+    Token(TokenId),
+    RefreshFamily(FamilyId),
+    Session(i64),
+}
+
+/// Ends all of the user's credentials except `keep`.
 pub async fn revoke_all<C: ConnectionTrait>(
     db: &C,
     user_id: UserId,
-    keep: Option<TokenId>,
+    keep: Keep,
     now: DateTime<Utc>,
     reason: &str,
 ) -> Result<(), DbErr> {
-    tokens::delete_for_user(db, user_id, keep).await?;
-    session::Entity::delete_many()
-        .filter(session::Column::UserId.eq(user_id))
-        .exec(db)
-        .await?;
-    refresh_token_family::Entity::update_many()
+    let keep_token = match keep {
+        Keep::Token(id) => Some(id),
+        _ => None,
+    };
+    tokens::delete_for_user(db, user_id, keep_token).await?;
+
+    let mut sessions = session::Entity::delete_many().filter(session::Column::UserId.eq(user_id));
+    if let Keep::Session(id) = keep {
+        sessions = sessions.filter(session::Column::Id.ne(id));
+    }
+    sessions.exec(db).await?;
+
+    let mut families = refresh_token_family::Entity::update_many()
         .col_expr(refresh_token_family::Column::RevokedAt, Expr::value(now))
         .col_expr(
             refresh_token_family::Column::RevokedReason,
             Expr::value(reason.to_owned()),
         )
         .filter(refresh_token_family::Column::UserId.eq(user_id))
-        .filter(refresh_token_family::Column::RevokedAt.is_null())
-        .exec(db)
-        .await?;
+        .filter(refresh_token_family::Column::RevokedAt.is_null());
+    if let Keep::RefreshFamily(id) = keep {
+        families = families.filter(refresh_token_family::Column::Id.ne(id));
+    }
+    families.exec(db).await?;
     Ok(())
 }

@@ -5,6 +5,7 @@ pub mod credentials;
 pub mod email_confirmations;
 pub mod outbox;
 pub mod password_resets;
+pub mod refresh_tokens;
 pub mod tokens;
 pub mod users;
 

@@ -1,0 +1,106 @@
+//! JWT refresh-token families. A login starts a family; each rotation adds a token to it and
+//! retires the one presented. Tokens are tracked by `jti` (the signed token is not stored).
+//! Presenting a retired token again means it was copied: the whole family is revoked.
+
+use chrono::{DateTime, Utc};
+use entity::{refresh_token, refresh_token_family};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
+};
+
+use super::users::UserId;
+
+pub type FamilyId = i64;
+
+/// A tracked refresh token and the family it belongs to.
+pub struct Found {
+    pub token: refresh_token::Model,
+    pub family: refresh_token_family::Model,
+}
+
+/// Starts a family for `user_id` with its first token `jti`.
+pub async fn start_family<C: ConnectionTrait>(
+    db: &C,
+    user_id: UserId,
+    jti: &str,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<FamilyId, DbErr> {
+    let family = refresh_token_family::ActiveModel {
+        user_id: Set(user_id),
+        created_at: Set(now),
+        revoked_at: Set(None),
+        revoked_reason: Set(None),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    add(db, family.id, jti, now, expires_at).await?;
+    Ok(family.id)
+}
+
+/// Adds token `jti` to a family (after a rotation).
+pub async fn add<C: ConnectionTrait>(
+    db: &C,
+    family_id: FamilyId,
+    jti: &str,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    refresh_token::ActiveModel {
+        family_id: Set(family_id),
+        jti: Set(jti.to_owned()),
+        issued_at: Set(now),
+        expires_at: Set(expires_at),
+        used_at: Set(None),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .map(|_| ())
+}
+
+pub async fn find<C: ConnectionTrait>(db: &C, jti: &str) -> Result<Option<Found>, DbErr> {
+    let found = refresh_token::Entity::find()
+        .filter(refresh_token::Column::Jti.eq(jti))
+        .find_also_related(refresh_token_family::Entity)
+        .one(db)
+        .await?;
+    Ok(found.and_then(|(token, family)| family.map(|family| Found { token, family })))
+}
+
+/// Retires token `jti` if it is still current; `false` when it was already retired (reuse,
+/// or a concurrent refresh that won). The conditional update makes one winner.
+pub async fn retire<C: ConnectionTrait>(
+    db: &C,
+    jti: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let updated = refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::UsedAt, Expr::value(now))
+        .filter(refresh_token::Column::Jti.eq(jti))
+        .filter(refresh_token::Column::UsedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(updated.rows_affected == 1)
+}
+
+pub async fn revoke_family<C: ConnectionTrait>(
+    db: &C,
+    family_id: FamilyId,
+    now: DateTime<Utc>,
+    reason: &str,
+) -> Result<(), DbErr> {
+    refresh_token_family::Entity::update_many()
+        .col_expr(refresh_token_family::Column::RevokedAt, Expr::value(now))
+        .col_expr(
+            refresh_token_family::Column::RevokedReason,
+            Expr::value(reason.to_owned()),
+        )
+        .filter(refresh_token_family::Column::Id.eq(family_id))
+        .filter(refresh_token_family::Column::RevokedAt.is_null())
+        .exec(db)
+        .await
+        .map(|_| ())
+}
