@@ -1,19 +1,18 @@
-//! The dj-rest-auth endpoints: `login/`, `logout/`, `user/`, `password/change/`,
-//! `registration/`. Request and response shapes are dj-rest-auth's.
+//! Request and response shapes shared by every mode (dj-rest-auth's), and the endpoints that
+//! work the same in all of them: `user/` and `password/change/`.
 
-use poem::http::StatusCode;
 use poem::web::Data;
 use poem_openapi::payload::Json;
 use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use crate::api::Tag;
-use crate::api::auth::{Authenticated, MaybeAuthenticated};
+use crate::api::auth::Authenticated;
 use crate::api::error::ApiError;
 use crate::api::input::{Fields, FromFields, Input, Presence};
 use crate::service::accounts::{
-    Accounts, LoginInput, MAX_NAME_LENGTH, PasswordChangeInput, ProfileUpdate, Registered,
-    RegistrationInput, User,
+    Accounts, LoginInput, MAX_NAME_LENGTH, PasswordChangeInput, ProfileUpdate, RegistrationInput,
+    User,
 };
 use crate::service::usernames;
 
@@ -60,13 +59,6 @@ impl FromFields for LoginInput {
             password: Fields::required(fields.password("password", Presence::Required)),
         }
     }
-}
-
-/// An opaque API token, to send as `Authorization: Token <key>`.
-#[derive(Object)]
-pub struct TokenKey {
-    /// 40 lowercase hexadecimal characters.
-    key: String,
 }
 
 /// A confirmation message.
@@ -129,29 +121,12 @@ impl FromFields for RegistrationInput {
     }
 }
 
-/// `{"key"}` when the account can log in at once; `{"detail"}` when it must first confirm its
-/// email address (`account.email_verification = "mandatory"`).
-#[derive(Object)]
-pub struct RegisterResult {
-    #[oai(skip_serializing_if_is_none)]
-    key: Option<String>,
-    #[oai(skip_serializing_if_is_none)]
-    detail: Option<String>,
-}
-
 /// A successful answer with a JSON body.
 #[derive(ApiResponse)]
 pub enum Success<T: poem_openapi::types::ToJSON> {
     /// Success.
     #[oai(status = 200)]
     Ok(Json<T>),
-}
-
-#[derive(ApiResponse)]
-enum RegisterResponse {
-    /// The account was created.
-    #[oai(status = 201)]
-    Created(Json<RegisterResult>),
 }
 
 /// A user's details. `pk` and `email` are read-only.
@@ -254,80 +229,11 @@ impl FromFields for PasswordChangeInput {
     }
 }
 
-/// The account endpoints; the `Accounts` service comes from request data.
-pub struct AccountsApi;
+/// The endpoints every mode shares; the `Accounts` service comes from request data.
+pub struct UserApi;
 
 #[OpenApi]
-impl AccountsApi {
-    /// Log in
-    ///
-    /// Checks the credentials and returns a new token for this device. Every login gets its own
-    /// token, so logging out on one device leaves the others logged in. Wrong email, wrong
-    /// password and inactive account all get the same answer.
-    #[oai(
-        path = "/login/",
-        method = "post",
-        operation_id = "login",
-        tag = "Tag::Auth"
-    )]
-    async fn login(
-        &self,
-        accounts: Data<&Accounts>,
-        body: Input<LoginRequest, LoginInput>,
-    ) -> Result<Success<TokenKey>, ApiError> {
-        let issued = accounts.login(body.0).await?;
-        Ok(Success::Ok(Json(TokenKey { key: issued.key })))
-    }
-
-    /// Log out
-    ///
-    /// Ends the token sent with the request, and only that one.
-    #[oai(
-        path = "/logout/",
-        method = "post",
-        operation_id = "logout",
-        tag = "Tag::Auth"
-    )]
-    async fn logout(
-        &self,
-        accounts: Data<&Accounts>,
-        auth: MaybeAuthenticated,
-    ) -> Result<Success<Detail>, ApiError> {
-        let Some(principal) = auth.0 else {
-            return Err(ApiError::detail(StatusCode::BAD_REQUEST, NOT_LOGGED_IN));
-        };
-        accounts.logout(&principal).await?;
-        Ok(Detail::new(LOGGED_OUT))
-    }
-
-    /// Register
-    ///
-    /// Creates an account. Unless email verification is mandatory, the answer carries the first
-    /// token; otherwise a confirmation email is sent and the answer says so.
-    #[oai(
-        path = "/registration/",
-        method = "post",
-        operation_id = "register",
-        tag = "Tag::Registration"
-    )]
-    async fn register(
-        &self,
-        accounts: Data<&Accounts>,
-        body: Input<RegisterRequest, RegistrationInput>,
-    ) -> Result<RegisterResponse, ApiError> {
-        let result = match accounts.register(body.0).await? {
-            Registered::LoggedIn(issued) => RegisterResult {
-                key: Some(issued.key),
-                detail: None,
-            },
-            Registered::VerificationSent => RegisterResult {
-                key: None,
-                detail: Some(VERIFICATION_SENT.into()),
-            },
-        };
-        Ok(RegisterResponse::Created(Json(result)))
-    }
-
+impl UserApi {
     /// Get the current user
     #[oai(
         path = "/user/",

@@ -10,6 +10,7 @@ pub mod framework_errors;
 pub mod health;
 pub mod input;
 pub mod password_reset;
+pub mod token_mode;
 
 use std::collections::BTreeMap;
 
@@ -19,12 +20,13 @@ use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route, get};
 use poem_openapi::{OpenApiService, Tags};
 use serde_json::Value;
 
-use crate::api::accounts::AccountsApi;
+use crate::api::accounts::UserApi;
 use crate::api::email_verification::EmailVerificationApi;
 use crate::api::error::ApiError;
 use crate::api::framework_errors::AllowedMethods;
 use crate::api::input::BodyLimit;
 use crate::api::password_reset::PasswordResetApi;
+use crate::api::token_mode::TokenModeApi;
 use crate::config::Config;
 use crate::service::accounts::Accounts;
 
@@ -47,10 +49,20 @@ pub(crate) enum Tag {
     Password,
 }
 
-type Apis = (AccountsApi, EmailVerificationApi, PasswordResetApi);
+type Apis = (
+    TokenModeApi,
+    UserApi,
+    EmailVerificationApi,
+    PasswordResetApi,
+);
 
 fn service(config: &Config) -> OpenApiService<Apis, ()> {
-    let apis = (AccountsApi, EmailVerificationApi, PasswordResetApi);
+    let apis = (
+        TokenModeApi,
+        UserApi,
+        EmailVerificationApi,
+        PasswordResetApi,
+    );
     OpenApiService::new(apis, TITLE, env!("CARGO_PKG_VERSION"))
         .description(DESCRIPTION)
         .url_prefix(config.server.prefix.trim_end_matches('/'))

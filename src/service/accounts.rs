@@ -92,12 +92,6 @@ impl Credential {
     }
 }
 
-/// A freshly issued opaque token. `key` is shown to the client once and never stored.
-pub struct IssuedToken {
-    pub key: String,
-    pub user: User,
-}
-
 /// A signup form. Fields that failed to parse are `None` and their errors are in
 /// `field_errors`; they are reported together with the checks made here, as DRF does.
 pub struct RegistrationInput {
@@ -109,8 +103,8 @@ pub struct RegistrationInput {
 }
 
 pub enum Registered {
-    /// The account is usable now; here is its first credential.
-    LoggedIn(IssuedToken),
+    /// The account is usable now: the caller issues its first credential.
+    Active(User),
     /// The account (or, under enumeration prevention, nothing) waits for email confirmation.
     VerificationSent,
 }
@@ -240,8 +234,7 @@ impl Accounts {
         if mandatory {
             return Ok(Registered::VerificationSent);
         }
-        let key = self.issue_token(user.id).await?;
-        Ok(Registered::LoggedIn(IssuedToken { key, user }))
+        Ok(Registered::Active(user))
     }
 
     /// Creates an active staff superuser with a verified address (the `createsuperuser` command).
@@ -333,14 +326,9 @@ impl Accounts {
         Err(Error::Internal("could not find a free username".into()))
     }
 
-    /// Checks email/username + password; on success records the login and issues a token.
-    pub async fn login(&self, input: LoginInput) -> Result<IssuedToken> {
-        let user = self.authenticate_password(input).await?;
-        let key = self.issue_token(user.id).await?;
-        Ok(IssuedToken { key, user })
-    }
-
-    async fn authenticate_password(&self, input: LoginInput) -> Result<User> {
+    /// Checks email/username + password (and, under mandatory verification, a confirmed
+    /// address) and records the login. The caller issues the credential of its mode.
+    pub async fn authenticate(&self, input: LoginInput) -> Result<User> {
         let methods = &self.config.account.login_methods;
         let by_email = methods.contains(&LoginMethod::Email);
         let by_username = methods.contains(&LoginMethod::Username);
@@ -384,7 +372,9 @@ impl Accounts {
         Ok(user.into())
     }
 
-    async fn issue_token(&self, user_id: UserId) -> Result<String> {
+    /// A new opaque token for the user (token mode): 40 hex characters, shown once, stored
+    /// only as a digest.
+    pub async fn issue_token(&self, user_id: UserId) -> Result<String> {
         let key = secrets::new_token_key();
         let now = Utc::now();
         let ttl = self.config.auth.token_ttl_seconds;

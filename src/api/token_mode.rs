@@ -1,0 +1,115 @@
+//! Token mode (`auth.mode = "token"`): `login/`, `logout/` and `registration/` hand out and end
+//! opaque tokens, as dj-rest-auth with DRF's `TokenAuthentication`.
+
+use poem::http::StatusCode;
+use poem::web::Data;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+
+use crate::api::Tag;
+use crate::api::accounts::{
+    Detail, LOGGED_OUT, LoginRequest, NOT_LOGGED_IN, RegisterRequest, Success, VERIFICATION_SENT,
+};
+use crate::api::auth::MaybeAuthenticated;
+use crate::api::error::ApiError;
+use crate::api::input::Input;
+use crate::service::accounts::{Accounts, LoginInput, Registered, RegistrationInput};
+
+/// An opaque API token, to send as `Authorization: Token <key>`.
+#[derive(Object)]
+pub struct TokenKey {
+    /// 40 lowercase hexadecimal characters.
+    key: String,
+}
+
+/// `{"key"}` when the account can log in at once; `{"detail"}` when it must first confirm its
+/// email address (`account.email_verification = "mandatory"`).
+#[derive(Object)]
+pub struct RegisterResult {
+    #[oai(skip_serializing_if_is_none)]
+    key: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    detail: Option<String>,
+}
+
+#[derive(ApiResponse)]
+enum RegisterResponse {
+    /// The account was created.
+    #[oai(status = 201)]
+    Created(Json<RegisterResult>),
+}
+
+pub struct TokenModeApi;
+
+#[OpenApi]
+impl TokenModeApi {
+    /// Log in
+    ///
+    /// Checks the credentials and returns a new token for this device. Every login gets its own
+    /// token, so logging out on one device leaves the others logged in. Wrong email, wrong
+    /// password and inactive account all get the same answer.
+    #[oai(
+        path = "/login/",
+        method = "post",
+        operation_id = "login",
+        tag = "Tag::Auth"
+    )]
+    async fn login(
+        &self,
+        accounts: Data<&Accounts>,
+        body: Input<LoginRequest, LoginInput>,
+    ) -> Result<Success<TokenKey>, ApiError> {
+        let user = accounts.authenticate(body.0).await?;
+        let key = accounts.issue_token(user.id).await?;
+        Ok(Success::Ok(Json(TokenKey { key })))
+    }
+
+    /// Log out
+    ///
+    /// Ends the token sent with the request, and only that one.
+    #[oai(
+        path = "/logout/",
+        method = "post",
+        operation_id = "logout",
+        tag = "Tag::Auth"
+    )]
+    async fn logout(
+        &self,
+        accounts: Data<&Accounts>,
+        auth: MaybeAuthenticated,
+    ) -> Result<Success<Detail>, ApiError> {
+        let Some(principal) = auth.0 else {
+            return Err(ApiError::detail(StatusCode::BAD_REQUEST, NOT_LOGGED_IN));
+        };
+        accounts.logout(&principal).await?;
+        Ok(Detail::new(LOGGED_OUT))
+    }
+
+    /// Register
+    ///
+    /// Creates an account. Unless email verification is mandatory, the answer carries the first
+    /// token; otherwise a confirmation email is sent and the answer says so.
+    #[oai(
+        path = "/registration/",
+        method = "post",
+        operation_id = "register",
+        tag = "Tag::Registration"
+    )]
+    async fn register(
+        &self,
+        accounts: Data<&Accounts>,
+        body: Input<RegisterRequest, RegistrationInput>,
+    ) -> Result<RegisterResponse, ApiError> {
+        let result = match accounts.register(body.0).await? {
+            Registered::Active(user) => RegisterResult {
+                key: Some(accounts.issue_token(user.id).await?),
+                detail: None,
+            },
+            Registered::VerificationSent => RegisterResult {
+                key: None,
+                detail: Some(VERIFICATION_SENT.into()),
+            },
+        };
+        Ok(RegisterResponse::Created(Json(result)))
+    }
+}
