@@ -14,11 +14,12 @@ use poem::listener::{Acceptor, Listener, TcpListener};
 use sea_orm::DatabaseConnection;
 use secrecy::SecretString;
 
-use crate::config::{Config, redact_url_password};
+use crate::config::{AuthMode, Config, redact_url_password};
 use crate::mail::outbox::{Outbox, OutboxWorker};
 use crate::mail::templates::Templates;
 use crate::mail::transport::Transport;
 use crate::service::accounts::Accounts;
+use crate::service::jwt::JwtKeys;
 use crate::service::password_hashing::PasswordHasher;
 
 /// Everything a running Tessera holds: configuration, database pool, services, mail.
@@ -49,7 +50,11 @@ impl App {
             Transport::from_config(&config.email).context("setting up email delivery")?;
         let outbox = Outbox::new(templates);
         let config = Arc::new(config);
-        let accounts = Accounts::new(db.clone(), config.clone(), hasher, outbox.clone());
+        let mut accounts = Accounts::new(db.clone(), config.clone(), hasher, outbox.clone());
+        if config.auth.mode == AuthMode::Jwt {
+            let keys = JwtKeys::from_config(&config).map_err(|err| anyhow::anyhow!(err))?;
+            accounts = accounts.with_jwt(keys);
+        }
         Ok(Self {
             config,
             db,

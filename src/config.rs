@@ -498,13 +498,13 @@ impl Config {
     /// Checks that cannot be expressed in types.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |msg: String| Err(ConfigError::Invalid(msg));
-        if let Some(key) = &self.secret_key {
-            if key.expose_secret().len() < MIN_SECRET_KEY_BYTES {
-                return invalid(format!(
-                    "secret_key is too short: use at least {MIN_SECRET_KEY_BYTES} random bytes \
-                     (e.g. the output of `openssl rand -hex 32`)"
-                ));
-            }
+        if let Some(key) = &self.secret_key
+            && key.expose_secret().len() < MIN_SECRET_KEY_BYTES
+        {
+            return invalid(format!(
+                "secret_key is too short: use at least {MIN_SECRET_KEY_BYTES} random bytes \
+                 (e.g. the output of `openssl rand -hex 32`)"
+            ));
         }
         let prefix = &self.server.prefix;
         if !prefix.starts_with('/') || !prefix.ends_with('/') || prefix.contains("//") {
@@ -540,11 +540,11 @@ impl Config {
         ) {
             return invalid(format!("password_hashing: {err}"));
         }
-        if self.auth.mode != AuthMode::Token {
-            return invalid(format!(
-                "auth.mode = {:?} is not available in this version; use \"token\"",
-                format!("{:?}", self.auth.mode).to_lowercase()
-            ));
+        if self.auth.mode == AuthMode::Session {
+            return invalid(
+                "auth.mode = \"session\" is not available in this version; use \"token\" or \"jwt\""
+                    .into(),
+            );
         }
         if !(self.email.retry_initial_seconds > 0.0
             && self.email.retry_max_seconds >= self.email.retry_initial_seconds)
@@ -566,10 +566,10 @@ impl Config {
                 &["{uid}", "{token}"][..],
             ),
         ] {
-            if let Some(template) = template {
-                if let Some(missing) = placeholders.iter().find(|p| !template.contains(*p)) {
-                    return invalid(format!("{key} must contain the placeholder {missing}"));
-                }
+            if let Some(template) = template
+                && let Some(missing) = placeholders.iter().find(|p| !template.contains(*p))
+            {
+                return invalid(format!("{key} must contain the placeholder {missing}"));
             }
         }
         Ok(())

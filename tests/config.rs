@@ -198,11 +198,16 @@ fn secrets_never_appear_in_debug_output() {
 
 #[test]
 fn modes_not_yet_available_are_refused_clearly() {
-    let err = Config::load(None, vars(&[("TESSERA_AUTH__MODE", "jwt")]))
+    let err = Config::load(None, vars(&[("TESSERA_AUTH__MODE", "session")]))
         .err()
         .unwrap()
         .to_string();
-    assert!(err.contains("auth.mode") && err.contains("jwt"), "{err}");
+    assert!(
+        err.contains("auth.mode") && err.contains("session"),
+        "{err}"
+    );
+    let jwt = Config::load(None, vars(&[("TESSERA_AUTH__MODE", "jwt")])).unwrap();
+    assert_eq!(jwt.config.auth.mode, AuthMode::Jwt);
 }
 
 #[test]

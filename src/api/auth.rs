@@ -5,13 +5,15 @@
 //! express "optional, but invalid is still 401" (what `logout/` needs). They still declare the
 //! security scheme, so the OpenAPI document marks exactly the operations that need a token.
 
-use poem::http::header;
+use poem::http::{StatusCode, header};
 use poem::{Request, RequestBody};
 use poem_openapi::registry::{MetaSecurityScheme, Registry};
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
 
 use crate::api::error::ApiError;
+use crate::config::{AuthMode, JwtConfig};
 use crate::service::accounts::{Accounts, Principal};
+use crate::service::error::Error as ServiceError;
 
 pub const TOKEN_SCHEME: &str = "TokenAuth";
 const KEYWORD: &str = "Token";
@@ -77,15 +79,69 @@ fn presented_key(request: &Request) -> Result<Option<String>, ApiError> {
 }
 
 async fn authenticate(request: &Request) -> poem::Result<Option<Principal>> {
-    let Some(key) = presented_key(request)? else {
+    let accounts = request.data::<Accounts>().ok_or_else(ApiError::internal)?;
+    let principal = match accounts.config().auth.mode {
+        AuthMode::Token => match presented_key(request)? {
+            Some(key) => Some(
+                accounts
+                    .authenticate_token(&key)
+                    .await
+                    .map_err(ApiError::from)?,
+            ),
+            None => None,
+        },
+        AuthMode::Jwt => match presented_jwt(request, &accounts.config().jwt)? {
+            Some(token) => Some(accounts.authenticate_jwt(&token).await.map_err(
+                |err| match err {
+                    ServiceError::TokenRejected(rejection) => {
+                        ApiError::access_token_not_valid(rejection.message())
+                    }
+                    other => other.into(),
+                },
+            )?),
+            None => None,
+        },
+        AuthMode::Session => None,
+    };
+    Ok(principal)
+}
+
+/// The access token from `Authorization: Bearer <token>`, else from the access cookie (then
+/// with CSRF enforced when `jwt.cookie_use_csrf`), as SimpleJWT and dj-rest-auth read it.
+fn presented_jwt(request: &Request, config: &JwtConfig) -> Result<Option<String>, ApiError> {
+    if let Some(value) = request.headers().get(header::AUTHORIZATION) {
+        let parts: Vec<&[u8]> = value
+            .as_bytes()
+            .split(|b| b.is_ascii_whitespace())
+            .filter(|p| !p.is_empty())
+            .collect();
+        match parts.as_slice() {
+            [scheme, token] if scheme.eq_ignore_ascii_case(b"Bearer") => {
+                return match std::str::from_utf8(token) {
+                    Ok(token) => Ok(Some(token.to_owned())),
+                    Err(_) => Err(ApiError::access_token_not_valid("Token is invalid")),
+                };
+            }
+            [scheme, ..] if scheme.eq_ignore_ascii_case(b"Bearer") => {
+                return Err(ApiError::detail(
+                    StatusCode::UNAUTHORIZED,
+                    "Authorization header must contain two space-delimited values",
+                ));
+            }
+            // Another scheme is not ours: fall through to the cookie.
+            _ => {}
+        }
+    }
+    let Some(name) = &config.auth_cookie else {
         return Ok(None);
     };
-    let accounts = request.data::<Accounts>().ok_or_else(ApiError::internal)?;
-    let principal = accounts
-        .authenticate_token(&key)
-        .await
-        .map_err(ApiError::from)?;
-    Ok(Some(principal))
+    let Some(cookie) = request.cookie().get(name) else {
+        return Ok(None);
+    };
+    if config.cookie_use_csrf {
+        crate::api::csrf::check(request)?;
+    }
+    Ok(Some(cookie.value_str().to_owned()))
 }
 
 impl<'a> ApiExtractor<'a> for Authenticated {

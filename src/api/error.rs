@@ -52,10 +52,34 @@ impl ApiError {
         }
     }
 
-    /// 401 asking for a token, as DRF's `TokenAuthentication` does.
+    /// 401 (the edge adds the mode's `WWW-Authenticate`, see `framework_errors::Challenge`).
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::detail(StatusCode::UNAUTHORIZED, message)
-            .with_header(header::WWW_AUTHENTICATE, "Token")
+    }
+    /// SimpleJWT's refusal: `{"detail": message, "code": "token_not_valid"}` (401).
+    pub fn token_not_valid(message: &str) -> Self {
+        Self {
+            status: StatusCode::UNAUTHORIZED,
+            body: json!({ "detail": message, "code": "token_not_valid" }),
+            headers: Vec::new(),
+        }
+    }
+
+    /// SimpleJWT's answer to a bad access token on an authenticated endpoint.
+    pub fn access_token_not_valid(message: &str) -> Self {
+        Self {
+            status: StatusCode::UNAUTHORIZED,
+            body: json!({
+                "detail": "Given token not valid for any token type",
+                "code": "token_not_valid",
+                "messages": [{
+                    "token_class": "AccessToken",
+                    "token_type": "access",
+                    "message": message,
+                }],
+            }),
+            headers: Vec::new(),
+        }
     }
 
     pub fn not_found() -> Self {
@@ -115,6 +139,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::NotAuthenticated => Self::unauthorized(NOT_PROVIDED),
             ServiceError::BadRequest(message) => Self::detail(StatusCode::BAD_REQUEST, message),
             ServiceError::NotFound => Self::not_found(),
+            ServiceError::TokenRejected(rejection) => Self::token_not_valid(rejection.message()),
             ServiceError::Database(err) => {
                 tracing::error!(error = %err, "database error");
                 Self::internal()
@@ -206,7 +231,20 @@ impl ApiResponse for ApiError {
                      `code` for JWT errors); validation errors map each field name, or \
                      `non_field_errors`, to a list of messages.",
                 ),
-                properties: vec![("detail", text()), ("code", text())],
+                properties: vec![
+                    ("detail", text()),
+                    ("code", text()),
+                    (
+                        "messages",
+                        MetaSchemaRef::Inline(Box::new(MetaSchema {
+                            description: Some("JWT errors: why each token type refused it."),
+                            items: Some(Box::new(MetaSchemaRef::Inline(Box::new(
+                                MetaSchema::new("object"),
+                            )))),
+                            ..MetaSchema::new("array")
+                        })),
+                    ),
+                ],
                 additional_properties: Some(Box::new(MetaSchemaRef::Inline(Box::new(
                     MetaSchema {
                         items: Some(Box::new(text())),

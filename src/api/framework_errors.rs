@@ -7,10 +7,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use poem::http::StatusCode;
+use poem::http::{HeaderValue, StatusCode, header};
 use poem::{Endpoint, IntoResponse, Request, Response};
 
 use crate::api::error::{ApiError, NOT_PROVIDED};
+use crate::config::AuthMode;
 
 /// For 405 answers: the methods each API path accepts (from the OpenAPI document).
 #[derive(Debug, Clone)]
@@ -27,19 +28,60 @@ impl AllowedMethods {
     }
 }
 
+/// How a 401 asks for credentials, per mode (DRF's `authenticate_header`).
+#[derive(Debug, Clone, Copy)]
+pub enum Challenge {
+    /// `WWW-Authenticate: Token`.
+    Token,
+    /// `WWW-Authenticate: Bearer realm="api"`.
+    Bearer,
+    /// Session authentication has no challenge, so DRF answers 403 instead of 401.
+    Forbidden,
+}
+
+impl Challenge {
+    pub fn for_mode(mode: AuthMode) -> Self {
+        match mode {
+            AuthMode::Token => Challenge::Token,
+            AuthMode::Jwt => Challenge::Bearer,
+            AuthMode::Session => Challenge::Forbidden,
+        }
+    }
+}
+
 /// Runs the request and reshapes any error it ends in (the outermost layer, so it sees
-/// errors from every other one).
+/// errors from every other one), then gives 401s the mode's challenge.
 pub async fn reshape<E: Endpoint>(
     next: E,
     request: Request,
     allowed: AllowedMethods,
+    challenge: Challenge,
 ) -> poem::Result<Response> {
     let method = request.method().to_string();
     let path = request.uri().path().to_owned();
-    match next.call(request).await {
-        Ok(response) => Ok(response.into_response()),
-        Err(err) => Ok(to_drf(err, &method, &path, &allowed).into_response()),
+    let mut response = match next.call(request).await {
+        Ok(response) => response.into_response(),
+        Err(err) => to_drf(err, &method, &path, &allowed).into_response(),
+    };
+    if response.status() == StatusCode::UNAUTHORIZED {
+        let headers = response.headers_mut();
+        match challenge {
+            Challenge::Token => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Token"));
+            }
+            Challenge::Bearer => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"api\""),
+                );
+            }
+            Challenge::Forbidden => {
+                headers.remove(header::WWW_AUTHENTICATE);
+                response.set_status(StatusCode::FORBIDDEN);
+            }
+        }
     }
+    Ok(response)
 }
 
 fn to_drf(err: poem::Error, method: &str, path: &str, allowed: &AllowedMethods) -> ApiError {

@@ -4,11 +4,13 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod csrf;
 pub mod email_verification;
 pub mod error;
 pub mod framework_errors;
 pub mod health;
 pub mod input;
+pub mod jwt_mode;
 pub mod password_reset;
 pub mod token_mode;
 
@@ -25,9 +27,10 @@ use crate::api::email_verification::EmailVerificationApi;
 use crate::api::error::ApiError;
 use crate::api::framework_errors::AllowedMethods;
 use crate::api::input::BodyLimit;
+use crate::api::jwt_mode::JwtModeApi;
 use crate::api::password_reset::PasswordResetApi;
 use crate::api::token_mode::TokenModeApi;
-use crate::config::Config;
+use crate::config::{AuthMode, Config};
 use crate::service::accounts::Accounts;
 
 const TITLE: &str = "Tessera";
@@ -49,36 +52,48 @@ pub(crate) enum Tag {
     Password,
 }
 
-type Apis = (
-    TokenModeApi,
-    UserApi,
-    EmailVerificationApi,
-    PasswordResetApi,
-);
+/// A mode's API: its endpoint and its OpenAPI document (before our finishing touches).
+struct Mounted {
+    endpoint: poem::endpoint::BoxEndpoint<'static>,
+    raw_spec: String,
+    swagger_html: String,
+}
 
-fn service(config: &Config) -> OpenApiService<Apis, ()> {
-    let apis = (
-        TokenModeApi,
-        UserApi,
-        EmailVerificationApi,
-        PasswordResetApi,
-    );
-    OpenApiService::new(apis, TITLE, env!("CARGO_PKG_VERSION"))
+/// The APIs of the configured mode: its own login/logout/registration (and JWT's token
+/// endpoints) plus the endpoints every mode shares.
+fn mounted(config: &Config) -> Mounted {
+    let shared = (UserApi, EmailVerificationApi, PasswordResetApi);
+    match config.auth.mode {
+        AuthMode::Token => mount(config, (TokenModeApi, shared)),
+        AuthMode::Jwt => mount(config, (JwtModeApi, shared)),
+        AuthMode::Session => {
+            panic!("auth.mode = \"session\" is refused by Config::validate in this version")
+        }
+    }
+}
+
+fn mount<T: poem_openapi::OpenApi + 'static>(config: &Config, apis: T) -> Mounted {
+    let service = OpenApiService::new(apis, TITLE, env!("CARGO_PKG_VERSION"))
         .description(DESCRIPTION)
-        .url_prefix(config.server.prefix.trim_end_matches('/'))
+        .url_prefix(config.server.prefix.trim_end_matches('/'));
+    Mounted {
+        raw_spec: service.spec(),
+        swagger_html: service.swagger_ui_html(),
+        endpoint: poem::IntoEndpoint::into_endpoint(service),
+    }
 }
 
 /// The OpenAPI document for `config`, as served and as committed in `openapi/openapi.json`.
-///
-/// poem-openapi drops the trailing `/` of paths; dj-rest-auth's paths have it, and generated
-/// clients should call the canonical form, so it is put back here.
 pub fn openapi_document(config: &Config) -> Value {
-    let spec: Value =
-        serde_json::from_str(&service(config).spec()).expect("poem-openapi emits JSON");
-    with_trailing_slashes(spec)
+    finish_document(&mounted(config).raw_spec, config)
 }
 
-fn with_trailing_slashes(mut spec: Value) -> Value {
+/// Our finishing touches on poem-openapi's document:
+/// - poem-openapi drops the trailing `/` of paths; dj-rest-auth's paths have it, and generated
+///   clients should call the canonical form, so it is put back;
+/// - the credential scheme is the configured mode's (the extractors declare token mode's).
+fn finish_document(raw: &str, config: &Config) -> Value {
+    let mut spec: Value = serde_json::from_str(raw).expect("poem-openapi emits JSON");
     if let Some(Value::Object(paths)) = spec.get_mut("paths") {
         let old = std::mem::take(paths);
         *paths = old
@@ -93,7 +108,50 @@ fn with_trailing_slashes(mut spec: Value) -> Value {
             })
             .collect();
     }
+    if config.auth.mode == AuthMode::Jwt {
+        use_jwt_security(&mut spec, config);
+    }
     spec
+}
+
+/// Bearer JWT (and the access cookie when configured) instead of the token scheme.
+fn use_jwt_security(spec: &mut Value, config: &Config) {
+    let mut schemes = serde_json::Map::new();
+    schemes.insert(
+        "JWTAuth".into(),
+        serde_json::json!({
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": "An access token from `login/`, `registration/` or `token/refresh/`, \
+                sent as `Authorization: Bearer <access>`.",
+        }),
+    );
+    let mut requirement = vec![serde_json::json!({ "JWTAuth": [] })];
+    if let Some(cookie) = &config.jwt.auth_cookie {
+        schemes.insert(
+            "JWTCookie".into(),
+            serde_json::json!({
+                "type": "apiKey",
+                "in": "cookie",
+                "name": cookie,
+                "description": "The access token in its cookie (set by `login/`).",
+            }),
+        );
+        requirement.push(serde_json::json!({ "JWTCookie": [] }));
+    }
+    spec["components"]["securitySchemes"] = Value::Object(schemes);
+    if let Some(Value::Object(paths)) = spec.get_mut("paths") {
+        for operation in paths
+            .values_mut()
+            .filter_map(Value::as_object_mut)
+            .flat_map(|item| item.values_mut())
+        {
+            if operation.get("security").is_some() {
+                operation["security"] = Value::Array(requirement.clone());
+            }
+        }
+    }
 }
 
 /// The document as pretty JSON with a final newline (the committed file's exact form).
@@ -126,17 +184,18 @@ fn allowed_methods(spec: &Value) -> AllowedMethods {
 
 /// The whole HTTP application.
 pub fn routes(accounts: Accounts, config: &Config) -> impl Endpoint + 'static {
-    let api = service(config);
-    let spec = openapi_document(config);
+    let mounted = mounted(config);
+    let spec = finish_document(&mounted.raw_spec, config);
     let allowed = allowed_methods(&spec);
     let spec_json = serde_json::to_string_pretty(&spec).expect("a JSON value serializes");
-    let spec_yaml = openapi_yaml(config);
-    // Swagger UI embeds its document; hand it ours (with the canonical trailing slashes).
-    let swagger = api.swagger_ui_html().replace(&api.spec(), &spec_json);
+    let spec_yaml = serde_yaml::to_string(&spec).expect("a JSON value converts to YAML");
+    // Swagger UI embeds its document; hand it ours.
+    let swagger = mounted.swagger_html.replace(&mounted.raw_spec, &spec_json);
     let prefix = config.server.prefix.trim_end_matches('/').to_owned();
+    let challenge = framework_errors::Challenge::for_mode(config.auth.mode);
 
-    Route::new()
-        .nest(prefix, api)
+    let mut route = Route::new()
+        .nest(prefix, mounted.endpoint)
         .at(
             "/openapi.json",
             get(static_body(spec_json, "application/json")),
@@ -146,12 +205,24 @@ pub fn routes(accounts: Accounts, config: &Config) -> impl Endpoint + 'static {
             get(static_body(spec_yaml, "application/yaml")),
         )
         .at("/docs", get(swagger_ui(swagger)))
-        .nest("/health", health::routes())
+        .nest("/health", health::routes());
+    if config.auth.mode == AuthMode::Jwt {
+        route = route.at("/.well-known/jwks.json", get(jwks));
+    }
+    route
         .with(NormalizePath::new(TrailingSlash::Trim))
         .data(accounts)
         .data(BodyLimit(config.server.max_body_bytes))
         .with(CatchPanic::new().with_handler(|_| ApiError::internal().into_response()))
-        .around(move |next, request| framework_errors::reshape(next, request, allowed.clone()))
+        .around(move |next, request| {
+            framework_errors::reshape(next, request, allowed.clone(), challenge)
+        })
+}
+
+/// The public keys that verify this service's JWTs, for other services to verify offline.
+#[poem::handler]
+fn jwks(accounts: poem::web::Data<&Accounts>) -> poem::web::Json<Value> {
+    poem::web::Json(accounts.jwks())
 }
 
 fn static_body(body: String, content_type: &'static str) -> impl Endpoint<Output = Response> {

@@ -140,6 +140,8 @@ pub struct Accounts {
     pub(super) hasher: PasswordHasher,
     pub(super) policy: PasswordPolicy,
     pub(super) outbox: Outbox,
+    /// Signing and verification keys, in JWT mode.
+    pub(super) jwt: Option<crate::service::jwt::JwtKeys>,
 }
 
 impl Accounts {
@@ -158,6 +160,25 @@ impl Accounts {
             hasher,
             policy,
             outbox,
+            jwt: None,
+        }
+    }
+
+    /// Enables JWT issuing and verification with `keys`.
+    pub fn with_jwt(mut self, keys: crate::service::jwt::JwtKeys) -> Self {
+        self.jwt = Some(keys);
+        self
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The public keys that verify issued JWTs (`{"keys": []}` outside JWT mode).
+    pub fn jwks(&self) -> serde_json::Value {
+        match &self.jwt {
+            Some(keys) => keys.jwks(),
+            None => serde_json::json!({ "keys": [] }),
         }
     }
 
@@ -174,10 +195,10 @@ impl Accounts {
         let mut errors = input.field_errors;
         let email = input.email.as_deref().map(normalize_email);
         let username = input.username.filter(|u| !u.is_empty());
-        if let Some(username) = &username {
-            if let Some(message) = self.username_problem(username, None).await? {
-                errors.add("username", message);
-            }
+        if let Some(username) = &username
+            && let Some(message) = self.username_problem(username, None).await?
+        {
+            errors.add("username", message);
         }
         let email_taken = match &email {
             Some(email) => store::users::find_by_email(&self.db, email)
@@ -416,13 +437,12 @@ impl Accounts {
         update: ProfileUpdate,
     ) -> Result<User> {
         let mut errors = FieldErrors::new();
-        if let Some(username) = &update.username {
-            if let Some(message) = self
+        if let Some(username) = &update.username
+            && let Some(message) = self
                 .username_problem(username, Some(principal.user.id))
                 .await?
-            {
-                errors.add("username", message);
-            }
+        {
+            errors.add("username", message);
         }
         for (field, value) in [
             ("first_name", &update.first_name),

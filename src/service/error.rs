@@ -77,6 +77,9 @@ pub enum Error {
     BadRequest(&'static str),
     #[error("not found")]
     NotFound,
+    /// A JWT was refused; each endpoint answers in its own dj-rest-auth / SimpleJWT shape.
+    #[error("token refused: {}", .0.message())]
+    TokenRejected(crate::service::jwt_auth::JwtRejection),
     #[error("database error: {0}")]
     Database(#[from] DbErr),
     #[error("internal error: {0}")]

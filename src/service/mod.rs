@@ -3,6 +3,8 @@
 pub mod accounts;
 pub mod email_verification;
 pub mod error;
+pub mod jwt;
+pub mod jwt_auth;
 pub mod password_hashing;
 pub mod password_reset;
 pub mod password_validation;

@@ -19,13 +19,11 @@ pub struct Found {
     pub family: refresh_token_family::Model,
 }
 
-/// Starts a family for `user_id` with its first token `jti`.
+/// Starts an empty family for `user_id` (its id goes into the tokens' `sid` claim).
 pub async fn start_family<C: ConnectionTrait>(
     db: &C,
     user_id: UserId,
-    jti: &str,
     now: DateTime<Utc>,
-    expires_at: DateTime<Utc>,
 ) -> Result<FamilyId, DbErr> {
     let family = refresh_token_family::ActiveModel {
         user_id: Set(user_id),
@@ -36,11 +34,10 @@ pub async fn start_family<C: ConnectionTrait>(
     }
     .insert(db)
     .await?;
-    add(db, family.id, jti, now, expires_at).await?;
     Ok(family.id)
 }
 
-/// Adds token `jti` to a family (after a rotation).
+/// Adds token `jti` to a family (at login, and after each rotation).
 pub async fn add<C: ConnectionTrait>(
     db: &C,
     family_id: FamilyId,

@@ -1,0 +1,118 @@
+//! CSRF protection by Django's convention: a readable `csrftoken` cookie whose value the page
+//! echoes in an `X-CSRFToken` header on every unsafe request. A cross-site form can send the
+//! cookie but cannot read it, so it cannot produce the header.
+//!
+//! Django may hand out the token masked (64 characters: a random mask, then the secret
+//! shifted by it) so that it differs on every page; both forms are accepted and compared by
+//! their secret, in constant time.
+
+use poem::Request;
+use poem::http::{Method, StatusCode};
+use subtle::ConstantTimeEq;
+
+use crate::api::error::ApiError;
+
+pub const COOKIE: &str = "csrftoken";
+pub const HEADER: &str = "X-CSRFToken";
+const SECRET_LENGTH: usize = 32;
+const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+
+const COOKIE_NOT_SET: &str = "CSRF Failed: CSRF cookie not set.";
+const TOKEN_MISSING: &str = "CSRF Failed: CSRF token missing.";
+const TOKEN_INCORRECT: &str =
+    "CSRF Failed: CSRF token from the 'X-Csrftoken' HTTP header incorrect.";
+
+/// GET, HEAD, OPTIONS and TRACE change nothing and need no token (RFC 9110 "safe").
+pub fn is_safe(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+    )
+}
+
+/// A new secret for the `csrftoken` cookie: 32 characters of Django's alphabet.
+pub fn new_secret() -> String {
+    let mut bytes = [0u8; SECRET_LENGTH];
+    getrandom::fill(&mut bytes).expect("the operating system's random source is available");
+    // 62 does not divide 256; the bias (under 1%) does not matter for an unguessable token.
+    bytes
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
+}
+
+/// Refuses an unsafe request whose header does not match its cookie (403, Django's words).
+pub fn check(request: &Request) -> Result<(), ApiError> {
+    if is_safe(request.method()) {
+        return Ok(());
+    }
+    let forbidden = |message: &str| ApiError::detail(StatusCode::FORBIDDEN, message);
+    let Some(cookie) = request.cookie().get(COOKIE) else {
+        return Err(forbidden(COOKIE_NOT_SET));
+    };
+    let Some(header) = request.headers().get(HEADER).and_then(|v| v.to_str().ok()) else {
+        return Err(forbidden(TOKEN_MISSING));
+    };
+    match (secret_of(cookie.value_str()), secret_of(header)) {
+        (Some(expected), Some(given)) if bool::from(expected.ct_eq(&given)) => Ok(()),
+        _ => Err(forbidden(TOKEN_INCORRECT)),
+    }
+}
+
+/// The secret behind a token: itself when 32 characters, unmasked when 64, else none.
+fn secret_of(token: &str) -> Option<Vec<u8>> {
+    let token = token.as_bytes();
+    if !token.iter().all(|c| ALPHABET.contains(c)) {
+        return None;
+    }
+    match token.len() {
+        SECRET_LENGTH => Some(token.to_vec()),
+        len if len == 2 * SECRET_LENGTH => {
+            let (mask, cipher) = token.split_at(SECRET_LENGTH);
+            let index = |c: &u8| ALPHABET.iter().position(|a| a == c).unwrap_or(0);
+            Some(
+                mask.iter()
+                    .zip(cipher)
+                    .map(|(m, c)| {
+                        let n = ALPHABET.len();
+                        ALPHABET[(index(c) + n - index(m)) % n]
+                    })
+                    .collect(),
+            )
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Django's `_mask_cipher_secret`, to produce masked tokens the way Django does.
+    fn mask(secret: &str, mask: &str) -> String {
+        let index = |c: u8| ALPHABET.iter().position(|a| *a == c).unwrap();
+        let cipher: String = secret
+            .bytes()
+            .zip(mask.bytes())
+            .map(|(s, m)| ALPHABET[(index(s) + index(m)) % ALPHABET.len()] as char)
+            .collect();
+        format!("{mask}{cipher}")
+    }
+
+    #[test]
+    fn plain_and_masked_tokens_unmask_to_the_secret() {
+        let secret = new_secret();
+        assert_eq!(secret.len(), 32);
+        assert_eq!(secret_of(&secret).unwrap(), secret.as_bytes());
+        let masked = mask(&secret, &new_secret());
+        assert_eq!(masked.len(), 64);
+        assert_eq!(secret_of(&masked).unwrap(), secret.as_bytes());
+    }
+
+    #[test]
+    fn malformed_tokens_have_no_secret() {
+        for bad in ["", "short", &"a".repeat(33), &"!".repeat(32)] {
+            assert_eq!(secret_of(bad), None, "{bad}");
+        }
+    }
+}

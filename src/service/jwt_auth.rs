@@ -1,0 +1,209 @@
+//! JWT mode: access + refresh tokens as SimpleJWT issues them, with refresh rotation and
+//! reuse detection over refresh-token families.
+//!
+//! Access tokens are stateless and short-lived (5 minutes by default): any service holding the
+//! public key can verify them. Refresh tokens are tracked by `jti`: each login starts a family,
+//! each refresh retires the presented token and adds its successor, and a retired token
+//! presented again revokes the whole family (it was copied). Both tokens carry the family id
+//! as `sid`, so a password change can spare the caller's own family.
+
+use chrono::{DateTime, Utc};
+
+use crate::service::accounts::{Accounts, Credential, Principal, USER_INACTIVE, User};
+use crate::service::error::{Error, Result};
+use crate::service::jwt::{Claims, Issued, JwtKeys, TokenError, TokenType};
+use crate::store;
+use crate::store::refresh_tokens::FamilyId;
+
+/// Why a JWT was refused, in SimpleJWT's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JwtRejection {
+    Invalid,
+    Expired,
+    WrongType,
+    Blacklisted,
+}
+
+impl JwtRejection {
+    pub fn message(self) -> &'static str {
+        match self {
+            JwtRejection::Invalid => "Token is invalid",
+            JwtRejection::Expired => "Token is expired",
+            JwtRejection::WrongType => "Token has wrong type",
+            JwtRejection::Blacklisted => "Token is blacklisted",
+        }
+    }
+}
+
+impl From<TokenError> for JwtRejection {
+    fn from(err: TokenError) -> Self {
+        match err {
+            TokenError::Invalid => JwtRejection::Invalid,
+            TokenError::Expired => JwtRejection::Expired,
+            TokenError::WrongType => JwtRejection::WrongType,
+        }
+    }
+}
+
+/// A new access + refresh pair for a user.
+pub struct TokenPair {
+    pub access: Issued,
+    pub refresh: Issued,
+    pub user: User,
+}
+
+/// The answer to a refresh: a new access token, and a new refresh token when rotating.
+pub struct Refreshed {
+    pub access: Issued,
+    pub refresh: Option<Issued>,
+}
+
+impl Accounts {
+    fn jwt_keys(&self) -> Result<&JwtKeys> {
+        self.jwt
+            .as_ref()
+            .ok_or_else(|| Error::Internal("JWT keys are not configured".into()))
+    }
+
+    /// Starts a refresh family for the user and returns its first pair.
+    pub async fn start_jwt_session(&self, user: User) -> Result<TokenPair> {
+        let keys = self.jwt_keys()?;
+        let now = Utc::now();
+        let txn = store::begin_write(&self.db).await?;
+        let family = store::refresh_tokens::start_family(&txn, user.id, now).await?;
+        let refresh = issue(keys, TokenType::Refresh, user.id, family, now)?;
+        store::refresh_tokens::add(&txn, family, &refresh.claims.jti, now, refresh.expires_at)
+            .await?;
+        txn.commit().await?;
+        let access = issue(keys, TokenType::Access, user.id, family, now)?;
+        Ok(TokenPair {
+            access,
+            refresh,
+            user,
+        })
+    }
+
+    /// Resolves an access token to its user.
+    pub async fn authenticate_jwt(&self, token: &str) -> Result<Principal> {
+        let claims = self
+            .jwt_keys()?
+            .decode(token, TokenType::Access)
+            .map_err(|err| Error::TokenRejected(err.into()))?;
+        let user = match claims.user_id.parse::<i64>() {
+            Ok(id) => store::users::find_by_id(&self.db, id).await?,
+            Err(_) => None,
+        };
+        let Some(user) = user.filter(|u| u.is_active) else {
+            // SimpleJWT: "User not found" / "User is inactive"; both end in 401.
+            return Err(Error::Unauthenticated(USER_INACTIVE));
+        };
+        Ok(Principal {
+            user: user.into(),
+            credential: Credential::Jwt {
+                family: family_of(&claims),
+            },
+        })
+    }
+
+    /// `token/verify/`: any valid token of either type; a refresh token of a revoked family
+    /// is "blacklisted".
+    pub async fn verify_jwt(&self, token: &str) -> Result<()> {
+        let keys = self.jwt_keys()?;
+        let claims = match keys.decode(token, TokenType::Access) {
+            Ok(claims) => claims,
+            Err(TokenError::WrongType) => keys
+                .decode(token, TokenType::Refresh)
+                .map_err(|err| Error::TokenRejected(err.into()))?,
+            Err(err) => return Err(Error::TokenRejected(err.into())),
+        };
+        if claims.token_type == "refresh" {
+            let found = store::refresh_tokens::find(&self.db, &claims.jti).await?;
+            if found.is_none_or(|f| f.family.revoked_at.is_some()) {
+                return Err(Error::TokenRejected(JwtRejection::Blacklisted));
+            }
+        }
+        Ok(())
+    }
+
+    /// `token/refresh/`: a new access token, and with rotation a new refresh token in place of
+    /// the presented one. Presenting a retired refresh token revokes its family.
+    pub async fn refresh_jwt(&self, token: &str) -> Result<Refreshed> {
+        let keys = self.jwt_keys()?;
+        let claims = keys
+            .decode(token, TokenType::Refresh)
+            .map_err(|err| Error::TokenRejected(err.into()))?;
+        let now = Utc::now();
+        let txn = store::begin_write(&self.db).await?;
+        let Some(found) = store::refresh_tokens::find(&txn, &claims.jti).await? else {
+            return Err(Error::TokenRejected(JwtRejection::Blacklisted));
+        };
+        if found.family.revoked_at.is_some() {
+            return Err(Error::TokenRejected(JwtRejection::Blacklisted));
+        }
+        let user_id = found.family.user_id;
+        let family = found.family.id;
+        if !store::users::find_by_id(&txn, user_id)
+            .await?
+            .is_some_and(|u| u.is_active)
+        {
+            return Err(Error::TokenRejected(JwtRejection::Invalid));
+        }
+        let rotate = self.config.jwt.rotate_refresh;
+        if rotate && !store::refresh_tokens::retire(&txn, &claims.jti, now).await? {
+            // Already retired: this copy was used before (or a concurrent refresh won). Either
+            // way someone holds a token they should not: end the family.
+            store::refresh_tokens::revoke_family(&txn, family, now, "refresh token reused").await?;
+            txn.commit().await?;
+            tracing::warn!(
+                user_id,
+                family,
+                "refresh token reuse detected; family revoked"
+            );
+            return Err(Error::TokenRejected(JwtRejection::Blacklisted));
+        }
+        let refresh = match rotate {
+            true => {
+                let next = issue(keys, TokenType::Refresh, user_id, family, now)?;
+                store::refresh_tokens::add(&txn, family, &next.claims.jti, now, next.expires_at)
+                    .await?;
+                Some(next)
+            }
+            false => None,
+        };
+        txn.commit().await?;
+        let access = issue(keys, TokenType::Access, user_id, family, now)?;
+        Ok(Refreshed { access, refresh })
+    }
+
+    /// JWT logout: revokes the refresh token's family.
+    pub async fn logout_jwt(&self, refresh: &str) -> Result<()> {
+        let claims = self
+            .jwt_keys()?
+            .decode(refresh, TokenType::Refresh)
+            .map_err(|err| Error::TokenRejected(err.into()))?;
+        let Some(found) = store::refresh_tokens::find(&self.db, &claims.jti).await? else {
+            return Err(Error::TokenRejected(JwtRejection::Invalid));
+        };
+        if found.family.revoked_at.is_some() {
+            return Err(Error::TokenRejected(JwtRejection::Blacklisted));
+        }
+        store::refresh_tokens::revoke_family(&self.db, found.family.id, Utc::now(), "logout")
+            .await?;
+        Ok(())
+    }
+}
+
+fn issue(
+    keys: &JwtKeys,
+    token_type: TokenType,
+    user_id: i64,
+    family: FamilyId,
+    now: DateTime<Utc>,
+) -> Result<Issued> {
+    keys.issue(token_type, user_id, Some(family.to_string()), now)
+        .map_err(Error::Internal)
+}
+
+fn family_of(claims: &Claims) -> Option<FamilyId> {
+    claims.sid.as_deref().and_then(|sid| sid.parse().ok())
+}
