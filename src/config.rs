@@ -38,6 +38,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub auth: AuthConfig,
     pub jwt: JwtConfig,
+    pub session: SessionConfig,
     pub account: AccountConfig,
     pub password_hashing: PasswordHashingConfig,
     pub email: EmailConfig,
@@ -84,6 +85,8 @@ pub struct AuthConfig {
     pub old_password_field_enabled: bool,
     /// Also end the credential used to change the password.
     pub logout_on_password_change: bool,
+    /// Also open a session (cookie) at login in token or jwt mode (`REST_SESSION_LOGIN`).
+    pub session_login: bool,
 }
 
 /// JWT signing algorithm (SimpleJWT's `ALGORITHM`).
@@ -100,6 +103,38 @@ pub enum SameSite {
     Lax,
     Strict,
     None,
+}
+
+/// `auth.mode = "session"` (and `auth.session_login`): Django's session and CSRF cookies.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    /// Django's `SESSION_COOKIE_NAME`.
+    pub cookie_name: String,
+    /// `Secure` on the session and CSRF cookies (set it behind HTTPS).
+    pub cookie_secure: bool,
+    pub cookie_samesite: SameSite,
+    pub cookie_domain: Option<String>,
+    /// A session unused this long ends.
+    pub idle_timeout_seconds: u64,
+    /// A session ends this long after login however much it is used.
+    pub absolute_timeout_seconds: u64,
+    /// Django's `CSRF_COOKIE_NAME`; the page echoes it in `X-CSRFToken`.
+    pub csrf_cookie_name: String,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            cookie_name: "sessionid".into(),
+            cookie_secure: false,
+            cookie_samesite: SameSite::Lax,
+            cookie_domain: None,
+            idle_timeout_seconds: 1_209_600,
+            absolute_timeout_seconds: 2_592_000,
+            csrf_cookie_name: "csrftoken".into(),
+        }
+    }
 }
 
 /// `auth.mode = "jwt"`: SimpleJWT's token settings and dj-rest-auth's cookie settings.
@@ -292,6 +327,7 @@ impl Default for Config {
             server: ServerConfig::default(),
             auth: AuthConfig::default(),
             jwt: JwtConfig::default(),
+            session: SessionConfig::default(),
             account: AccountConfig::default(),
             password_hashing: PasswordHashingConfig::default(),
             email: EmailConfig::default(),
@@ -327,6 +363,7 @@ impl Default for AuthConfig {
             token_ttl_seconds: 0,
             old_password_field_enabled: false,
             logout_on_password_change: false,
+            session_login: false,
         }
     }
 }
@@ -540,11 +577,8 @@ impl Config {
         ) {
             return invalid(format!("password_hashing: {err}"));
         }
-        if self.auth.mode == AuthMode::Session {
-            return invalid(
-                "auth.mode = \"session\" is not available in this version; use \"token\" or \"jwt\""
-                    .into(),
-            );
+        if self.session.idle_timeout_seconds == 0 || self.session.absolute_timeout_seconds == 0 {
+            return invalid("session timeouts must be positive".into());
         }
         if !(self.email.retry_initial_seconds > 0.0
             && self.email.retry_max_seconds >= self.email.retry_initial_seconds)

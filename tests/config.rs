@@ -197,17 +197,23 @@ fn secrets_never_appear_in_debug_output() {
 }
 
 #[test]
-fn modes_not_yet_available_are_refused_clearly() {
-    let err = Config::load(None, vars(&[("TESSERA_AUTH__MODE", "session")]))
+fn every_rest_auth_mode_loads_and_a_misspelt_one_is_named() {
+    for (name, mode) in [
+        ("token", AuthMode::Token),
+        ("jwt", AuthMode::Jwt),
+        ("session", AuthMode::Session),
+    ] {
+        let loaded = Config::load(None, vars(&[("TESSERA_AUTH__MODE", name)])).unwrap();
+        assert_eq!(loaded.config.auth.mode, mode);
+    }
+    let err = Config::load(None, vars(&[("TESSERA_AUTH__MODE", "sessions")]))
         .err()
         .unwrap()
         .to_string();
     assert!(
-        err.contains("auth.mode") && err.contains("session"),
+        err.contains("auth.mode") && err.contains("TESSERA_AUTH__MODE"),
         "{err}"
     );
-    let jwt = Config::load(None, vars(&[("TESSERA_AUTH__MODE", "jwt")])).unwrap();
-    assert_eq!(jwt.config.auth.mode, AuthMode::Jwt);
 }
 
 #[test]

@@ -68,6 +68,12 @@ pub struct Detail {
 }
 
 impl Detail {
+    pub fn text(text: &str) -> Self {
+        Self {
+            detail: text.to_owned(),
+        }
+    }
+
     pub fn new(text: &str) -> Success<Self> {
         Success::Ok(Json(Self {
             detail: text.to_owned(),

@@ -103,7 +103,36 @@ async fn authenticate(request: &Request) -> poem::Result<Option<Principal>> {
         },
         AuthMode::Session => None,
     };
-    Ok(principal)
+    match principal {
+        Some(principal) => Ok(Some(principal)),
+        // Session mode, or a session opened at login by `auth.session_login`.
+        None if accounts.config().auth.mode == AuthMode::Session => {
+            session_principal(request, accounts).await
+        }
+        None if accounts.config().auth.session_login => {
+            let principal = session_principal(request, accounts).await?;
+            if principal.is_some() {
+                let cookie = &accounts.config().session.csrf_cookie_name;
+                crate::api::csrf::check(request, cookie)?;
+            }
+            Ok(principal)
+        }
+        None => Ok(None),
+    }
+}
+
+/// The user of the session cookie; an unknown or expired session counts as no credential.
+async fn session_principal(
+    request: &Request,
+    accounts: &Accounts,
+) -> poem::Result<Option<Principal>> {
+    let Some(cookie) = request.cookie().get(&accounts.config().session.cookie_name) else {
+        return Ok(None);
+    };
+    Ok(accounts
+        .authenticate_session(cookie.value_str())
+        .await
+        .map_err(ApiError::from)?)
 }
 
 /// The access token from `Authorization: Bearer <token>`, else from the access cookie (then
@@ -139,7 +168,11 @@ fn presented_jwt(request: &Request, config: &JwtConfig) -> Result<Option<String>
         return Ok(None);
     };
     if config.cookie_use_csrf {
-        crate::api::csrf::check(request)?;
+        let csrf_cookie = &request
+            .data::<Accounts>()
+            .map(|a| a.config().session.csrf_cookie_name.clone())
+            .unwrap_or_else(|| "csrftoken".into());
+        crate::api::csrf::check(request, csrf_cookie)?;
     }
     Ok(Some(cookie.value_str().to_owned()))
 }

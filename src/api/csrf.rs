@@ -12,7 +12,6 @@ use subtle::ConstantTimeEq;
 
 use crate::api::error::ApiError;
 
-pub const COOKIE: &str = "csrftoken";
 pub const HEADER: &str = "X-CSRFToken";
 const SECRET_LENGTH: usize = 32;
 const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
@@ -41,13 +40,13 @@ pub fn new_secret() -> String {
         .collect()
 }
 
-/// Refuses an unsafe request whose header does not match its cookie (403, Django's words).
-pub fn check(request: &Request) -> Result<(), ApiError> {
+/// Refuses an unsafe request whose header does not match its `cookie` (403, Django's words).
+pub fn check(request: &Request, cookie: &str) -> Result<(), ApiError> {
     if is_safe(request.method()) {
         return Ok(());
     }
     let forbidden = |message: &str| ApiError::detail(StatusCode::FORBIDDEN, message);
-    let Some(cookie) = request.cookie().get(COOKIE) else {
+    let Some(cookie) = request.cookie().get(cookie) else {
         return Err(forbidden(COOKIE_NOT_SET));
     };
     let Some(header) = request.headers().get(HEADER).and_then(|v| v.to_str().ok()) else {

@@ -49,23 +49,56 @@ impl Challenge {
     }
 }
 
+/// The readable CSRF cookie, and whether the edge itself requires the token.
+#[derive(Debug, Clone)]
+pub struct CsrfCookie {
+    pub name: String,
+    pub secure: bool,
+    pub same_site: crate::config::SameSite,
+    pub domain: Option<String>,
+    /// Session mode: every unsafe request needs `X-CSRFToken`, login and registration included.
+    pub enforce: bool,
+}
+
+/// What the outermost layer does to every exchange.
+#[derive(Debug, Clone)]
+pub struct Edge {
+    pub allowed: AllowedMethods,
+    pub challenge: Challenge,
+    /// Set when cookies authenticate in this configuration.
+    pub csrf: Option<CsrfCookie>,
+}
+
 /// Runs the request and reshapes any error it ends in (the outermost layer, so it sees
-/// errors from every other one), then gives 401s the mode's challenge.
+/// errors from every other one); enforces CSRF and hands out its cookie where cookies
+/// authenticate; gives 401s the mode's challenge.
 pub async fn reshape<E: Endpoint>(
     next: E,
     request: Request,
-    allowed: AllowedMethods,
-    challenge: Challenge,
+    edge: std::sync::Arc<Edge>,
 ) -> poem::Result<Response> {
     let method = request.method().to_string();
     let path = request.uri().path().to_owned();
-    let mut response = match next.call(request).await {
-        Ok(response) => response.into_response(),
-        Err(err) => to_drf(err, &method, &path, &allowed).into_response(),
+    let jar = request.cookie().clone();
+    let refused = match &edge.csrf {
+        Some(csrf) if csrf.enforce => crate::api::csrf::check(&request, &csrf.name).err(),
+        _ => None,
     };
+    let mut response = match refused {
+        Some(refusal) => refusal.into_response(),
+        None => match next.call(request).await {
+            Ok(response) => response.into_response(),
+            Err(err) => to_drf(err, &method, &path, &edge.allowed).into_response(),
+        },
+    };
+    if let Some(csrf) = &edge.csrf
+        && jar.get(&csrf.name).is_none()
+    {
+        jar.add(csrf_cookie(csrf));
+    }
     if response.status() == StatusCode::UNAUTHORIZED {
         let headers = response.headers_mut();
-        match challenge {
+        match edge.challenge {
             Challenge::Token => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Token"));
             }
@@ -82,6 +115,21 @@ pub async fn reshape<E: Endpoint>(
         }
     }
     Ok(response)
+}
+
+/// Django's `csrftoken` cookie: readable by the page (not HttpOnly), a year long.
+fn csrf_cookie(csrf: &CsrfCookie) -> poem::web::cookie::Cookie {
+    let mut cookie =
+        poem::web::cookie::Cookie::new_with_str(csrf.name.as_str(), crate::api::csrf::new_secret());
+    cookie.set_path("/");
+    cookie.set_max_age(std::time::Duration::from_secs(31_449_600));
+    cookie.set_http_only(false);
+    cookie.set_secure(csrf.secure);
+    cookie.set_same_site(crate::api::jwt_mode::same_site(csrf.same_site));
+    if let Some(domain) = &csrf.domain {
+        cookie.set_domain(domain);
+    }
+    cookie
 }
 
 fn to_drf(err: poem::Error, method: &str, path: &str, allowed: &AllowedMethods) -> ApiError {

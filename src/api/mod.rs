@@ -12,11 +12,12 @@ pub mod health;
 pub mod input;
 pub mod jwt_mode;
 pub mod password_reset;
+pub mod session_mode;
 pub mod token_mode;
 
 use std::collections::BTreeMap;
 
-use poem::middleware::{CatchPanic, NormalizePath, TrailingSlash};
+use poem::middleware::{CatchPanic, CookieJarManager, NormalizePath, TrailingSlash};
 use poem::web::Html;
 use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route, get};
 use poem_openapi::{OpenApiService, Tags};
@@ -29,6 +30,7 @@ use crate::api::framework_errors::AllowedMethods;
 use crate::api::input::BodyLimit;
 use crate::api::jwt_mode::JwtModeApi;
 use crate::api::password_reset::PasswordResetApi;
+use crate::api::session_mode::SessionModeApi;
 use crate::api::token_mode::TokenModeApi;
 use crate::config::{AuthMode, Config};
 use crate::service::accounts::Accounts;
@@ -66,9 +68,7 @@ fn mounted(config: &Config) -> Mounted {
     match config.auth.mode {
         AuthMode::Token => mount(config, (TokenModeApi, shared)),
         AuthMode::Jwt => mount(config, (JwtModeApi, shared)),
-        AuthMode::Session => {
-            panic!("auth.mode = \"session\" is refused by Config::validate in this version")
-        }
+        AuthMode::Session => mount(config, (SessionModeApi, shared)),
     }
 }
 
@@ -108,10 +108,51 @@ fn finish_document(raw: &str, config: &Config) -> Value {
             })
             .collect();
     }
-    if config.auth.mode == AuthMode::Jwt {
-        use_jwt_security(&mut spec, config);
+    match config.auth.mode {
+        AuthMode::Token => {}
+        AuthMode::Jwt => use_jwt_security(&mut spec, config),
+        AuthMode::Session => use_session_security(&mut spec, config),
     }
     spec
+}
+
+/// The session cookie instead of the token scheme. Every unsafe operation also needs the
+/// CSRF header, whether or not it needs a session (login and registration do too).
+fn use_session_security(spec: &mut Value, config: &Config) {
+    spec["components"]["securitySchemes"] = serde_json::json!({
+        "SessionCookie": {
+            "type": "apiKey",
+            "in": "cookie",
+            "name": config.session.cookie_name,
+            "description": "The session cookie set by `login/` and `registration/`.",
+        },
+        "CSRFToken": {
+            "type": "apiKey",
+            "in": "header",
+            "name": crate::api::csrf::HEADER,
+            "description": "The value of the readable CSRF cookie (set by any response, e.g. \
+                `GET csrf/`), required on every unsafe request.",
+        },
+    });
+    let Some(Value::Object(paths)) = spec.get_mut("paths") else {
+        return;
+    };
+    for item in paths.values_mut().filter_map(Value::as_object_mut) {
+        for (method, operation) in item.iter_mut() {
+            let unsafe_method = !matches!(method.as_str(), "get" | "head" | "options" | "trace");
+            let mut requirement = serde_json::Map::new();
+            if operation.get("security").is_some() {
+                requirement.insert("SessionCookie".into(), serde_json::json!([]));
+            }
+            if unsafe_method {
+                requirement.insert("CSRFToken".into(), serde_json::json!([]));
+            }
+            if requirement.is_empty() {
+                continue;
+            }
+            operation["security"] = serde_json::json!([requirement]);
+        }
+    }
 }
 
 /// Bearer JWT (and the access cookie when configured) instead of the token scheme.
@@ -192,7 +233,11 @@ pub fn routes(accounts: Accounts, config: &Config) -> impl Endpoint + 'static {
     // Swagger UI embeds its document; hand it ours.
     let swagger = mounted.swagger_html.replace(&mounted.raw_spec, &spec_json);
     let prefix = config.server.prefix.trim_end_matches('/').to_owned();
-    let challenge = framework_errors::Challenge::for_mode(config.auth.mode);
+    let edge = std::sync::Arc::new(framework_errors::Edge {
+        allowed,
+        challenge: framework_errors::Challenge::for_mode(config.auth.mode),
+        csrf: csrf_cookie(config),
+    });
 
     let mut route = Route::new()
         .nest(prefix, mounted.endpoint)
@@ -214,9 +259,25 @@ pub fn routes(accounts: Accounts, config: &Config) -> impl Endpoint + 'static {
         .data(accounts)
         .data(BodyLimit(config.server.max_body_bytes))
         .with(CatchPanic::new().with_handler(|_| ApiError::internal().into_response()))
-        .around(move |next, request| {
-            framework_errors::reshape(next, request, allowed.clone(), challenge)
-        })
+        .around(move |next, request| framework_errors::reshape(next, request, edge.clone()))
+        // Outermost, so the cookie jar exists at the edge and its cookies reach every answer.
+        .with(CookieJarManager::new())
+}
+
+/// The readable CSRF cookie, wherever cookies authenticate: session mode (which enforces it
+/// on every unsafe request), `auth.session_login`, and JWT access cookies with CSRF on.
+fn csrf_cookie(config: &Config) -> Option<framework_errors::CsrfCookie> {
+    let session = config.auth.mode == AuthMode::Session;
+    let wanted = session
+        || config.auth.session_login
+        || (config.auth.mode == AuthMode::Jwt && config.jwt.cookie_use_csrf);
+    wanted.then(|| framework_errors::CsrfCookie {
+        name: config.session.csrf_cookie_name.clone(),
+        secure: config.session.cookie_secure,
+        same_site: config.session.cookie_samesite,
+        domain: config.session.cookie_domain.clone(),
+        enforce: session,
+    })
 }
 
 /// The public keys that verify this service's JWTs, for other services to verify offline.

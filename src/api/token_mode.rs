@@ -3,6 +3,7 @@
 
 use poem::http::StatusCode;
 use poem::web::Data;
+use poem::web::cookie::CookieJar;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
@@ -13,6 +14,7 @@ use crate::api::accounts::{
 use crate::api::auth::MaybeAuthenticated;
 use crate::api::error::ApiError;
 use crate::api::input::Input;
+use crate::api::session_mode::open_session;
 use crate::service::accounts::{Accounts, LoginInput, Registered, RegistrationInput};
 
 /// An opaque API token, to send as `Authorization: Token <key>`.
@@ -57,9 +59,13 @@ impl TokenModeApi {
     async fn login(
         &self,
         accounts: Data<&Accounts>,
+        jar: &CookieJar,
         body: Input<LoginRequest, LoginInput>,
     ) -> Result<Success<TokenKey>, ApiError> {
         let user = accounts.authenticate(body.0).await?;
+        if accounts.config().auth.session_login {
+            open_session(&accounts, jar, &user).await?;
+        }
         let key = accounts.issue_token(user.id).await?;
         Ok(Success::Ok(Json(TokenKey { key })))
     }

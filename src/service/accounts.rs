@@ -424,9 +424,14 @@ impl Accounts {
     }
 
     /// Ends the presented credential only; the user's other devices stay logged in.
+    /// Ends the request's token or session (a JWT ends with its refresh family instead).
     pub async fn logout(&self, principal: &Principal) -> Result<()> {
-        if let Credential::Token(id) = principal.credential {
-            store::tokens::delete(&self.db, id).await?;
+        match principal.credential {
+            Credential::Token(id) => {
+                store::tokens::delete(&self.db, id).await?;
+            }
+            Credential::Session(id) => store::sessions::delete(&self.db, id).await?,
+            Credential::Jwt { .. } => {}
         }
         Ok(())
     }

@@ -9,4 +9,5 @@ pub mod password_hashing;
 pub mod password_reset;
 pub mod password_validation;
 pub mod secrets;
+pub mod sessions;
 pub mod usernames;

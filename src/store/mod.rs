@@ -6,6 +6,7 @@ pub mod email_confirmations;
 pub mod outbox;
 pub mod password_resets;
 pub mod refresh_tokens;
+pub mod sessions;
 pub mod tokens;
 pub mod users;
 

@@ -1,0 +1,55 @@
+//! Session mode: a server-side session per login, identified by a random cookie value whose
+//! digest is stored. Every login gets a new id (no fixation); logout deletes the session.
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::service::accounts::{Accounts, Credential, Principal, User};
+use crate::service::error::Result;
+use crate::service::secrets;
+use crate::store;
+
+/// A session just opened: the cookie value (shown once) and when it ends at the latest.
+pub struct OpenedSession {
+    pub key: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl Accounts {
+    /// Opens a new session for the user. A session the client presented (`previous`) is
+    /// deleted, so an id planted before login never becomes a logged-in one.
+    pub async fn start_session(
+        &self,
+        user: &User,
+        previous: Option<&str>,
+    ) -> Result<OpenedSession> {
+        let key = secrets::random_hex(32);
+        let now = Utc::now();
+        let lifetime = self.config.session.absolute_timeout_seconds;
+        let expires_at = now + Duration::seconds(lifetime.min(i64::MAX as u64) as i64);
+        let txn = store::begin_write(&self.db).await?;
+        if let Some(previous) = previous {
+            store::sessions::delete_by_digest(&txn, &secrets::digest(previous)).await?;
+        }
+        store::sessions::create(&txn, user.id, &secrets::digest(&key), now, expires_at).await?;
+        txn.commit().await?;
+        Ok(OpenedSession { key, expires_at })
+    }
+
+    /// The session's user, or `None` for an unknown, expired or idle session (DRF's
+    /// `SessionAuthentication` treats those as anonymous, not as errors).
+    pub async fn authenticate_session(&self, key: &str) -> Result<Option<Principal>> {
+        if key.len() != 64 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(None);
+        }
+        let idle = self.config.session.idle_timeout_seconds;
+        let idle = Duration::seconds(idle.min(i64::MAX as u64) as i64);
+        let found =
+            store::sessions::find_live(&self.db, &secrets::digest(key), Utc::now(), idle).await?;
+        Ok(found
+            .filter(|(_, user)| user.is_active)
+            .map(|(session, user)| Principal {
+                user: user.into(),
+                credential: Credential::Session(session.id),
+            }))
+    }
+}

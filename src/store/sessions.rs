@@ -1,0 +1,76 @@
+//! Server-side sessions, stored under the SHA-256 digest of their cookie value.
+
+use chrono::{DateTime, Duration, Utc};
+use entity::{session, user};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
+};
+
+use super::users::UserId;
+
+pub type SessionId = i64;
+
+/// How often a session's `last_seen_at` is written: more precision would cost a write per
+/// request for nothing (the idle timeout is measured in days).
+const TOUCH_EVERY: Duration = Duration::seconds(60);
+
+pub async fn create<C: ConnectionTrait>(
+    db: &C,
+    user_id: UserId,
+    digest: &str,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<SessionId, DbErr> {
+    let row = session::ActiveModel {
+        user_id: Set(user_id),
+        digest: Set(digest.to_owned()),
+        created_at: Set(now),
+        last_seen_at: Set(now),
+        expires_at: Set(expires_at),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(row.id)
+}
+
+/// The session with this digest and its user, if it has neither expired nor idled out; its
+/// `last_seen_at` is brought forward (at most once a minute).
+pub async fn find_live<C: ConnectionTrait>(
+    db: &C,
+    digest: &str,
+    now: DateTime<Utc>,
+    idle_timeout: Duration,
+) -> Result<Option<(session::Model, user::Model)>, DbErr> {
+    let found = session::Entity::find()
+        .filter(session::Column::Digest.eq(digest))
+        .filter(session::Column::ExpiresAt.gt(now))
+        .filter(session::Column::LastSeenAt.gt(now - idle_timeout))
+        .find_also_related(user::Entity)
+        .one(db)
+        .await?;
+    let Some((found, Some(user))) = found else {
+        return Ok(None);
+    };
+    if now - found.last_seen_at > TOUCH_EVERY {
+        session::Entity::update_many()
+            .col_expr(session::Column::LastSeenAt, Expr::value(now))
+            .filter(session::Column::Id.eq(found.id))
+            .exec(db)
+            .await?;
+    }
+    Ok(Some((found, user)))
+}
+
+pub async fn delete<C: ConnectionTrait>(db: &C, id: SessionId) -> Result<(), DbErr> {
+    session::Entity::delete_by_id(id).exec(db).await.map(|_| ())
+}
+
+pub async fn delete_by_digest<C: ConnectionTrait>(db: &C, digest: &str) -> Result<(), DbErr> {
+    session::Entity::delete_many()
+        .filter(session::Column::Digest.eq(digest))
+        .exec(db)
+        .await
+        .map(|_| ())
+}
