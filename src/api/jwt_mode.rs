@@ -122,7 +122,8 @@ impl FromFields for TokenField {
 #[derive(Object)]
 pub struct Empty {}
 
-/// A new access token, and with rotation a new refresh token (`""` when in an HttpOnly cookie).
+/// A new access token, and with rotation a new refresh token (absent when it travels in an
+/// HttpOnly cookie).
 #[derive(Object)]
 pub struct Refreshed {
     access: String,
@@ -275,11 +276,12 @@ impl JwtModeApi {
         body: Input<RefreshRequest, RefreshField>,
     ) -> Result<Success<Detail>, ApiError> {
         let config = &accounts.config().jwt;
-        clear_cookies(jar, config);
+        // Read the refresh cookie before clearing: the jar then holds the removal cookie.
         let cookie = config
             .refresh_cookie
             .as_deref()
             .and_then(|name| jar.get(name));
+        clear_cookies(jar, config);
         let refresh = match (body.0.0, cookie) {
             (Some(token), _) => token,
             (None, Some(cookie)) => cookie.value_str().to_owned(),
@@ -402,14 +404,16 @@ impl JwtModeApi {
         };
         let refreshed = accounts.refresh_jwt(&token).await.map_err(refusal)?;
         set_cookies(jar, config, &refreshed.access, refreshed.refresh.as_ref());
+        // A rotated refresh token in an HttpOnly cookie stays out of the body altogether.
+        let in_body = refreshed
+            .refresh
+            .as_ref()
+            .filter(|_| !(config.refresh_cookie.is_some() && config.cookie_httponly));
         Ok(Success::Ok(Json(Refreshed {
             access_expiration: iso(&refreshed.access),
+            refresh_expiration: in_body.map(iso),
+            refresh: in_body.map(|r| r.token.clone()),
             access: refreshed.access.token,
-            refresh_expiration: refreshed.refresh.as_ref().map(iso),
-            refresh: refreshed
-                .refresh
-                .as_ref()
-                .map(|r| refresh_in_body(config, r)),
         })))
     }
 }
