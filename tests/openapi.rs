@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use common::{Backend, TestApp};
 use serde_json::Value;
 use tessera::Config;
+use tessera::config::AuthMode;
 
 const COMMITTED: &str = include_str!("../openapi/openapi.json");
 
@@ -24,14 +25,70 @@ fn operations(spec: &Value) -> Vec<(String, String, &Value)> {
     out
 }
 
+/// The committed document of each mode, with the command that regenerates it.
+fn committed_documents() -> Vec<(AuthMode, &'static str, &'static str)> {
+    vec![
+        (
+            AuthMode::Token,
+            COMMITTED,
+            "cargo run -- openapi > openapi/openapi.json",
+        ),
+        (
+            AuthMode::Jwt,
+            include_str!("../openapi/openapi-jwt.json"),
+            "TESSERA_AUTH__MODE=jwt cargo run -- openapi > openapi/openapi-jwt.json",
+        ),
+        (
+            AuthMode::Session,
+            include_str!("../openapi/openapi-session.json"),
+            "TESSERA_AUTH__MODE=session cargo run -- openapi > openapi/openapi-session.json",
+        ),
+    ]
+}
+
 #[test]
-fn committed_document_matches_the_generated_one() {
-    let generated = tessera::api::openapi_json(&Config::default());
-    assert!(
-        COMMITTED == generated,
-        "openapi/openapi.json is out of date; regenerate it with\n\n    \
-         cargo run -- openapi > openapi/openapi.json\n"
+fn committed_documents_match_the_generated_ones() {
+    for (mode, committed, regenerate) in committed_documents() {
+        let mut config = Config::default();
+        config.auth.mode = mode;
+        let generated = tessera::api::openapi_json(&config);
+        assert!(
+            committed == generated,
+            "the committed {mode:?} document is out of date; regenerate it with\n\n    {regenerate}\n"
+        );
+    }
+}
+
+#[test]
+fn each_mode_documents_its_own_credentials_and_operations() {
+    let ids = |mode: AuthMode| {
+        let mut config = Config::default();
+        config.auth.mode = mode;
+        let spec = tessera::api::openapi_document(&config);
+        let schemes: BTreeSet<String> = spec["components"]["securitySchemes"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        let ids: BTreeSet<String> = operations(&spec)
+            .iter()
+            .map(|(_, _, op)| op["operationId"].as_str().unwrap().to_owned())
+            .collect();
+        (schemes, ids)
+    };
+    let (token_schemes, token_ids) = ids(AuthMode::Token);
+    let (jwt_schemes, jwt_ids) = ids(AuthMode::Jwt);
+    let (session_schemes, session_ids) = ids(AuthMode::Session);
+    assert_eq!(token_schemes, BTreeSet::from(["TokenAuth".to_owned()]));
+    assert_eq!(jwt_schemes, BTreeSet::from(["JWTAuth".to_owned()]));
+    assert_eq!(
+        session_schemes,
+        BTreeSet::from(["CSRFToken".to_owned(), "SessionCookie".to_owned()])
     );
+    assert!(jwt_ids.contains("refreshToken") && jwt_ids.contains("verifyToken"));
+    assert!(!token_ids.contains("refreshToken") && !session_ids.contains("refreshToken"));
+    assert!(session_ids.contains("getCsrfToken") && !token_ids.contains("getCsrfToken"));
 }
 
 #[test]
