@@ -8,9 +8,11 @@
 
 use poem::Request;
 use poem::http::{Method, StatusCode};
+use poem::web::cookie::Cookie;
 use subtle::ConstantTimeEq;
 
 use crate::api::error::ApiError;
+use crate::config::SessionConfig;
 
 pub const HEADER: &str = "X-CSRFToken";
 const SECRET_LENGTH: usize = 32;
@@ -38,6 +40,21 @@ pub fn new_secret() -> String {
         .iter()
         .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
         .collect()
+}
+
+/// A `csrftoken` cookie with a new secret, Django-style: readable by the page (not HttpOnly),
+/// a year long, with the `[session]` cookie attributes.
+pub fn new_cookie(config: &SessionConfig) -> Cookie {
+    let mut cookie = Cookie::new_with_str(config.csrf_cookie_name.as_str(), new_secret());
+    cookie.set_path("/");
+    cookie.set_max_age(std::time::Duration::from_secs(31_449_600));
+    cookie.set_http_only(false);
+    cookie.set_secure(config.cookie_secure);
+    cookie.set_same_site(crate::api::jwt_mode::same_site(config.cookie_samesite));
+    if let Some(domain) = &config.cookie_domain {
+        cookie.set_domain(domain);
+    }
+    cookie
 }
 
 /// Refuses an unsafe request whose header does not match its `cookie` (403, Django's words).

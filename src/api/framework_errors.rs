@@ -49,13 +49,10 @@ impl Challenge {
     }
 }
 
-/// The readable CSRF cookie, and whether the edge itself requires the token.
+/// The readable CSRF cookie's settings, and whether the edge itself requires the token.
 #[derive(Debug, Clone)]
 pub struct CsrfCookie {
-    pub name: String,
-    pub secure: bool,
-    pub same_site: crate::config::SameSite,
-    pub domain: Option<String>,
+    pub session: crate::config::SessionConfig,
     /// Session mode: every unsafe request needs `X-CSRFToken`, login and registration included.
     pub enforce: bool,
 }
@@ -81,7 +78,9 @@ pub async fn reshape<E: Endpoint>(
     let path = request.uri().path().to_owned();
     let jar = request.cookie().clone();
     let refused = match &edge.csrf {
-        Some(csrf) if csrf.enforce => crate::api::csrf::check(&request, &csrf.name).err(),
+        Some(csrf) if csrf.enforce => {
+            crate::api::csrf::check(&request, &csrf.session.csrf_cookie_name).err()
+        }
         _ => None,
     };
     let mut response = match refused {
@@ -91,10 +90,11 @@ pub async fn reshape<E: Endpoint>(
             Err(err) => to_drf(err, &method, &path, &edge.allowed).into_response(),
         },
     };
+    // Any answer to a request without the cookie sets one (unless the handler just did).
     if let Some(csrf) = &edge.csrf
-        && jar.get(&csrf.name).is_none()
+        && jar.get(&csrf.session.csrf_cookie_name).is_none()
     {
-        jar.add(csrf_cookie(csrf));
+        jar.add(crate::api::csrf::new_cookie(&csrf.session));
     }
     if response.status() == StatusCode::UNAUTHORIZED {
         let headers = response.headers_mut();
@@ -115,21 +115,6 @@ pub async fn reshape<E: Endpoint>(
         }
     }
     Ok(response)
-}
-
-/// Django's `csrftoken` cookie: readable by the page (not HttpOnly), a year long.
-fn csrf_cookie(csrf: &CsrfCookie) -> poem::web::cookie::Cookie {
-    let mut cookie =
-        poem::web::cookie::Cookie::new_with_str(csrf.name.as_str(), crate::api::csrf::new_secret());
-    cookie.set_path("/");
-    cookie.set_max_age(std::time::Duration::from_secs(31_449_600));
-    cookie.set_http_only(false);
-    cookie.set_secure(csrf.secure);
-    cookie.set_same_site(crate::api::jwt_mode::same_site(csrf.same_site));
-    if let Some(domain) = &csrf.domain {
-        cookie.set_domain(domain);
-    }
-    cookie
 }
 
 fn to_drf(err: poem::Error, method: &str, path: &str, allowed: &AllowedMethods) -> ApiError {

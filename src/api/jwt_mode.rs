@@ -15,7 +15,7 @@ use crate::api::accounts::{
 use crate::api::auth::MaybeAuthenticated;
 use crate::api::error::ApiError;
 use crate::api::input::{Fields, FromFields, Input, Presence};
-use crate::api::session_mode::open_session;
+use crate::api::session_mode::{close_session, open_session};
 use crate::config::{JwtConfig, SameSite};
 use crate::service::accounts::{Accounts, LoginInput, Registered, RegistrationInput};
 use crate::service::error::Error as ServiceError;
@@ -276,6 +276,9 @@ impl JwtModeApi {
         body: Input<RefreshRequest, RefreshField>,
     ) -> Result<Success<Detail>, ApiError> {
         let config = &accounts.config().jwt;
+        if accounts.config().auth.session_login {
+            close_session(&accounts, jar).await?;
+        }
         // Read the refresh cookie before clearing: the jar then holds the removal cookie.
         let cookie = config
             .refresh_cookie

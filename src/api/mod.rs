@@ -272,10 +272,7 @@ fn csrf_cookie(config: &Config) -> Option<framework_errors::CsrfCookie> {
         || config.auth.session_login
         || (config.auth.mode == AuthMode::Jwt && config.jwt.cookie_use_csrf);
     wanted.then(|| framework_errors::CsrfCookie {
-        name: config.session.csrf_cookie_name.clone(),
-        secure: config.session.cookie_secure,
-        same_site: config.session.cookie_samesite,
-        domain: config.session.cookie_domain.clone(),
+        session: config.session.clone(),
         enforce: session,
     })
 }

@@ -9,9 +9,8 @@ use poem_openapi::{ApiResponse, OpenApi};
 
 use crate::api::Tag;
 use crate::api::accounts::{
-    Detail, LOGGED_OUT, LoginRequest, NOT_LOGGED_IN, RegisterRequest, Success, VERIFICATION_SENT,
+    Detail, LOGGED_OUT, LoginRequest, RegisterRequest, Success, VERIFICATION_SENT,
 };
-use crate::api::auth::MaybeAuthenticated;
 use crate::api::error::ApiError;
 use crate::api::input::Input;
 use crate::api::jwt_mode::same_site;
@@ -64,6 +63,19 @@ pub(crate) async fn open_session(
     let mut cookie = session_cookie(config, &opened.key);
     cookie.set_expires(opened.expires_at);
     jar.add(cookie);
+    // A new CSRF secret with every login, as Django's `rotate_token`.
+    jar.add(crate::api::csrf::new_cookie(config));
+    Ok(())
+}
+
+/// Ends the session of the request's session cookie, if any, and clears the cookie (logout in
+/// session mode, and in token/jwt mode with `auth.session_login`).
+pub(crate) async fn close_session(accounts: &Accounts, jar: &CookieJar) -> Result<(), ApiError> {
+    let config = &accounts.config().session;
+    if let Some(cookie) = jar.get(&config.cookie_name) {
+        accounts.end_session(cookie.value_str()).await?;
+    }
+    clear_session_cookie(jar, config);
     Ok(())
 }
 
@@ -100,7 +112,8 @@ impl SessionModeApi {
 
     /// Log out
     ///
-    /// Deletes the session and clears its cookie.
+    /// Deletes the session and clears its cookie. Logging out without a live session is
+    /// harmless and answers the same.
     #[oai(
         path = "/logout/",
         method = "post",
@@ -111,16 +124,8 @@ impl SessionModeApi {
         &self,
         accounts: Data<&Accounts>,
         jar: &CookieJar,
-        auth: MaybeAuthenticated,
     ) -> Result<Success<Detail>, ApiError> {
-        clear_session_cookie(jar, &accounts.config().session);
-        let Some(principal) = auth.0 else {
-            return Err(ApiError::detail(
-                poem::http::StatusCode::BAD_REQUEST,
-                NOT_LOGGED_IN,
-            ));
-        };
-        accounts.logout(&principal).await?;
+        close_session(&accounts, jar).await?;
         Ok(Detail::new(LOGGED_OUT))
     }
 

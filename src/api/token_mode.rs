@@ -14,7 +14,7 @@ use crate::api::accounts::{
 use crate::api::auth::MaybeAuthenticated;
 use crate::api::error::ApiError;
 use crate::api::input::Input;
-use crate::api::session_mode::open_session;
+use crate::api::session_mode::{close_session, open_session};
 use crate::service::accounts::{Accounts, LoginInput, Registered, RegistrationInput};
 
 /// An opaque API token, to send as `Authorization: Token <key>`.
@@ -82,12 +82,20 @@ impl TokenModeApi {
     async fn logout(
         &self,
         accounts: Data<&Accounts>,
+        jar: &CookieJar,
         auth: MaybeAuthenticated,
     ) -> Result<Success<Detail>, ApiError> {
-        let Some(principal) = auth.0 else {
-            return Err(ApiError::detail(StatusCode::BAD_REQUEST, NOT_LOGGED_IN));
-        };
-        accounts.logout(&principal).await?;
+        // With `auth.session_login` the login's session ends too, and (as dj-rest-auth) a
+        // logout without a token is no error then.
+        let session_login = accounts.config().auth.session_login;
+        if session_login {
+            close_session(&accounts, jar).await?;
+        }
+        match auth.0 {
+            Some(principal) => accounts.logout(&principal).await?,
+            None if session_login => {}
+            None => return Err(ApiError::detail(StatusCode::BAD_REQUEST, NOT_LOGGED_IN)),
+        }
         Ok(Detail::new(LOGGED_OUT))
     }
 

@@ -52,4 +52,10 @@ impl Accounts {
                 credential: Credential::Session(session.id),
             }))
     }
+
+    /// Deletes the session behind a cookie value (unknown values are ignored).
+    pub async fn end_session(&self, key: &str) -> Result<()> {
+        store::sessions::delete_by_digest(&self.db, &secrets::digest(key)).await?;
+        Ok(())
+    }
 }
