@@ -47,6 +47,7 @@ on_each_backend!(
     stale_cookies_never_block_login_or_registration,
     missing_credentials_ask_for_a_bearer_token,
     openapi_document_is_served_in_jwt_mode,
+    verify_reads_the_cookie_when_the_body_has_no_token,
 );
 
 const SECRET: &str = "test-secret-key-that-is-long-enough-0123456789";
@@ -1796,4 +1797,38 @@ async fn openapi_document_is_served_in_jwt_mode(backend: Backend) {
     assert_eq!(served.status, 200, "{}", served.text);
     assert_eq!(served.body, tessera::api::openapi_document(&app.config));
     assert!(served.body["paths"].get("/auth/token/refresh/").is_some());
+}
+
+async fn verify_reads_the_cookie_when_the_body_has_no_token(backend: Backend) {
+    let app = spawn(backend, cookies).await;
+    let pair = signup(&app, "verify-cookie@example.com").await;
+    let url = app.api("token/verify/");
+    let by_cookie = app
+        .send(
+            with_cookies(app.client.post(&url), &[(ACCESS_COOKIE, &pair.access)]).json(&json!({})),
+        )
+        .await;
+    assert_eq!(
+        (by_cookie.status, &by_cookie.body),
+        (200, &json!({})),
+        "{}",
+        by_cookie.text
+    );
+    let garbage = app
+        .send(with_cookies(app.client.post(&url), &[(ACCESS_COOKIE, "not.a.jwt")]).json(&json!({})))
+        .await;
+    assert_token_not_valid(&garbage, INVALID);
+    // The body wins over the cookie.
+    let body_wins = app
+        .send(
+            with_cookies(app.client.post(&url), &[(ACCESS_COOKIE, &pair.access)])
+                .json(&json!({"token": "not.a.jwt"})),
+        )
+        .await;
+    assert_token_not_valid(&body_wins, INVALID);
+    let neither = app.post("token/verify/", json!({})).await;
+    assert_eq!(
+        (neither.status, &neither.body),
+        (400, &json!({"token": ["This field is required."]}))
+    );
 }

@@ -90,31 +90,27 @@ impl FromFields for RefreshField {
     }
 }
 
-/// Any token issued by this service.
+/// Any token issued by this service; optional when a JWT cookie carries one.
 #[derive(Object)]
 #[oai(example)]
 pub struct VerifyRequest {
-    #[oai(validator(min_length = 1))]
-    token: String,
+    #[oai(validator(min_length = 1), skip_serializing_if_is_none)]
+    token: Option<String>,
 }
 
 impl Example for VerifyRequest {
     fn example() -> Self {
         Self {
-            token: "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.e30.signature".into(),
+            token: Some("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.e30.signature".into()),
         }
     }
 }
 
-struct TokenField(String);
+struct TokenField(Option<String>);
 
 impl FromFields for TokenField {
     fn from_fields(fields: &mut Fields) -> Self {
-        Self(Fields::required(fields.text(
-            "token",
-            Presence::Required,
-            MAX_TOKEN_LENGTH,
-        )))
+        Self(fields.text("token", Presence::Optional, MAX_TOKEN_LENGTH))
     }
 }
 
@@ -362,7 +358,8 @@ impl JwtModeApi {
     /// Verify a token
     ///
     /// Answers `{}` when the token (access or refresh) is valid, and 401 with
-    /// `"code": "token_not_valid"` otherwise.
+    /// `"code": "token_not_valid"` otherwise. Without `token` in the body, the JWT cookie's
+    /// token is checked.
     #[oai(
         path = "/token/verify/",
         method = "post",
@@ -372,9 +369,24 @@ impl JwtModeApi {
     async fn verify(
         &self,
         accounts: Data<&Accounts>,
+        jar: &CookieJar,
         body: Input<VerifyRequest, TokenField>,
     ) -> Result<Success<Empty>, ApiError> {
-        accounts.verify_jwt(&body.0.0).await.map_err(refusal)?;
+        let config = &accounts.config().jwt;
+        // The body's token, else the access cookie, else the refresh cookie.
+        let from_cookie = [&config.auth_cookie, &config.refresh_cookie]
+            .into_iter()
+            .flatten()
+            .find_map(|name| jar.get(name))
+            .map(|cookie| cookie.value_str().to_owned());
+        let Some(token) = body.0.0.or(from_cookie) else {
+            return Err(crate::service::error::FieldErrors::single(
+                "token",
+                crate::api::input::REQUIRED,
+            )
+            .into());
+        };
+        accounts.verify_jwt(&token).await.map_err(refusal)?;
         Ok(Success::Ok(Json(Empty {})))
     }
 
