@@ -15,7 +15,7 @@ use crate::api::accounts::{
 use crate::api::auth::MaybeAuthenticated;
 use crate::api::error::ApiError;
 use crate::api::input::{Fields, FromFields, Input, Presence};
-use crate::api::session_mode::{close_session, open_session};
+use crate::api::session_mode::{authenticate_login, close_session};
 use crate::config::{JwtConfig, SameSite};
 use crate::service::accounts::{Accounts, LoginInput, Registered, RegistrationInput};
 use crate::service::error::Error as ServiceError;
@@ -244,10 +244,7 @@ impl JwtModeApi {
         jar: &CookieJar,
         body: Input<LoginRequest, LoginInput>,
     ) -> Result<Success<JwtPair>, ApiError> {
-        let user = accounts.authenticate(body.0).await?;
-        if accounts.config().auth.session_login {
-            open_session(&accounts, jar, &user).await?;
-        }
+        let user = authenticate_login(&accounts, jar, body.0).await?;
         let pair = accounts.start_jwt_session(user).await?;
         let config = &accounts.config().jwt;
         set_cookies(jar, config, &pair.access, Some(&pair.refresh));

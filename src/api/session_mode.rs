@@ -68,6 +68,20 @@ pub(crate) async fn open_session(
     Ok(())
 }
 
+/// Checks login credentials; with `auth.session_login` (token and jwt modes) also opens a
+/// session, as dj-rest-auth's `REST_SESSION_LOGIN`.
+pub(crate) async fn authenticate_login(
+    accounts: &Accounts,
+    jar: &CookieJar,
+    input: LoginInput,
+) -> Result<User, ApiError> {
+    let user = accounts.authenticate(input).await?;
+    if accounts.config().auth.session_login {
+        open_session(accounts, jar, &user).await?;
+    }
+    Ok(user)
+}
+
 /// Ends the session of the request's session cookie, if any, and clears the cookie (logout in
 /// session mode, and in token/jwt mode with `auth.session_login`).
 pub(crate) async fn close_session(accounts: &Accounts, jar: &CookieJar) -> Result<(), ApiError> {

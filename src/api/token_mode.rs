@@ -14,7 +14,7 @@ use crate::api::accounts::{
 use crate::api::auth::MaybeAuthenticated;
 use crate::api::error::ApiError;
 use crate::api::input::Input;
-use crate::api::session_mode::{close_session, open_session};
+use crate::api::session_mode::{authenticate_login, close_session};
 use crate::service::accounts::{Accounts, LoginInput, Registered, RegistrationInput};
 
 /// An opaque API token, to send as `Authorization: Token <key>`.
@@ -62,10 +62,7 @@ impl TokenModeApi {
         jar: &CookieJar,
         body: Input<LoginRequest, LoginInput>,
     ) -> Result<Success<TokenKey>, ApiError> {
-        let user = accounts.authenticate(body.0).await?;
-        if accounts.config().auth.session_login {
-            open_session(&accounts, jar, &user).await?;
-        }
+        let user = authenticate_login(&accounts, jar, body.0).await?;
         let key = accounts.issue_token(user.id).await?;
         Ok(Success::Ok(Json(TokenKey { key })))
     }
