@@ -43,6 +43,7 @@ pub struct Config {
     pub password_hashing: PasswordHashingConfig,
     pub email: EmailConfig,
     pub frontend: FrontendConfig,
+    pub cors: CorsConfig,
     pub log: LogConfig,
 }
 
@@ -301,6 +302,26 @@ pub struct FrontendConfig {
     pub password_reset_url: Option<String>,
 }
 
+/// Cross-origin access for browser frontends on other origins. Off until origins are listed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CorsConfig {
+    /// Origins allowed to call the API from a browser, e.g. `["https://app.example.com"]`.
+    /// Only these get CORS headers, credentials (cookies) included.
+    pub allowed_origins: Vec<String>,
+    /// How long browsers may cache a preflight answer.
+    pub max_age_seconds: u32,
+}
+
+impl Default for CorsConfig {
+    fn default() -> Self {
+        Self {
+            allowed_origins: Vec::new(),
+            max_age_seconds: 600,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -332,6 +353,7 @@ impl Default for Config {
             password_hashing: PasswordHashingConfig::default(),
             email: EmailConfig::default(),
             frontend: FrontendConfig::default(),
+            cors: CorsConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -576,6 +598,16 @@ impl Config {
             None,
         ) {
             return invalid(format!("password_hashing: {err}"));
+        }
+        if let Some(origin) = self.cors.allowed_origins.iter().find(|o| {
+            o.as_str() == "*"
+                || !(o.starts_with("http://") || o.starts_with("https://"))
+                || o.ends_with('/')
+        }) {
+            return invalid(format!(
+                "cors.allowed_origins: {origin:?} is not an origin like \"https://app.example.com\" \
+                 (no wildcard: credentials are allowed for listed origins)"
+            ));
         }
         if self.session.idle_timeout_seconds == 0 || self.session.absolute_timeout_seconds == 0 {
             return invalid("session timeouts must be positive".into());

@@ -61,6 +61,8 @@ pub struct CsrfCookie {
 #[derive(Debug, Clone)]
 pub struct Edge {
     pub allowed: AllowedMethods,
+    /// The account API's path prefix: its answers carry credentials or account data.
+    pub api_prefix: String,
     pub challenge: Challenge,
     /// Set when cookies authenticate in this configuration.
     pub csrf: Option<CsrfCookie>,
@@ -96,6 +98,7 @@ pub async fn reshape<E: Endpoint>(
     {
         jar.add(crate::api::csrf::new_cookie(&csrf.session));
     }
+    secure_headers(&path, &edge, response.headers_mut());
     if response.status() == StatusCode::UNAUTHORIZED {
         let headers = response.headers_mut();
         match edge.challenge {
@@ -115,6 +118,28 @@ pub async fn reshape<E: Endpoint>(
         }
     }
     Ok(response)
+}
+
+/// Headers every answer carries, errors included. Account data is never cached, never framed
+/// and never sniffed as something else; Swagger UI (inline script and style) gets a looser
+/// policy than the JSON API.
+fn secure_headers(path: &str, edge: &Edge, headers: &mut poem::http::HeaderMap) {
+    let fixed = |value: &'static str| HeaderValue::from_static(value);
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, fixed("nosniff"));
+    headers.insert(header::REFERRER_POLICY, fixed("no-referrer"));
+    let docs = path == "/docs" || path.starts_with("/docs/");
+    if docs {
+        headers.insert(header::X_FRAME_OPTIONS, fixed("SAMEORIGIN"));
+    } else {
+        headers.insert(header::X_FRAME_OPTIONS, fixed("DENY"));
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            fixed("default-src 'none'; frame-ancestors 'none'"),
+        );
+    }
+    if path.starts_with(edge.api_prefix.as_str()) {
+        headers.insert(header::CACHE_CONTROL, fixed("no-store"));
+    }
 }
 
 fn to_drf(err: poem::Error, method: &str, path: &str, allowed: &AllowedMethods) -> ApiError {

@@ -235,6 +235,7 @@ pub fn routes(accounts: Accounts, config: &Config) -> impl Endpoint + 'static {
     let prefix = config.server.prefix.trim_end_matches('/').to_owned();
     let edge = std::sync::Arc::new(framework_errors::Edge {
         allowed,
+        api_prefix: config.server.prefix.trim_end_matches('/').to_owned(),
         challenge: framework_errors::Challenge::for_mode(config.auth.mode),
         csrf: csrf_cookie(config),
     });
@@ -260,8 +261,19 @@ pub fn routes(accounts: Accounts, config: &Config) -> impl Endpoint + 'static {
         .data(BodyLimit(config.server.max_body_bytes))
         .with(CatchPanic::new().with_handler(|_| ApiError::internal().into_response()))
         .around(move |next, request| framework_errors::reshape(next, request, edge.clone()))
-        // Outermost, so the cookie jar exists at the edge and its cookies reach every answer.
+        // So the cookie jar exists at the edge and its cookies reach every answer.
         .with(CookieJarManager::new())
+        .with_if(!config.cors.allowed_origins.is_empty(), cors(config))
+}
+
+/// CORS for the listed origins only, credentials allowed (cookie modes need them).
+fn cors(config: &Config) -> poem::middleware::Cors {
+    poem::middleware::Cors::new()
+        .allow_origins(config.cors.allowed_origins.iter().map(String::as_str))
+        .allow_credentials(true)
+        .allow_methods(["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+        .allow_headers(["authorization", "content-type", "x-csrftoken"])
+        .max_age(config.cors.max_age_seconds.min(i32::MAX as u32) as i32)
 }
 
 /// The readable CSRF cookie, wherever cookies authenticate: session mode (which enforces it

@@ -1,0 +1,122 @@
+//! Security headers on every answer (errors included) and CORS for listed origins only.
+
+mod common;
+
+use common::{Backend, TestApp};
+use serde_json::json;
+
+on_each_backend!(
+    every_answer_carries_the_security_headers,
+    cors_answers_listed_origins_only,
+);
+
+fn assert_secured(reply: &common::Reply, what: &str) {
+    assert_eq!(
+        reply.header("x-content-type-options"),
+        Some("nosniff"),
+        "{what}"
+    );
+    assert_eq!(
+        reply.header("referrer-policy"),
+        Some("no-referrer"),
+        "{what}"
+    );
+}
+
+async fn every_answer_carries_the_security_headers(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let key = app.register("headers@example.com").await;
+    let answers = [
+        (
+            "login (credential)",
+            app.login("headers@example.com", common::PASSWORD).await,
+        ),
+        ("user/", app.get("user/", Some(&key)).await),
+        ("401", app.get("user/", None).await),
+        ("400", app.post("login/", json!({})).await),
+        ("404 under the API", app.get("nowhere/", None).await),
+    ];
+    for (what, reply) in &answers {
+        assert_secured(reply, what);
+        assert_eq!(reply.header("x-frame-options"), Some("DENY"), "{what}");
+        assert_eq!(reply.header("cache-control"), Some("no-store"), "{what}");
+        assert_eq!(
+            reply.header("content-security-policy"),
+            Some("default-src 'none'; frame-ancestors 'none'"),
+            "{what}"
+        );
+    }
+    let health = app.send(app.client.get(app.url("/health/live"))).await;
+    assert_secured(&health, "health");
+    let docs = app.send(app.client.get(app.url("/docs"))).await;
+    assert_eq!(docs.status, 200);
+    assert_secured(&docs, "docs");
+    // Swagger UI runs inline script: no CSP that forbids it, framing only by itself.
+    assert_eq!(docs.header("x-frame-options"), Some("SAMEORIGIN"));
+    assert_eq!(docs.header("content-security-policy"), None);
+    // CORS is off by default: no Access-Control headers for anyone.
+    let cross = app
+        .send(
+            app.client
+                .get(app.url("/health/live"))
+                .header("Origin", "https://app.example.com"),
+        )
+        .await;
+    assert_eq!(cross.header("access-control-allow-origin"), None);
+}
+
+async fn cors_answers_listed_origins_only(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.cors.allowed_origins = vec!["https://app.example.com".into()];
+    })
+    .await;
+    let preflight = |origin: &'static str| {
+        let app = &app;
+        async move {
+            app.send(
+                app.client
+                    .request(reqwest::Method::OPTIONS, app.api("login/"))
+                    .header("Origin", origin)
+                    .header("Access-Control-Request-Method", "POST")
+                    .header(
+                        "Access-Control-Request-Headers",
+                        "content-type, x-csrftoken",
+                    ),
+            )
+            .await
+        }
+    };
+    let allowed = preflight("https://app.example.com").await;
+    assert!(allowed.status < 300, "{} {}", allowed.status, allowed.text);
+    assert_eq!(
+        allowed.header("access-control-allow-origin"),
+        Some("https://app.example.com")
+    );
+    assert_eq!(
+        allowed.header("access-control-allow-credentials"),
+        Some("true")
+    );
+    let allowed_headers = allowed
+        .header("access-control-allow-headers")
+        .unwrap_or_default();
+    assert!(allowed_headers.contains("x-csrftoken"), "{allowed_headers}");
+
+    let refused = preflight("https://evil.example").await;
+    assert_eq!(refused.header("access-control-allow-origin"), None);
+
+    // A real cross-origin request from the listed origin, answered with an error, still
+    // carries the CORS headers so the page can read the error.
+    let error = app
+        .send(
+            app.client
+                .post(app.api("login/"))
+                .header("Origin", "https://app.example.com")
+                .json(&json!({})),
+        )
+        .await;
+    assert_eq!(error.status, 400);
+    assert_eq!(
+        error.header("access-control-allow-origin"),
+        Some("https://app.example.com")
+    );
+}
