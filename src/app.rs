@@ -50,8 +50,14 @@ impl App {
             Transport::from_config(&config.email).context("setting up email delivery")?;
         let outbox = Outbox::new(templates);
         let config = Arc::new(config);
-        let mut accounts = Accounts::new(db.clone(), config.clone(), hasher, outbox.clone());
+        let mut accounts = Accounts::new(db.clone(), config.clone(), hasher, outbox.clone())?;
         if config.auth.mode == AuthMode::Jwt {
+            if config.jwt.algorithm == crate::config::JwtAlgorithm::RS256 {
+                tracing::warn!(
+                    "jwt.algorithm = RS256: the RSA implementation has a known timing side \
+                     channel (RUSTSEC-2023-0071, no fixed release); prefer EdDSA"
+                );
+            }
             let keys = JwtKeys::from_config(&config).map_err(|err| anyhow::anyhow!(err))?;
             accounts = accounts.with_jwt(keys);
         }

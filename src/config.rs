@@ -44,6 +44,7 @@ pub struct Config {
     pub email: EmailConfig,
     pub frontend: FrontendConfig,
     pub cors: CorsConfig,
+    pub rate_limits: RateLimitsConfig,
     pub log: LogConfig,
 }
 
@@ -65,6 +66,9 @@ pub struct ServerConfig {
     pub prefix: String,
     /// Largest request body accepted; larger ones get 413.
     pub max_body_bytes: usize,
+    /// Proxies (addresses or CIDR ranges) whose `X-Forwarded-For` is believed. Empty: the
+    /// client address is the socket's, and the header is ignored.
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -302,6 +306,67 @@ pub struct FrontendConfig {
     pub password_reset_url: Option<String>,
 }
 
+/// Where rate-limit counters live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RateLimitStore {
+    /// In this process: fast, but each instance counts alone.
+    Memory,
+    /// In the database: shared by every instance on it.
+    Database,
+}
+
+/// allauth's `ACCOUNT_RATE_LIMITS`: per action, comma-separated rules `AMOUNT/PERIOD/PER`
+/// (period `s`, `m`, `h`, `d`, optionally with a count such as `300s`; per `ip`, `key` or
+/// `user`). `""` leaves an action unlimited.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitsConfig {
+    pub enabled: bool,
+    pub store: RateLimitStore,
+    /// Every login attempt.
+    pub login: String,
+    /// Failed logins; counters for an address clear when it logs in or resets its password.
+    pub login_failed: String,
+    pub signup: String,
+    /// Confirmation emails per address.
+    pub confirm_email: String,
+    pub reset_password: String,
+    pub reset_password_from_key: String,
+    pub change_password: String,
+}
+
+impl RateLimitsConfig {
+    /// (action name, rule string) for every limited action.
+    pub fn actions(&self) -> [(&'static str, &str); 7] {
+        [
+            ("login", &self.login),
+            ("login_failed", &self.login_failed),
+            ("signup", &self.signup),
+            ("confirm_email", &self.confirm_email),
+            ("reset_password", &self.reset_password),
+            ("reset_password_from_key", &self.reset_password_from_key),
+            ("change_password", &self.change_password),
+        ]
+    }
+}
+
+impl Default for RateLimitsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            store: RateLimitStore::Memory,
+            login: "30/m/ip".into(),
+            login_failed: "10/m/ip,5/300s/key".into(),
+            signup: "20/m/ip".into(),
+            confirm_email: "1/180s/key".into(),
+            reset_password: "20/m/ip,5/m/key".into(),
+            reset_password_from_key: "20/m/ip".into(),
+            change_password: "5/m/user".into(),
+        }
+    }
+}
+
 /// Cross-origin access for browser frontends on other origins. Off until origins are listed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -354,6 +419,7 @@ impl Default for Config {
             email: EmailConfig::default(),
             frontend: FrontendConfig::default(),
             cors: CorsConfig::default(),
+            rate_limits: RateLimitsConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -374,6 +440,7 @@ impl Default for ServerConfig {
         Self {
             prefix: "/auth/".into(),
             max_body_bytes: 64 * 1024,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -598,6 +665,20 @@ impl Config {
             None,
         ) {
             return invalid(format!("password_hashing: {err}"));
+        }
+        for (action, rules) in self.rate_limits.actions() {
+            if let Err(err) = crate::service::rate_limits::parse_rules(rules) {
+                return invalid(format!("rate_limits.{action}: {err}"));
+            }
+        }
+        if let Some(proxy) =
+            self.server.trusted_proxies.iter().find(|p| {
+                p.parse::<ipnet::IpNet>().is_err() && p.parse::<std::net::IpAddr>().is_err()
+            })
+        {
+            return invalid(format!(
+                "server.trusted_proxies: {proxy:?} is not an IP address or CIDR range"
+            ));
         }
         if let Some(origin) = self.cors.allowed_origins.iter().find(|o| {
             o.as_str() == "*"

@@ -335,14 +335,14 @@ fn migrate_createsuperuser_and_check() {
     let status = text(run(path, &["migrate", "status"], &[]));
     assert_eq!(
         status.lines().filter(|l| l.starts_with("pending")).count(),
-        3,
+        4,
         "{status}"
     );
-    assert!(text(run(path, &["migrate"], &[])).contains("applied 3 migration(s)"));
+    assert!(text(run(path, &["migrate"], &[])).contains("applied 4 migration(s)"));
     let status = text(run(path, &["migrate", "status"], &[]));
     assert_eq!(
         status.lines().filter(|l| l.starts_with("applied")).count(),
-        3,
+        4,
         "{status}"
     );
 

@@ -12,6 +12,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261121_000001_accounts;
 mod m20261121_000002_credentials;
 mod m20261121_000003_mail_outbox;
+mod m20261122_000004_rate_limits;
 
 /// Applies Tessera's migrations in order; history is kept in `seaql_migrations`.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000001_accounts::Migration),
             Box::new(m20261121_000002_credentials::Migration),
             Box::new(m20261121_000003_mail_outbox::Migration),
+            Box::new(m20261122_000004_rate_limits::Migration),
         ]
     }
 }

@@ -139,6 +139,11 @@ impl From<ServiceError> for ApiError {
             ServiceError::NotAuthenticated => Self::unauthorized(NOT_PROVIDED),
             ServiceError::BadRequest(message) => Self::detail(StatusCode::BAD_REQUEST, message),
             ServiceError::NotFound => Self::not_found(),
+            ServiceError::Throttled { wait_seconds } => Self::detail(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("Request was throttled. Expected available in {wait_seconds} seconds."),
+            )
+            .with_header(header::RETRY_AFTER, &wait_seconds.to_string()),
             ServiceError::TokenRejected(rejection) => Self::token_not_valid(rejection.message()),
             ServiceError::Database(err) => {
                 tracing::error!(error = %err, "database error");

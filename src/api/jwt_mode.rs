@@ -13,6 +13,7 @@ use crate::api::accounts::{
     Detail, LOGGED_OUT, LoginRequest, RegisterRequest, Success, UserDetails, VERIFICATION_SENT,
 };
 use crate::api::auth::MaybeAuthenticated;
+use crate::api::client_ip::ClientIp;
 use crate::api::error::ApiError;
 use crate::api::input::{Fields, FromFields, Input, Presence};
 use crate::api::session_mode::{authenticate_login, close_session};
@@ -242,9 +243,10 @@ impl JwtModeApi {
         &self,
         accounts: Data<&Accounts>,
         jar: &CookieJar,
+        ip: ClientIp,
         body: Input<LoginRequest, LoginInput>,
     ) -> Result<Success<JwtPair>, ApiError> {
-        let user = authenticate_login(&accounts, jar, body.0).await?;
+        let user = authenticate_login(&accounts, jar, body.0, ip).await?;
         let pair = accounts.start_jwt_session(user).await?;
         let config = &accounts.config().jwt;
         set_cookies(jar, config, &pair.access, Some(&pair.refresh));
@@ -323,9 +325,10 @@ impl JwtModeApi {
         &self,
         accounts: Data<&Accounts>,
         jar: &CookieJar,
+        ip: ClientIp,
         body: Input<RegisterRequest, RegistrationInput>,
     ) -> Result<JwtRegisterResponse, ApiError> {
-        let result = match accounts.register(body.0).await? {
+        let result = match accounts.register(body.0, ip.0).await? {
             Registered::Active(user) => {
                 let pair = accounts.start_jwt_session(user).await?;
                 let config = &accounts.config().jwt;

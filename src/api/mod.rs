@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod client_ip;
 pub mod csrf;
 pub mod email_verification;
 pub mod error;

@@ -11,6 +11,7 @@ use crate::api::Tag;
 use crate::api::accounts::{
     Detail, LOGGED_OUT, LoginRequest, RegisterRequest, Success, VERIFICATION_SENT,
 };
+use crate::api::client_ip::ClientIp;
 use crate::api::error::ApiError;
 use crate::api::input::Input;
 use crate::api::jwt_mode::same_site;
@@ -74,8 +75,9 @@ pub(crate) async fn authenticate_login(
     accounts: &Accounts,
     jar: &CookieJar,
     input: LoginInput,
+    ip: ClientIp,
 ) -> Result<User, ApiError> {
-    let user = accounts.authenticate(input).await?;
+    let user = accounts.authenticate(input, ip.0).await?;
     if accounts.config().auth.session_login {
         open_session(accounts, jar, &user).await?;
     }
@@ -117,9 +119,10 @@ impl SessionModeApi {
         &self,
         accounts: Data<&Accounts>,
         jar: &CookieJar,
+        ip: ClientIp,
         body: Input<LoginRequest, LoginInput>,
     ) -> Result<SessionLoginResponse, ApiError> {
-        let user = accounts.authenticate(body.0).await?;
+        let user = accounts.authenticate(body.0, ip.0).await?;
         open_session(&accounts, jar, &user).await?;
         Ok(SessionLoginResponse::LoggedIn)
     }
@@ -157,9 +160,10 @@ impl SessionModeApi {
         &self,
         accounts: Data<&Accounts>,
         jar: &CookieJar,
+        ip: ClientIp,
         body: Input<RegisterRequest, RegistrationInput>,
     ) -> Result<SessionRegisterResponse, ApiError> {
-        match accounts.register(body.0).await? {
+        match accounts.register(body.0, ip.0).await? {
             Registered::Active(user) => {
                 open_session(&accounts, jar, &user).await?;
                 Ok(SessionRegisterResponse::LoggedIn)

@@ -12,6 +12,7 @@ use crate::api::accounts::{
     Detail, LOGGED_OUT, LoginRequest, NOT_LOGGED_IN, RegisterRequest, Success, VERIFICATION_SENT,
 };
 use crate::api::auth::MaybeAuthenticated;
+use crate::api::client_ip::ClientIp;
 use crate::api::error::ApiError;
 use crate::api::input::Input;
 use crate::api::session_mode::{authenticate_login, close_session};
@@ -60,9 +61,10 @@ impl TokenModeApi {
         &self,
         accounts: Data<&Accounts>,
         jar: &CookieJar,
+        ip: ClientIp,
         body: Input<LoginRequest, LoginInput>,
     ) -> Result<Success<TokenKey>, ApiError> {
-        let user = authenticate_login(&accounts, jar, body.0).await?;
+        let user = authenticate_login(&accounts, jar, body.0, ip).await?;
         let key = accounts.issue_token(user.id).await?;
         Ok(Success::Ok(Json(TokenKey { key })))
     }
@@ -109,9 +111,10 @@ impl TokenModeApi {
     async fn register(
         &self,
         accounts: Data<&Accounts>,
+        ip: ClientIp,
         body: Input<RegisterRequest, RegistrationInput>,
     ) -> Result<RegisterResponse, ApiError> {
-        let result = match accounts.register(body.0).await? {
+        let result = match accounts.register(body.0, ip.0).await? {
             Registered::Active(user) => RegisterResult {
                 key: Some(accounts.issue_token(user.id).await?),
                 detail: None,

@@ -4,6 +4,7 @@
 //! HTTP. Messages are dj-rest-auth's and Django's, byte for byte, because frontends match on
 //! them.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
@@ -17,6 +18,7 @@ use crate::mail::outbox::Outbox;
 use crate::service::error::{Error, FieldErrors, Result};
 use crate::service::password_hashing::PasswordHasher;
 use crate::service::password_validation::{PasswordPolicy, UserAttributes};
+use crate::service::rate_limits::{Action, RateLimiter, Subjects};
 use crate::service::{secrets, usernames};
 use crate::store::credentials::Keep;
 use crate::store::refresh_tokens::FamilyId;
@@ -142,6 +144,7 @@ pub struct Accounts {
     pub(super) outbox: Outbox,
     /// Signing and verification keys, in JWT mode.
     pub(super) jwt: Option<crate::service::jwt::JwtKeys>,
+    pub(super) limits: RateLimiter,
 }
 
 impl Accounts {
@@ -150,18 +153,20 @@ impl Accounts {
         config: Arc<Config>,
         hasher: PasswordHasher,
         outbox: Outbox,
-    ) -> Self {
+    ) -> Result<Self> {
         let policy = PasswordPolicy {
             min_length: config.account.password_min_length,
         };
-        Self {
+        let limits = RateLimiter::new(&config.rate_limits, db.clone())?;
+        Ok(Self {
             db,
             config,
             hasher,
             policy,
             outbox,
             jwt: None,
-        }
+            limits,
+        })
     }
 
     /// Enables JWT issuing and verification with `keys`.
@@ -186,7 +191,20 @@ impl Accounts {
         &self.db
     }
 
-    pub async fn register(&self, input: RegistrationInput) -> Result<Registered> {
+    pub async fn register(
+        &self,
+        input: RegistrationInput,
+        ip: Option<IpAddr>,
+    ) -> Result<Registered> {
+        self.limits
+            .hit(
+                Action::Signup,
+                &Subjects {
+                    ip,
+                    ..Default::default()
+                },
+            )
+            .await?;
         let mandatory = self.config.account.email_verification == EmailVerification::Mandatory;
         // Under mandatory verification the answer to a taken address looks like success; the
         // owner is told by email instead (allauth's enumeration prevention).
@@ -349,7 +367,38 @@ impl Accounts {
 
     /// Checks email/username + password (and, under mandatory verification, a confirmed
     /// address) and records the login. The caller issues the credential of its mode.
-    pub async fn authenticate(&self, input: LoginInput) -> Result<User> {
+    pub async fn authenticate(&self, input: LoginInput, ip: Option<IpAddr>) -> Result<User> {
+        // allauth: every attempt counts against `login`; failures against `login_failed`, per
+        // IP and per address (whether or not it has an account, so the limit reveals nothing).
+        let key = login_key(&input);
+        let subjects = Subjects {
+            ip,
+            key: key.as_deref(),
+            user: None,
+        };
+        self.limits.hit(Action::Login, &subjects).await?;
+        self.limits.check(Action::LoginFailed, &subjects).await?;
+        match self.check_credentials(input).await {
+            Ok(user) => {
+                if let Some(key) = &key {
+                    self.limits.clear_key(Action::LoginFailed, key).await?;
+                }
+                Ok(user)
+            }
+            Err(err @ Error::Invalid(_)) => {
+                // This attempt is answered as it is; the count stops the next ones.
+                if let Err(Error::Database(db_err)) =
+                    self.limits.hit(Action::LoginFailed, &subjects).await
+                {
+                    return Err(db_err.into());
+                }
+                Err(err)
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    async fn check_credentials(&self, input: LoginInput) -> Result<User> {
         let methods = &self.config.account.login_methods;
         let by_email = methods.contains(&LoginMethod::Email);
         let by_username = methods.contains(&LoginMethod::Username);
@@ -492,6 +541,11 @@ impl Accounts {
         principal: &Principal,
         input: PasswordChangeInput,
     ) -> Result<()> {
+        let subjects = Subjects {
+            user: Some(principal.user.id),
+            ..Default::default()
+        };
+        self.limits.hit(Action::ChangePassword, &subjects).await?;
         let Some(current) = store::users::find_by_id(&self.db, principal.user.id).await? else {
             return Err(Error::Unauthenticated(USER_INACTIVE));
         };
@@ -607,6 +661,22 @@ impl Accounts {
         }
         Ok(None)
     }
+}
+
+/// The address (or username) a login is about: the key of per-key limits.
+fn login_key(input: &LoginInput) -> Option<String> {
+    let email = input
+        .email
+        .as_deref()
+        .map(normalize_email)
+        .filter(|e| !e.is_empty());
+    email.or_else(|| {
+        input
+            .username
+            .as_deref()
+            .map(|u| u.to_lowercase())
+            .filter(|u| !u.is_empty())
+    })
 }
 
 /// The `user` object templates see.

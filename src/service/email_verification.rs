@@ -6,11 +6,9 @@ use sea_orm::ConnectionTrait;
 use crate::mail::MailKind;
 use crate::service::accounts::{Accounts, User, human_duration, normalize_email, user_context};
 use crate::service::error::{Error, Result};
+use crate::service::rate_limits::Action;
 use crate::service::secrets;
 use crate::store;
-
-/// allauth's `confirm_email` rate limit: one mail per address every 180 seconds.
-const RESEND_INTERVAL_SECONDS: i64 = 180;
 
 impl Accounts {
     /// Makes a new confirmation key for the address and queues its email, in `db`'s transaction.
@@ -61,7 +59,7 @@ impl Accounts {
     }
 
     /// Sends a new confirmation key when the address belongs to an account and is unconfirmed,
-    /// at most once per address every 180 seconds. The caller answers the same in every case.
+    /// within `rate_limits.confirm_email` per address. The caller answers the same in every case.
     pub async fn resend_confirmation(&self, email: &str) -> Result<()> {
         let email = normalize_email(email);
         // Check and send under the address's row lock: concurrent resends take turns, so the
@@ -73,10 +71,15 @@ impl Accounts {
         if address.verified {
             return Ok(());
         }
-        let last = store::email_confirmations::latest_created_at(&txn, address.id).await?;
-        if last.is_some_and(|at| Utc::now() - at < Duration::seconds(RESEND_INTERVAL_SECONDS)) {
-            tracing::info!("confirmation resend limited (1 per 180 s per address)");
-            return Ok(());
+        // `confirm_email` (allauth: 1/180s/key), counted from the confirmations actually sent
+        // (signup's included) under the row lock, so it holds across instances and races.
+        if let Some(rule) = self.limits.key_rule(Action::ConfirmEmail) {
+            let since = Utc::now() - Duration::seconds(rule.period_seconds);
+            let sent = store::email_confirmations::count_since(&txn, address.id, since).await?;
+            if sent >= u64::from(rule.amount) {
+                tracing::info!("confirmation resend limited (rate_limits.confirm_email)");
+                return Ok(());
+            }
         }
         let Some(user) = store::users::find_by_id(&txn, address.user_id).await? else {
             return Ok(());

@@ -77,6 +77,9 @@ pub enum Error {
     BadRequest(&'static str),
     #[error("not found")]
     NotFound,
+    /// Over a rate limit; try again in `wait_seconds`.
+    #[error("throttled for {wait_seconds} s")]
+    Throttled { wait_seconds: u64 },
     /// A JWT was refused; each endpoint answers in its own dj-rest-auth / SimpleJWT shape.
     #[error("token refused: {}", .0.message())]
     TokenRejected(crate::service::jwt_auth::JwtRejection),

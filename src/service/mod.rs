@@ -8,6 +8,7 @@ pub mod jwt_auth;
 pub mod password_hashing;
 pub mod password_reset;
 pub mod password_validation;
+pub mod rate_limits;
 pub mod secrets;
 pub mod sessions;
 pub mod usernames;

@@ -1,5 +1,7 @@
 //! Password reset: a single-use link mailed on request, then a new password set with it.
 
+use std::net::IpAddr;
+
 use chrono::{Duration, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -9,6 +11,7 @@ use crate::service::accounts::{
 };
 use crate::service::error::{Error, FieldErrors, Result};
 use crate::service::password_validation::UserAttributes;
+use crate::service::rate_limits::{Action, Subjects};
 use crate::service::secrets;
 use crate::store;
 use crate::store::credentials::Keep;
@@ -52,8 +55,14 @@ pub fn user_id_from_uid(uid: &str) -> Option<i64> {
 impl Accounts {
     /// Mails a reset link when an active account has this address; otherwise does nothing.
     /// The caller answers the same either way, and the mail leaves through the outbox.
-    pub async fn request_password_reset(&self, email: &str) -> Result<()> {
+    pub async fn request_password_reset(&self, email: &str, ip: Option<IpAddr>) -> Result<()> {
         let email = normalize_email(email);
+        let subjects = Subjects {
+            ip,
+            key: Some(&email),
+            user: None,
+        };
+        self.limits.hit(Action::ResetPassword, &subjects).await?;
         // Under the user's row lock, so of concurrent requests only the newest link survives.
         let txn = store::begin_write(&self.db).await?;
         let Some(user) = store::users::lock_by_email(&txn, &email).await? else {
@@ -89,7 +98,18 @@ impl Accounts {
 
     /// Sets the new password if `uid` and `token` form a live reset link; ends every credential
     /// of the user and mails a notice.
-    pub async fn confirm_password_reset(&self, form: ResetConfirmation) -> Result<()> {
+    pub async fn confirm_password_reset(
+        &self,
+        form: ResetConfirmation,
+        ip: Option<IpAddr>,
+    ) -> Result<()> {
+        let subjects = Subjects {
+            ip,
+            ..Default::default()
+        };
+        self.limits
+            .hit(Action::ResetPasswordFromKey, &subjects)
+            .await?;
         form.field_errors.into_result()?;
         let (Some(uid), Some(token), Some(password1), Some(password2)) =
             (form.uid, form.token, form.new_password1, form.new_password2)
@@ -136,6 +156,10 @@ impl Accounts {
         self.set_password(&txn, &user, &hash, Keep::Nothing, "password reset")
             .await?;
         txn.commit().await?;
+        // A reset proves the address: its failed-login count starts again.
+        self.limits
+            .clear_key(Action::LoginFailed, &user.email)
+            .await?;
         self.outbox.wake();
         Ok(())
     }

@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use entity::email_confirmation;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 pub async fn insert<C: ConnectionTrait>(
@@ -66,5 +66,18 @@ pub async fn latest_created_at<C: ConnectionTrait>(
         .column(email_confirmation::Column::CreatedAt)
         .into_tuple()
         .one(db)
+        .await
+}
+
+/// How many keys were made for this address since `since` (for the resend limit).
+pub async fn count_since<C: ConnectionTrait>(
+    db: &C,
+    email_address_id: i64,
+    since: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    email_confirmation::Entity::find()
+        .filter(email_confirmation::Column::EmailAddressId.eq(email_address_id))
+        .filter(email_confirmation::Column::CreatedAt.gt(since))
+        .count(db)
         .await
 }

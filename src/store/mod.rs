@@ -5,6 +5,7 @@ pub mod credentials;
 pub mod email_confirmations;
 pub mod outbox;
 pub mod password_resets;
+pub mod rate_limits;
 pub mod refresh_tokens;
 pub mod sessions;
 pub mod tokens;

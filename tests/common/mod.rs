@@ -135,7 +135,8 @@ fn replace_database_name(url: &str, name: &str) -> String {
 }
 
 /// A configuration for tests: cheap argon2 (the defaults are exercised where they matter),
-/// a fixed secret, mail written as files into the test's directory, quick retries.
+/// a fixed secret, mail written as files into the test's directory, quick retries, and rate
+/// limits off but for `confirm_email`.
 pub fn test_config(database: &TestDb) -> Config {
     let mut config = Config::default();
     config.database.url = database.url.clone();
@@ -143,6 +144,20 @@ pub fn test_config(database: &TestDb) -> Config {
     config.email.file_dir = database.dir.path().join("mail");
     config.email.retry_initial_seconds = 0.2;
     config.email.retry_max_seconds = 1.0;
+    // Every test comes from 127.0.0.1: per-IP limits would trip over each other, so only the
+    // per-address confirmation limit stays (the email tests rely on it); tests/rate_limits.rs
+    // turns the others back on.
+    let limits = &mut config.rate_limits;
+    for rules in [
+        &mut limits.login,
+        &mut limits.login_failed,
+        &mut limits.signup,
+        &mut limits.reset_password,
+        &mut limits.reset_password_from_key,
+        &mut limits.change_password,
+    ] {
+        rules.clear();
+    }
     config.secret_key = Some(
         "test-secret-key-that-is-long-enough-0123456789"
             .to_owned()

@@ -1,0 +1,110 @@
+//! The client's IP address, for rate limits: the socket peer, or, when that peer is a trusted
+//! proxy, the nearest untrusted address in `X-Forwarded-For` (the rest of that header is
+//! whatever the client chose to send).
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use poem::{FromRequest, Request, RequestBody};
+
+use crate::service::accounts::Accounts;
+
+/// `None` only when the server listens on something other than TCP.
+pub struct ClientIp(pub Option<IpAddr>);
+
+impl<'a> FromRequest<'a> for ClientIp {
+    async fn from_request(request: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
+        let peer = request.remote_addr().as_socket_addr().map(|addr| addr.ip());
+        let trusted: Vec<IpNet> = request
+            .data::<Accounts>()
+            .map(|accounts| parse_nets(&accounts.config().server.trusted_proxies))
+            .unwrap_or_default();
+        let forwarded = request
+            .headers()
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .collect::<Vec<_>>()
+            .join(",");
+        Ok(Self(
+            peer.map(|peer| client_address(peer, &forwarded, &trusted)),
+        ))
+    }
+}
+
+pub fn parse_nets(entries: &[String]) -> Vec<IpNet> {
+    entries
+        .iter()
+        .filter_map(|entry| {
+            entry
+                .parse::<IpNet>()
+                .ok()
+                .or_else(|| entry.parse::<IpAddr>().ok().map(IpNet::from))
+        })
+        .collect()
+}
+
+fn client_address(peer: IpAddr, forwarded: &str, trusted: &[IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    // Walk back from the proxy nearest to us; the first address it did not vouch for is the
+    // client. Garbage in the header ends the walk at the last address we could trust.
+    let mut client = peer;
+    for hop in forwarded
+        .rsplit(',')
+        .map(str::trim)
+        .filter(|hop| !hop.is_empty())
+    {
+        let Ok(ip) = hop.parse::<IpAddr>() else { break };
+        client = ip;
+        if !is_trusted(&ip) {
+            break;
+        }
+    }
+    client
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn forwarded_for_counts_only_behind_trusted_proxies() {
+        let trusted = parse_nets(&["10.0.0.0/8".into(), "192.168.1.5".into()]);
+        // Direct client: the header is the client's own word and is ignored.
+        assert_eq!(
+            client_address(ip("203.0.113.7"), "1.2.3.4", &trusted),
+            ip("203.0.113.7")
+        );
+        // Behind one proxy: the address it saw.
+        assert_eq!(
+            client_address(ip("10.1.1.1"), "198.51.100.9", &trusted),
+            ip("198.51.100.9")
+        );
+        // A spoofed entry before the real one is not believed.
+        assert_eq!(
+            client_address(
+                ip("10.1.1.1"),
+                "6.6.6.6, 198.51.100.9, 192.168.1.5",
+                &trusted
+            ),
+            ip("198.51.100.9")
+        );
+        // No proxies configured: never the header.
+        assert_eq!(
+            client_address(ip("10.1.1.1"), "198.51.100.9", &[]),
+            ip("10.1.1.1")
+        );
+        // Garbage stops the walk at the last trustworthy hop.
+        assert_eq!(
+            client_address(ip("10.1.1.1"), "junk", &trusted),
+            ip("10.1.1.1")
+        );
+    }
+}

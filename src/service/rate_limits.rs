@@ -1,0 +1,348 @@
+//! Rate limits as allauth's `ACCOUNT_RATE_LIMITS`: per action, rules `AMOUNT/PERIOD/PER`.
+//!
+//! Each rule counts hits in fixed windows of its period, per subject: the client IP, a key
+//! (the email address the request is about, as a digest, whether or not it has an account, so
+//! the answer reveals nothing) or the user. A hit beyond the amount is refused until the window
+//! ends. Counters live in this process or, for several instances, in the database, where a
+//! single upsert increments them atomically.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use chrono::Utc;
+use sea_orm::DatabaseConnection;
+
+use crate::config::{RateLimitStore, RateLimitsConfig};
+use crate::service::error::{Error, Result};
+use crate::service::secrets;
+use crate::store;
+
+/// The limited actions (allauth's names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    Login,
+    LoginFailed,
+    Signup,
+    ConfirmEmail,
+    ResetPassword,
+    ResetPasswordFromKey,
+    ChangePassword,
+}
+
+impl Action {
+    fn name(self) -> &'static str {
+        match self {
+            Action::Login => "login",
+            Action::LoginFailed => "login_failed",
+            Action::Signup => "signup",
+            Action::ConfirmEmail => "confirm_email",
+            Action::ResetPassword => "reset_password",
+            Action::ResetPasswordFromKey => "reset_password_from_key",
+            Action::ChangePassword => "change_password",
+        }
+    }
+}
+
+/// Who a rule counts per.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Per {
+    Ip,
+    Key,
+    User,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    pub amount: u32,
+    pub period_seconds: i64,
+    pub per: Per,
+}
+
+/// Parses `"10/m/ip,5/300s/key"`; `""` is no rule at all.
+pub fn parse_rules(text: &str) -> std::result::Result<Vec<Rule>, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|rule| !rule.is_empty())
+        .map(parse_rule)
+        .collect()
+}
+
+fn parse_rule(rule: &str) -> std::result::Result<Rule, String> {
+    let bad = || format!("{rule:?} is not AMOUNT/PERIOD/PER, e.g. \"10/m/ip\" or \"5/300s/key\"");
+    let mut parts = rule.split('/');
+    let (Some(amount), Some(period)) = (parts.next(), parts.next()) else {
+        return Err(bad());
+    };
+    let per = match parts.next() {
+        None | Some("ip") => Per::Ip,
+        Some("key") => Per::Key,
+        Some("user") => Per::User,
+        Some(_) => return Err(bad()),
+    };
+    if parts.next().is_some() {
+        return Err(bad());
+    }
+    let amount: u32 = amount.parse().map_err(|_| bad())?;
+    let (count, unit) = period.split_at(period.len().saturating_sub(1));
+    let unit_seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        _ => return Err(bad()),
+    };
+    let count: i64 = if count.is_empty() {
+        1
+    } else {
+        count.parse().map_err(|_| bad())?
+    };
+    if amount == 0 || count <= 0 {
+        return Err(bad());
+    }
+    Ok(Rule {
+        amount,
+        period_seconds: count * unit_seconds,
+        per,
+    })
+}
+
+/// Whom a request counts against.
+#[derive(Debug, Clone, Default)]
+pub struct Subjects<'a> {
+    pub ip: Option<IpAddr>,
+    /// The email address the request is about (normalised by the caller).
+    pub key: Option<&'a str>,
+    pub user: Option<i64>,
+}
+
+#[derive(Clone)]
+enum Counters {
+    Memory(Arc<Mutex<HashMap<String, (i64, u32)>>>),
+    Database(DatabaseConnection),
+}
+
+#[derive(Clone)]
+pub struct RateLimiter {
+    rules: Arc<HashMap<Action, Vec<Rule>>>,
+    counters: Counters,
+}
+
+impl RateLimiter {
+    pub fn new(config: &RateLimitsConfig, db: DatabaseConnection) -> Result<Self> {
+        let mut rules = HashMap::new();
+        if config.enabled {
+            for action in [
+                Action::Login,
+                Action::LoginFailed,
+                Action::Signup,
+                Action::ConfirmEmail,
+                Action::ResetPassword,
+                Action::ResetPasswordFromKey,
+                Action::ChangePassword,
+            ] {
+                let text = config
+                    .actions()
+                    .into_iter()
+                    .find(|(name, _)| *name == action.name())
+                    .map(|(_, text)| text)
+                    .unwrap_or_default();
+                let parsed = parse_rules(text).map_err(|err| {
+                    Error::Internal(format!("rate_limits.{}: {err}", action.name()))
+                })?;
+                rules.insert(action, parsed);
+            }
+        }
+        let counters = match config.store {
+            RateLimitStore::Memory => Counters::Memory(Arc::default()),
+            RateLimitStore::Database => Counters::Database(db),
+        };
+        Ok(Self {
+            rules: Arc::new(rules),
+            counters,
+        })
+    }
+
+    /// The action's per-key rule, if limits are on and it has one (`confirm_email`).
+    pub fn key_rule(&self, action: Action) -> Option<Rule> {
+        self.rules
+            .get(&action)?
+            .iter()
+            .copied()
+            .find(|rule| rule.per == Per::Key)
+    }
+
+    /// Counts a hit of `action`; refuses it (`Error::Throttled`) when a rule's amount for its
+    /// window is exceeded.
+    pub async fn hit(&self, action: Action, subjects: &Subjects<'_>) -> Result<()> {
+        self.apply(action, subjects, true).await
+    }
+
+    /// Refuses when a rule is already used up, without counting (checked before a login
+    /// attempt, counted only when it fails).
+    pub async fn check(&self, action: Action, subjects: &Subjects<'_>) -> Result<()> {
+        self.apply(action, subjects, false).await
+    }
+
+    /// Forgets the key's counts for `action` (a successful login or a password reset clears
+    /// the failed-login counters of that address).
+    pub async fn clear_key(&self, action: Action, key: &str) -> Result<()> {
+        let Some(rules) = self.rules.get(&action) else {
+            return Ok(());
+        };
+        for rule in rules.iter().filter(|r| r.per == Per::Key) {
+            let bucket = bucket(action, rule, &secrets::digest(key));
+            match &self.counters {
+                Counters::Memory(map) => {
+                    lock(map).remove(&bucket);
+                }
+                Counters::Database(db) => store::rate_limits::clear(db, &bucket).await?,
+            }
+        }
+        Ok(())
+    }
+
+    async fn apply(&self, action: Action, subjects: &Subjects<'_>, count: bool) -> Result<()> {
+        let Some(rules) = self.rules.get(&action) else {
+            return Ok(());
+        };
+        let now = Utc::now().timestamp();
+        let mut longest_wait = None;
+        for rule in rules {
+            let subject = match rule.per {
+                Per::Ip => subjects.ip.map(|ip| ip.to_string()),
+                Per::Key => subjects.key.map(secrets::digest),
+                Per::User => subjects.user.map(|id| id.to_string()),
+            };
+            let Some(subject) = subject else { continue };
+            let bucket = bucket(action, rule, &subject);
+            let window = now - now.rem_euclid(rule.period_seconds);
+            let used = self
+                .count(&bucket, window, now, rule.period_seconds, count)
+                .await?;
+            let over = if count {
+                used > rule.amount
+            } else {
+                used >= rule.amount
+            };
+            if over {
+                let wait = window + rule.period_seconds - now;
+                longest_wait = longest_wait.max(Some(wait));
+            }
+        }
+        match longest_wait {
+            Some(wait) => {
+                tracing::info!(action = action.name(), wait, "rate limit hit");
+                Err(Error::Throttled {
+                    wait_seconds: wait.max(1) as u64,
+                })
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// The window's count, after adding this hit when `increment`.
+    async fn count(
+        &self,
+        bucket: &str,
+        window: i64,
+        now: i64,
+        period: i64,
+        increment: bool,
+    ) -> Result<u32> {
+        match &self.counters {
+            Counters::Memory(map) => {
+                let mut map = lock(map);
+                // Forget ended windows now and then, so the map stays as small as the traffic.
+                if map.len() > 10_000 {
+                    map.retain(|_, (start, _)| *start + 86_400 > now);
+                }
+                let entry = map.entry(bucket.to_owned()).or_insert((window, 0));
+                if entry.0 != window {
+                    *entry = (window, 0);
+                }
+                if increment {
+                    entry.1 = entry.1.saturating_add(1);
+                }
+                Ok(entry.1)
+            }
+            Counters::Database(db) => {
+                let count = match increment {
+                    true => store::rate_limits::increment(db, bucket, window).await?,
+                    false => store::rate_limits::current(db, bucket, window).await?,
+                };
+                if increment && count == 1 {
+                    // First hit of a new window: sweep windows that ended long ago.
+                    store::rate_limits::sweep(db, now - period.max(86_400)).await?;
+                }
+                Ok(count)
+            }
+        }
+    }
+}
+
+fn bucket(action: Action, rule: &Rule, subject: &str) -> String {
+    let per = match rule.per {
+        Per::Ip => "ip",
+        Per::Key => "key",
+        Per::User => "user",
+    };
+    format!(
+        "{}:{}/{}s/{per}:{subject}",
+        action.name(),
+        rule.amount,
+        rule.period_seconds
+    )
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allauth_rule_strings_parse() {
+        assert_eq!(
+            parse_rules("10/m/ip,5/300s/key").unwrap(),
+            vec![
+                Rule {
+                    amount: 10,
+                    period_seconds: 60,
+                    per: Per::Ip
+                },
+                Rule {
+                    amount: 5,
+                    period_seconds: 300,
+                    per: Per::Key
+                },
+            ]
+        );
+        assert_eq!(parse_rules("1/180s/key").unwrap()[0].period_seconds, 180);
+        assert_eq!(parse_rules("5/m/user").unwrap()[0].per, Per::User);
+        assert_eq!(
+            parse_rules("3/2h").unwrap()[0],
+            Rule {
+                amount: 3,
+                period_seconds: 7200,
+                per: Per::Ip
+            }
+        );
+        assert!(parse_rules("").unwrap().is_empty());
+        for bad in [
+            "10",
+            "x/m/ip",
+            "10/w/ip",
+            "10/m/host",
+            "0/m/ip",
+            "10/0s/ip",
+            "1/m/ip/x",
+        ] {
+            assert!(parse_rules(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! Rate limits (allauth's ACCOUNT_RATE_LIMITS): 429 with DRF's message and Retry-After, per IP,
+//! per address (identically for unknown addresses) and per user; counters cleared on success
+//! and reset; shared through the database; client IPs from trusted proxies only.
+
+mod common;
+
+use common::{Backend, PASSWORD, Reply, TestApp, TestDb};
+use serde_json::json;
+use tessera::config::{Config, RateLimitStore};
+
+on_each_backend!(
+    login_is_limited_per_ip_with_drf_message_and_retry_after,
+    failed_logins_are_limited_per_address_alike_for_unknown_ones,
+    success_and_reset_clear_the_failed_login_count,
+    signup_reset_and_password_change_are_limited,
+    disabled_or_empty_rules_do_not_limit,
+    database_counters_survive_a_restart_memory_ones_do_not,
+    forwarded_for_is_believed_only_from_trusted_proxies,
+);
+
+fn limits(config: &mut Config, edit: impl FnOnce(&mut tessera::config::RateLimitsConfig)) {
+    config.rate_limits = Default::default();
+    config.rate_limits.enabled = true;
+    edit(&mut config.rate_limits);
+}
+
+fn assert_throttled(reply: &Reply) -> u64 {
+    assert_eq!(reply.status, 429, "{}", reply.text);
+    let wait: u64 = reply
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .unwrap();
+    assert!((1..=300).contains(&wait), "{wait}");
+    assert_eq!(
+        reply.body,
+        json!({"detail": format!("Request was throttled. Expected available in {wait} seconds.")})
+    );
+    wait
+}
+
+async fn login_is_limited_per_ip_with_drf_message_and_retry_after(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| limits(c, |l| l.login = "3/m/ip".into())).await;
+    app.register("ip@example.com").await;
+    for _ in 0..3 {
+        assert_eq!(app.login("ip@example.com", PASSWORD).await.status, 200);
+    }
+    let wait = assert_throttled(&app.login("ip@example.com", PASSWORD).await);
+    assert!(wait <= 60);
+}
+
+async fn failed_logins_are_limited_per_address_alike_for_unknown_ones(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        limits(c, |l| {
+            l.login = String::new();
+            l.login_failed = "100/m/ip,2/300s/key".into();
+        })
+    })
+    .await;
+    app.register("known@example.com").await;
+    for email in ["known@example.com", "unknown@example.com"] {
+        for _ in 0..2 {
+            assert_eq!(app.login(email, "wrong password!").await.status, 400);
+        }
+        // Even the right password is refused now: the limit is checked before the password.
+        let third = app.login(email, PASSWORD).await;
+        assert_throttled(&third);
+    }
+    // Another address from the same IP is unaffected (the per-IP rule is generous here).
+    app.register("other@example.com").await;
+    assert_eq!(app.login("other@example.com", PASSWORD).await.status, 200);
+    // Addresses are compared normalised.
+    assert_throttled(&app.login("  KNOWN@example.com ", PASSWORD).await);
+}
+
+async fn success_and_reset_clear_the_failed_login_count(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        limits(c, |l| {
+            l.login = String::new();
+            l.login_failed = "2/300s/key".into();
+        })
+    })
+    .await;
+    app.register("clear@example.com").await;
+    assert_eq!(
+        app.login("clear@example.com", "nope nope nope")
+            .await
+            .status,
+        400
+    );
+    assert_eq!(app.login("clear@example.com", PASSWORD).await.status, 200);
+    // The success cleared the count: two more failures fit before the limit.
+    for _ in 0..2 {
+        assert_eq!(
+            app.login("clear@example.com", "nope nope nope")
+                .await
+                .status,
+            400
+        );
+    }
+    assert_throttled(&app.login("clear@example.com", PASSWORD).await);
+
+    // A password reset also clears it.
+    assert_eq!(
+        app.post("password/reset/", json!({"email": "clear@example.com"}))
+            .await
+            .status,
+        200
+    );
+    let mail = app.wait_for_mail(2).await; // confirmation + reset
+    let link = mail.iter().rev().find_map(|m| m.first_link()).unwrap();
+    let parts: Vec<&str> = link.trim_end_matches('/').rsplit('/').take(2).collect();
+    let (token, uid) = (parts[0], parts[1]);
+    let new_password = "a completely new passphrase";
+    let confirm = app
+        .post(
+            "password/reset/confirm/",
+            json!({"uid": uid, "token": token, "new_password1": new_password, "new_password2": new_password}),
+        )
+        .await;
+    assert_eq!(confirm.status, 200, "{}", confirm.text);
+    assert_eq!(
+        app.login("clear@example.com", new_password).await.status,
+        200
+    );
+}
+
+async fn signup_reset_and_password_change_are_limited(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        limits(c, |l| {
+            l.signup = "2/m/ip".into();
+            l.reset_password = "100/m/ip,1/m/key".into();
+            l.change_password = "1/m/user".into();
+        })
+    })
+    .await;
+    let key = app.register("s1@example.com").await;
+    app.register("s2@example.com").await;
+    let third = app
+        .post(
+            "registration/",
+            json!({"email": "s3@example.com", "password1": PASSWORD, "password2": PASSWORD}),
+        )
+        .await;
+    assert_throttled(&third);
+
+    for email in ["s1@example.com", "nobody@example.com"] {
+        assert_eq!(
+            app.post("password/reset/", json!({"email": email}))
+                .await
+                .status,
+            200
+        );
+        assert_throttled(&app.post("password/reset/", json!({"email": email})).await);
+    }
+
+    let change =
+        json!({"new_password1": "brand new passphrase", "new_password2": "brand new passphrase"});
+    assert_eq!(
+        app.post_with_token("password/change/", &key, change.clone())
+            .await
+            .status,
+        200
+    );
+    assert_throttled(&app.post_with_token("password/change/", &key, change).await);
+}
+
+async fn disabled_or_empty_rules_do_not_limit(backend: Backend) {
+    let off = TestApp::spawn_with(backend.clone(), |c| {
+        limits(c, |l| {
+            l.enabled = false;
+            l.login = "1/m/ip".into();
+        })
+    })
+    .await;
+    off.register("off@example.com").await;
+    for _ in 0..3 {
+        assert_eq!(off.login("off@example.com", PASSWORD).await.status, 200);
+    }
+    let empty = TestApp::spawn_with(backend, |c| limits(c, |l| l.login = String::new())).await;
+    empty.register("empty@example.com").await;
+    for _ in 0..3 {
+        assert_eq!(empty.login("empty@example.com", PASSWORD).await.status, 200);
+    }
+}
+
+async fn database_counters_survive_a_restart_memory_ones_do_not(backend: Backend) {
+    for store in [RateLimitStore::Database, RateLimitStore::Memory] {
+        let database = TestDb::create(&backend).await;
+        let mut config = common::test_config(&database);
+        limits(&mut config, |l| {
+            l.store = store;
+            l.login = "2/m/ip".into();
+        });
+        let app = TestApp::start(database, config).await;
+        app.register("restart@example.com").await;
+        for _ in 0..2 {
+            assert_eq!(app.login("restart@example.com", PASSWORD).await.status, 200);
+        }
+        let (database, config) = app.stop().await;
+        // A new instance over the same database (as another instance would be).
+        let again = TestApp::start(database, config).await;
+        let reply = again.login("restart@example.com", PASSWORD).await;
+        match store {
+            RateLimitStore::Database => {
+                assert_throttled(&reply);
+            }
+            RateLimitStore::Memory => assert_eq!(reply.status, 200, "{}", reply.text),
+        }
+    }
+}
+
+async fn login_as(app: &TestApp, client: &str) -> Reply {
+    let request = app
+        .client
+        .post(app.api("login/"))
+        .header("X-Forwarded-For", client)
+        .json(&json!({"email": "proxy@example.com", "password": PASSWORD}));
+    app.send(request).await
+}
+
+async fn forwarded_for_is_believed_only_from_trusted_proxies(backend: Backend) {
+    let trusting = TestApp::spawn_with(backend.clone(), |c| {
+        limits(c, |l| l.login = "1/m/ip".into());
+        c.server.trusted_proxies = vec!["127.0.0.0/8".into()];
+    })
+    .await;
+    trusting.register("proxy@example.com").await;
+    assert_eq!(login_as(&trusting, "198.51.100.1").await.status, 200);
+    assert_throttled(&login_as(&trusting, "198.51.100.1").await);
+    // Another client behind the same proxy has its own budget.
+    assert_eq!(login_as(&trusting, "198.51.100.2").await.status, 200);
+
+    // Without trusted proxies the header is the client's own word and changes nothing.
+    let plain = TestApp::spawn_with(backend, |c| limits(c, |l| l.login = "1/m/ip".into())).await;
+    plain.register("proxy@example.com").await;
+    assert_eq!(login_as(&plain, "198.51.100.1").await.status, 200);
+    assert_throttled(&login_as(&plain, "198.51.100.2").await);
+}
