@@ -126,6 +126,7 @@ impl App {
         let worker = tokio::spawn(self.outbox_worker().run(worker_stopped));
         let routes = self.routes();
         let served = Server::new_with_acceptor(acceptor)
+            .idle_timeout(Duration::from_secs(self.config.server.idle_timeout_seconds))
             .run_with_graceful_shutdown(routes, shutdown, Some(Duration::from_secs(10)))
             .await;
         // Requests are drained; let the worker finish the message in hand, then stop it.

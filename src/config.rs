@@ -69,6 +69,10 @@ pub struct ServerConfig {
     /// Proxies (addresses or CIDR ranges) whose `X-Forwarded-For` is believed. Empty: the
     /// client address is the socket's, and the header is ignored.
     pub trusted_proxies: Vec<String>,
+    /// Longest a request may take, reading its body included; then 408. Bounds slow clients.
+    pub request_timeout_seconds: u64,
+    /// Close connections silent for this long.
+    pub idle_timeout_seconds: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -441,6 +445,8 @@ impl Default for ServerConfig {
             prefix: "/auth/".into(),
             max_body_bytes: 64 * 1024,
             trusted_proxies: Vec::new(),
+            request_timeout_seconds: 30,
+            idle_timeout_seconds: 60,
         }
     }
 }
@@ -648,6 +654,9 @@ impl Config {
                 "public_url must be an http(s) URL, got {:?}",
                 self.public_url
             ));
+        }
+        if self.server.request_timeout_seconds == 0 || self.server.idle_timeout_seconds == 0 {
+            return invalid("server timeouts must be at least 1 second".into());
         }
         if self.server.max_body_bytes < 1024 {
             return invalid("server.max_body_bytes must be at least 1024".into());

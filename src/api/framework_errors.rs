@@ -66,6 +66,8 @@ pub struct Edge {
     pub challenge: Challenge,
     /// Set when cookies authenticate in this configuration.
     pub csrf: Option<CsrfCookie>,
+    /// The longest a request may take, body included.
+    pub request_timeout: std::time::Duration,
 }
 
 /// Runs the request and reshapes any error it ends in (the outermost layer, so it sees
@@ -87,9 +89,13 @@ pub async fn reshape<E: Endpoint>(
     };
     let mut response = match refused {
         Some(refusal) => refusal.into_response(),
-        None => match next.call(request).await {
-            Ok(response) => response.into_response(),
-            Err(err) => to_drf(err, &method, &path, &edge.allowed).into_response(),
+        None => match tokio::time::timeout(edge.request_timeout, next.call(request)).await {
+            Ok(Ok(response)) => response.into_response(),
+            Ok(Err(err)) => to_drf(err, &method, &path, &edge.allowed).into_response(),
+            // A client trickling its body must not hold a worker: give up and say so.
+            Err(_) => {
+                ApiError::detail(StatusCode::REQUEST_TIMEOUT, "Request timed out.").into_response()
+            }
         },
     };
     // Any answer to a request without the cookie sets one (unless the handler just did).

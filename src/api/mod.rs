@@ -239,6 +239,7 @@ pub fn routes(accounts: Accounts, config: &Config) -> impl Endpoint + 'static {
         api_prefix: config.server.prefix.trim_end_matches('/').to_owned(),
         challenge: framework_errors::Challenge::for_mode(config.auth.mode),
         csrf: csrf_cookie(config),
+        request_timeout: std::time::Duration::from_secs(config.server.request_timeout_seconds),
     });
 
     let mut route = Route::new()
