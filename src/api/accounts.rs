@@ -183,6 +183,30 @@ impl Example for UserDetailsUpdate {
     }
 }
 
+/// New values for all of the user's details (`PUT`): `username` is required.
+/// `pk` and `email` are ignored if sent.
+#[derive(Object)]
+#[oai(example)]
+pub struct UserDetailsReplace {
+    /// Letters, digits and `@` `.` `+` `-` `_` only (letters and digits from any script).
+    #[oai(validator(max_length = 150))]
+    username: String,
+    #[oai(validator(max_length = 150))]
+    first_name: Option<String>,
+    #[oai(validator(max_length = 150))]
+    last_name: Option<String>,
+}
+
+impl Example for UserDetailsReplace {
+    fn example() -> Self {
+        Self {
+            username: "ada".into(),
+            first_name: Some("Ada".into()),
+            last_name: Some("Lovelace".into()),
+        }
+    }
+}
+
 /// A profile update read as `PUT` (`FULL`: username required) or `PATCH`.
 struct ProfileFields<const FULL: bool>(ProfileUpdate);
 
@@ -264,7 +288,7 @@ impl UserApi {
         &self,
         accounts: Data<&Accounts>,
         auth: Authenticated,
-        body: Input<UserDetailsUpdate, ProfileFields<true>>,
+        body: Input<UserDetailsReplace, ProfileFields<true>>,
     ) -> Result<Success<UserDetails>, ApiError> {
         let user = accounts.update_profile(&auth.0, body.0.0).await?;
         Ok(Success::Ok(Json(user.into())))

@@ -114,7 +114,37 @@ fn finish_document(raw: &str, config: &Config) -> Value {
         AuthMode::Jwt => use_jwt_security(&mut spec, config),
         AuthMode::Session => use_session_security(&mut spec, config),
     }
+    optional_empty_bodies(&mut spec);
     spec
+}
+
+/// A request body whose schema requires no property may be left out altogether (the server
+/// reads a missing body as `{}`), so it is documented as optional.
+fn optional_empty_bodies(spec: &mut Value) {
+    let schemas = spec["components"]["schemas"].clone();
+    let Some(Value::Object(paths)) = spec.get_mut("paths") else {
+        return;
+    };
+    for operation in paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+    {
+        let Some(body) = operation.get_mut("requestBody") else {
+            continue;
+        };
+        let schema = &body["content"]["application/json"]["schema"];
+        let schema = match schema["$ref"].as_str() {
+            Some(reference) => &schemas[reference.trim_start_matches("#/components/schemas/")],
+            None => schema,
+        };
+        let requires_nothing = schema["required"]
+            .as_array()
+            .is_none_or(|required| required.is_empty());
+        if requires_nothing {
+            body["required"] = Value::Bool(false);
+        }
+    }
 }
 
 /// The session cookie instead of the token scheme. Every unsafe operation also needs the
@@ -190,7 +220,12 @@ fn use_jwt_security(spec: &mut Value, config: &Config) {
             .flat_map(|item| item.values_mut())
         {
             if operation.get("security").is_some() {
-                operation["security"] = Value::Array(requirement.clone());
+                let mut requirements = requirement.clone();
+                // `logout/` needs the refresh token (body or cookie), not an access token.
+                if operation["operationId"] == "logout" {
+                    requirements.push(serde_json::json!({}));
+                }
+                operation["security"] = Value::Array(requirements);
             }
         }
     }
