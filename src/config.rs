@@ -514,6 +514,16 @@ impl Default for LogConfig {
     }
 }
 
+/// A `server.trusted_proxies` entry: a CIDR range or a single address.
+pub fn parse_proxy(entry: &str) -> Option<ipnet::IpNet> {
+    entry.parse::<ipnet::IpNet>().ok().or_else(|| {
+        entry
+            .parse::<std::net::IpAddr>()
+            .ok()
+            .map(ipnet::IpNet::from)
+    })
+}
+
 fn serialize_secret<S: serde::Serializer>(
     secret: &Option<SecretString>,
     serializer: S,
@@ -680,10 +690,11 @@ impl Config {
                 return invalid(format!("rate_limits.{action}: {err}"));
             }
         }
-        if let Some(proxy) =
-            self.server.trusted_proxies.iter().find(|p| {
-                p.parse::<ipnet::IpNet>().is_err() && p.parse::<std::net::IpAddr>().is_err()
-            })
+        if let Some(proxy) = self
+            .server
+            .trusted_proxies
+            .iter()
+            .find(|p| parse_proxy(p).is_none())
         {
             return invalid(format!(
                 "server.trusted_proxies: {proxy:?} is not an IP address or CIDR range"

@@ -7,17 +7,31 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use poem::{FromRequest, Request, RequestBody};
 
-use crate::service::accounts::Accounts;
+use std::sync::Arc;
+
+use crate::config::parse_proxy;
 
 /// `None` only when the server listens on something other than TCP.
 pub struct ClientIp(pub Option<IpAddr>);
 
+/// `server.trusted_proxies`, parsed once at startup and attached as request data.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedProxies(pub Arc<Vec<IpNet>>);
+
+impl TrustedProxies {
+    pub fn from_config(entries: &[String]) -> Self {
+        Self(Arc::new(
+            entries.iter().filter_map(|e| parse_proxy(e)).collect(),
+        ))
+    }
+}
+
 impl<'a> FromRequest<'a> for ClientIp {
     async fn from_request(request: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
         let peer = request.remote_addr().as_socket_addr().map(|addr| addr.ip());
-        let trusted: Vec<IpNet> = request
-            .data::<Accounts>()
-            .map(|accounts| parse_nets(&accounts.config().server.trusted_proxies))
+        let trusted = request
+            .data::<TrustedProxies>()
+            .cloned()
             .unwrap_or_default();
         let forwarded = request
             .headers()
@@ -27,21 +41,9 @@ impl<'a> FromRequest<'a> for ClientIp {
             .collect::<Vec<_>>()
             .join(",");
         Ok(Self(
-            peer.map(|peer| client_address(peer, &forwarded, &trusted)),
+            peer.map(|peer| client_address(peer, &forwarded, &trusted.0)),
         ))
     }
-}
-
-pub fn parse_nets(entries: &[String]) -> Vec<IpNet> {
-    entries
-        .iter()
-        .filter_map(|entry| {
-            entry
-                .parse::<IpNet>()
-                .ok()
-                .or_else(|| entry.parse::<IpAddr>().ok().map(IpNet::from))
-        })
-        .collect()
 }
 
 fn client_address(peer: IpAddr, forwarded: &str, trusted: &[IpNet]) -> IpAddr {
@@ -76,7 +78,7 @@ mod tests {
 
     #[test]
     fn forwarded_for_counts_only_behind_trusted_proxies() {
-        let trusted = parse_nets(&["10.0.0.0/8".into(), "192.168.1.5".into()]);
+        let trusted = TrustedProxies::from_config(&["10.0.0.0/8".into(), "192.168.1.5".into()]).0;
         // Direct client: the header is the client's own word and is ignored.
         assert_eq!(
             client_address(ip("203.0.113.7"), "1.2.3.4", &trusted),

@@ -296,6 +296,9 @@ pub fn routes(accounts: Accounts, config: &Config) -> impl Endpoint + 'static {
         .with(NormalizePath::new(TrailingSlash::Trim))
         .data(accounts)
         .data(BodyLimit(config.server.max_body_bytes))
+        .data(client_ip::TrustedProxies::from_config(
+            &config.server.trusted_proxies,
+        ))
         .with(CatchPanic::new().with_handler(|_| ApiError::internal().into_response()))
         .around(move |next, request| framework_errors::reshape(next, request, edge.clone()))
         // So the cookie jar exists at the edge and its cookies reach every answer.

@@ -5,7 +5,7 @@ use entity::email_confirmation;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set,
+    QueryFilter, QuerySelect, Set,
 };
 
 pub async fn insert<C: ConnectionTrait>(
@@ -49,21 +49,6 @@ pub async fn consume<C: ConnectionTrait>(
         .filter(email_confirmation::Column::KeyDigest.eq(key_digest))
         .select_only()
         .column(email_confirmation::Column::EmailAddressId)
-        .into_tuple()
-        .one(db)
-        .await
-}
-
-/// When the newest key for this address was made (for the resend limit).
-pub async fn latest_created_at<C: ConnectionTrait>(
-    db: &C,
-    email_address_id: i64,
-) -> Result<Option<DateTime<Utc>>, DbErr> {
-    email_confirmation::Entity::find()
-        .filter(email_confirmation::Column::EmailAddressId.eq(email_address_id))
-        .order_by_desc(email_confirmation::Column::CreatedAt)
-        .select_only()
-        .column(email_confirmation::Column::CreatedAt)
         .into_tuple()
         .one(db)
         .await

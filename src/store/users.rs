@@ -158,16 +158,6 @@ pub async fn lock_email_address<C: ConnectionTrait>(
         .await
 }
 
-pub async fn find_email_address<C: ConnectionTrait>(
-    db: &C,
-    email: &str,
-) -> Result<Option<email_address::Model>, DbErr> {
-    email_address::Entity::find()
-        .filter(email_address::Column::Email.eq(email))
-        .one(db)
-        .await
-}
-
 /// Marks an address confirmed; returns its owner.
 pub async fn mark_email_verified<C: ConnectionTrait>(
     db: &C,
