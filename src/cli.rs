@@ -1,5 +1,7 @@
-//! The command line: `serve`, `migrate`, `openapi`, `createsuperuser`, `check`.
+//! The command line: `serve`, `migrate`, `openapi`, `createsuperuser`, `check`,
+//! `sendtestemail`, `audit`.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -58,6 +60,18 @@ enum Command {
     Sendtestemail {
         /// Recipient address.
         address: String,
+    },
+    /// List audit events (logins, logouts, password events, rate limits hit...), oldest first.
+    Audit {
+        /// Only the account with this email address.
+        #[arg(long)]
+        user: Option<String>,
+        /// How many of the newest events to show.
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -120,6 +134,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Createsuperuser { email } => create_superuser(config, &email).await,
         Command::Check => check(config).await,
         Command::Sendtestemail { address } => send_test_email(&config, &address).await,
+        Command::Audit { user, limit, json } => audit(&config, user.as_deref(), limit, json).await,
     }
 }
 
@@ -211,6 +226,61 @@ async fn check(mut config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("mail backend {}", transport.describe()))?;
     println!("mail: ok ({})", transport.describe());
+    Ok(())
+}
+
+async fn audit(config: &Config, user: Option<&str>, limit: u64, json: bool) -> anyhow::Result<()> {
+    let db = app::connect(config).await?;
+    let entries = match crate::service::audit::history(&db, user, limit).await {
+        Ok(entries) => entries,
+        Err(ServiceError::NotFound) => bail!(
+            "no account has the email address {}",
+            user.unwrap_or_default()
+        ),
+        Err(err) => return Err(err).context("reading the audit trail (is the database migrated?)"),
+    };
+    match print_audit(&entries, json) {
+        // `tessera audit | head` closes the pipe early: that is not a failure.
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        result => result.context("writing to standard output"),
+    }
+}
+
+fn print_audit(entries: &[crate::service::audit::Recorded], json: bool) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        for entry in entries {
+            writeln!(out, "{}", serde_json::to_string(entry)?)?;
+        }
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<20}  {:<19}  {:<7}  {:<24}  {:<32}  {:<15}  USER AGENT",
+        "TIME (UTC)", "EVENT", "OUTCOME", "REASON", "ACCOUNT", "IP"
+    )?;
+    for entry in entries {
+        let account = match (&entry.email, entry.user_id) {
+            (Some(email), _) => email.clone(),
+            (None, Some(id)) => format!("#{id} (deleted)"),
+            (None, None) => "-".into(),
+        };
+        writeln!(
+            out,
+            "{:<20}  {:<19}  {:<7}  {:<24}  {:<32}  {:<15}  {}",
+            entry.at.format("%Y-%m-%dT%H:%M:%SZ"),
+            entry.event,
+            entry.outcome,
+            entry.reason.as_deref().unwrap_or("-"),
+            account,
+            entry.ip.as_deref().unwrap_or("-"),
+            // Debug-quoted: whatever a client sent cannot draw on the terminal.
+            entry
+                .user_agent
+                .as_deref()
+                .map_or_else(|| "-".into(), |ua| format!("{ua:?}")),
+        )?;
+    }
     Ok(())
 }
 

@@ -45,6 +45,7 @@ pub struct Config {
     pub frontend: FrontendConfig,
     pub cors: CorsConfig,
     pub rate_limits: RateLimitsConfig,
+    pub audit: AuditConfig,
     pub log: LogConfig,
 }
 
@@ -371,6 +372,23 @@ impl Default for RateLimitsConfig {
     }
 }
 
+/// The audit trail (`audit_events`): authentication events, also logged under the
+/// `tessera::audit` target.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Events older than this many days are deleted (hourly); 0 keeps them forever.
+    pub retention_days: u32,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            retention_days: 365,
+        }
+    }
+}
+
 /// Cross-origin access for browser frontends on other origins. Off until origins are listed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -424,6 +442,7 @@ impl Default for Config {
             frontend: FrontendConfig::default(),
             cors: CorsConfig::default(),
             rate_limits: RateLimitsConfig::default(),
+            audit: AuditConfig::default(),
             log: LogConfig::default(),
         }
     }

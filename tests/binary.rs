@@ -338,7 +338,7 @@ fn migrate_createsuperuser_and_check() {
         4,
         "{status}"
     );
-    assert!(text(run(path, &["migrate"], &[])).contains("applied 4 migration(s)"));
+    assert!(text(run(path, &["migrate"], &[])).contains("applied 5 migration(s)"));
     let status = text(run(path, &["migrate", "status"], &[]));
     assert_eq!(
         status.lines().filter(|l| l.starts_with("applied")).count(),

@@ -7,6 +7,7 @@
 //! Columns holding password hashes or digests of secret tokens are redacted
 //! from the hand-written `Debug` impls so they cannot leak into logs.
 
+pub mod audit_event;
 pub mod auth_token;
 pub mod email_address;
 pub mod email_confirmation;
@@ -21,6 +22,7 @@ pub mod user;
 pub(crate) const REDACTED: &str = "[redacted]";
 
 pub mod prelude {
+    pub use crate::audit_event::Entity as AuditEvent;
     pub use crate::auth_token::Entity as AuthToken;
     pub use crate::email_address::Entity as EmailAddress;
     pub use crate::email_confirmation::Entity as EmailConfirmation;

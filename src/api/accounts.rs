@@ -14,6 +14,7 @@ use crate::service::accounts::{
     Accounts, LoginInput, MAX_NAME_LENGTH, PasswordChangeInput, ProfileUpdate, RegistrationInput,
     User,
 };
+use crate::service::audit::Caller;
 use crate::service::usernames;
 
 pub const LOGGED_OUT: &str = "Successfully logged out.";
@@ -325,9 +326,10 @@ impl UserApi {
         &self,
         accounts: Data<&Accounts>,
         auth: Authenticated,
+        caller: Caller,
         body: Input<PasswordChangeRequest, PasswordChangeInput>,
     ) -> Result<Success<Detail>, ApiError> {
-        accounts.change_password(&auth.0, body.0).await?;
+        accounts.change_password(&auth.0, body.0, &caller).await?;
         Ok(Detail::new(PASSWORD_SAVED))
     }
 }

@@ -9,6 +9,7 @@ use crate::api::accounts::{Detail, Success};
 use crate::api::error::ApiError;
 use crate::api::input::{Fields, FromFields, Input, Presence};
 use crate::service::accounts::Accounts;
+use crate::service::audit::Caller;
 
 pub const OK: &str = "ok";
 
@@ -82,9 +83,10 @@ impl EmailVerificationApi {
     async fn verify_email(
         &self,
         accounts: Data<&Accounts>,
+        caller: Caller,
         body: Input<VerifyEmailRequest, VerifyEmailFields>,
     ) -> Result<Success<Detail>, ApiError> {
-        accounts.confirm_email(&body.0.0).await?;
+        accounts.confirm_email(&body.0.0, &caller).await?;
         Ok(Detail::new(OK))
     }
 
@@ -102,9 +104,10 @@ impl EmailVerificationApi {
     async fn resend_email(
         &self,
         accounts: Data<&Accounts>,
+        caller: Caller,
         body: Input<ResendEmailRequest, EmailField>,
     ) -> Result<Success<Detail>, ApiError> {
-        accounts.resend_confirmation(&body.0.0).await?;
+        accounts.resend_confirmation(&body.0.0, &caller).await?;
         Ok(Detail::new(OK))
     }
 }

@@ -13,12 +13,12 @@ use crate::api::accounts::{
     Detail, LOGGED_OUT, LoginRequest, RegisterRequest, Success, UserDetails, VERIFICATION_SENT,
 };
 use crate::api::auth::MaybeAuthenticated;
-use crate::api::client_ip::ClientIp;
 use crate::api::error::ApiError;
 use crate::api::input::{Fields, FromFields, Input, Presence};
 use crate::api::session_mode::{authenticate_login, close_session};
 use crate::config::{JwtConfig, SameSite};
 use crate::service::accounts::{Accounts, LoginInput, Registered, RegistrationInput};
+use crate::service::audit::Caller;
 use crate::service::error::Error as ServiceError;
 use crate::service::jwt::Issued;
 use crate::service::jwt_auth::{JwtRejection, TokenPair};
@@ -243,10 +243,10 @@ impl JwtModeApi {
         &self,
         accounts: Data<&Accounts>,
         jar: &CookieJar,
-        ip: ClientIp,
+        caller: Caller,
         body: Input<LoginRequest, LoginInput>,
     ) -> Result<Success<JwtPair>, ApiError> {
-        let user = authenticate_login(&accounts, jar, body.0, ip).await?;
+        let user = authenticate_login(&accounts, jar, body.0, &caller).await?;
         let pair = accounts.start_jwt_session(user).await?;
         let config = &accounts.config().jwt;
         set_cookies(jar, config, &pair.access, Some(&pair.refresh));
@@ -267,12 +267,13 @@ impl JwtModeApi {
         &self,
         accounts: Data<&Accounts>,
         jar: &CookieJar,
+        caller: Caller,
         _auth: MaybeAuthenticated,
         body: Input<RefreshRequest, RefreshField>,
     ) -> Result<Success<Detail>, ApiError> {
         let config = &accounts.config().jwt;
         if accounts.config().auth.session_login {
-            close_session(&accounts, jar).await?;
+            close_session(&accounts, jar, &caller).await?;
         }
         // Read the refresh cookie before clearing: the jar then holds the removal cookie.
         let cookie = config
@@ -294,7 +295,7 @@ impl JwtModeApi {
                 ));
             }
         };
-        match accounts.logout_jwt(&refresh).await {
+        match accounts.logout_jwt(&refresh, &caller).await {
             Ok(()) => Ok(Detail::new(LOGGED_OUT)),
             // dj-rest-auth answers these without SimpleJWT's `code`.
             Err(ServiceError::TokenRejected(rejection)) => {
@@ -325,10 +326,10 @@ impl JwtModeApi {
         &self,
         accounts: Data<&Accounts>,
         jar: &CookieJar,
-        ip: ClientIp,
+        caller: Caller,
         body: Input<RegisterRequest, RegistrationInput>,
     ) -> Result<JwtRegisterResponse, ApiError> {
-        let result = match accounts.register(body.0, ip.0).await? {
+        let result = match accounts.register(body.0, &caller).await? {
             Registered::Active(user) => {
                 let pair = accounts.start_jwt_session(user).await?;
                 let config = &accounts.config().jwt;
@@ -405,6 +406,7 @@ impl JwtModeApi {
         &self,
         accounts: Data<&Accounts>,
         jar: &CookieJar,
+        caller: Caller,
         body: Input<RefreshRequest, RefreshField>,
     ) -> Result<Success<Refreshed>, ApiError> {
         let config = &accounts.config().jwt;
@@ -417,7 +419,10 @@ impl JwtModeApi {
             (None, Some(cookie)) => cookie.value_str().to_owned(),
             (None, None) => return Err(ApiError::token_not_valid(NO_VALID_REFRESH)),
         };
-        let refreshed = accounts.refresh_jwt(&token).await.map_err(refusal)?;
+        let refreshed = accounts
+            .refresh_jwt(&token, &caller)
+            .await
+            .map_err(refusal)?;
         set_cookies(jar, config, &refreshed.access, refreshed.refresh.as_ref());
         // A rotated refresh token in an HttpOnly cookie stays out of the body altogether.
         let in_body = refreshed

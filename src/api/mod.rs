@@ -4,7 +4,7 @@
 
 pub mod accounts;
 pub mod auth;
-pub mod client_ip;
+pub mod caller;
 pub mod csrf;
 pub mod email_verification;
 pub mod error;
@@ -296,7 +296,7 @@ pub fn routes(accounts: Accounts, config: &Config) -> impl Endpoint + 'static {
         .with(NormalizePath::new(TrailingSlash::Trim))
         .data(accounts)
         .data(BodyLimit(config.server.max_body_bytes))
-        .data(client_ip::TrustedProxies::from_config(
+        .data(caller::TrustedProxies::from_config(
             &config.server.trusted_proxies,
         ))
         .with(CatchPanic::new().with_handler(|_| ApiError::internal().into_response()))

@@ -6,11 +6,11 @@ use poem_openapi::{Object, OpenApi};
 
 use crate::api::Tag;
 use crate::api::accounts::{Detail, Success};
-use crate::api::client_ip::ClientIp;
 use crate::api::email_verification::EmailField;
 use crate::api::error::ApiError;
 use crate::api::input::{Fields, FromFields, Input, Presence};
 use crate::service::accounts::Accounts;
+use crate::service::audit::Caller;
 use crate::service::password_reset::ResetConfirmation;
 
 pub const RESET_SENT: &str = "Password reset e-mail has been sent.";
@@ -93,10 +93,10 @@ impl PasswordResetApi {
     async fn request_reset(
         &self,
         accounts: Data<&Accounts>,
-        ip: ClientIp,
+        caller: Caller,
         body: Input<PasswordResetRequest, EmailField>,
     ) -> Result<Success<Detail>, ApiError> {
-        accounts.request_password_reset(&body.0.0, ip.0).await?;
+        accounts.request_password_reset(&body.0.0, &caller).await?;
         Ok(Detail::new(RESET_SENT))
     }
 
@@ -114,10 +114,10 @@ impl PasswordResetApi {
     async fn confirm_reset(
         &self,
         accounts: Data<&Accounts>,
-        ip: ClientIp,
+        caller: Caller,
         body: Input<PasswordResetConfirmRequest, ResetConfirmation>,
     ) -> Result<Success<Detail>, ApiError> {
-        accounts.confirm_password_reset(body.0, ip.0).await?;
+        accounts.confirm_password_reset(body.0, &caller).await?;
         Ok(Detail::new(RESET_DONE))
     }
 }

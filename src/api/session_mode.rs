@@ -11,12 +11,12 @@ use crate::api::Tag;
 use crate::api::accounts::{
     Detail, LOGGED_OUT, LoginRequest, RegisterRequest, Success, VERIFICATION_SENT,
 };
-use crate::api::client_ip::ClientIp;
 use crate::api::error::ApiError;
 use crate::api::input::Input;
 use crate::api::jwt_mode::same_site;
 use crate::config::SessionConfig;
 use crate::service::accounts::{Accounts, LoginInput, Registered, RegistrationInput, User};
+use crate::service::audit::Caller;
 
 pub const CSRF_SET: &str = "CSRF cookie set.";
 
@@ -75,9 +75,9 @@ pub(crate) async fn authenticate_login(
     accounts: &Accounts,
     jar: &CookieJar,
     input: LoginInput,
-    ip: ClientIp,
+    caller: &Caller,
 ) -> Result<User, ApiError> {
-    let user = accounts.authenticate(input, ip.0).await?;
+    let user = accounts.authenticate(input, caller).await?;
     if accounts.config().auth.session_login {
         open_session(accounts, jar, &user).await?;
     }
@@ -86,10 +86,14 @@ pub(crate) async fn authenticate_login(
 
 /// Ends the session of the request's session cookie, if any, and clears the cookie (logout in
 /// session mode, and in token/jwt mode with `auth.session_login`).
-pub(crate) async fn close_session(accounts: &Accounts, jar: &CookieJar) -> Result<(), ApiError> {
+pub(crate) async fn close_session(
+    accounts: &Accounts,
+    jar: &CookieJar,
+    caller: &Caller,
+) -> Result<(), ApiError> {
     let config = &accounts.config().session;
     if let Some(cookie) = jar.get(&config.cookie_name) {
-        accounts.end_session(cookie.value_str()).await?;
+        accounts.end_session(cookie.value_str(), caller).await?;
     }
     clear_session_cookie(jar, config);
     Ok(())
@@ -119,10 +123,10 @@ impl SessionModeApi {
         &self,
         accounts: Data<&Accounts>,
         jar: &CookieJar,
-        ip: ClientIp,
+        caller: Caller,
         body: Input<LoginRequest, LoginInput>,
     ) -> Result<SessionLoginResponse, ApiError> {
-        let user = accounts.authenticate(body.0, ip.0).await?;
+        let user = accounts.authenticate(body.0, &caller).await?;
         open_session(&accounts, jar, &user).await?;
         Ok(SessionLoginResponse::LoggedIn)
     }
@@ -141,8 +145,9 @@ impl SessionModeApi {
         &self,
         accounts: Data<&Accounts>,
         jar: &CookieJar,
+        caller: Caller,
     ) -> Result<Success<Detail>, ApiError> {
-        close_session(&accounts, jar).await?;
+        close_session(&accounts, jar, &caller).await?;
         Ok(Detail::new(LOGGED_OUT))
     }
 
@@ -160,10 +165,10 @@ impl SessionModeApi {
         &self,
         accounts: Data<&Accounts>,
         jar: &CookieJar,
-        ip: ClientIp,
+        caller: Caller,
         body: Input<RegisterRequest, RegistrationInput>,
     ) -> Result<SessionRegisterResponse, ApiError> {
-        match accounts.register(body.0, ip.0).await? {
+        match accounts.register(body.0, &caller).await? {
             Registered::Active(user) => {
                 open_session(&accounts, jar, &user).await?;
                 Ok(SessionRegisterResponse::LoggedIn)

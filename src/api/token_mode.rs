@@ -12,11 +12,11 @@ use crate::api::accounts::{
     Detail, LOGGED_OUT, LoginRequest, NOT_LOGGED_IN, RegisterRequest, Success, VERIFICATION_SENT,
 };
 use crate::api::auth::MaybeAuthenticated;
-use crate::api::client_ip::ClientIp;
 use crate::api::error::ApiError;
 use crate::api::input::Input;
 use crate::api::session_mode::{authenticate_login, close_session};
 use crate::service::accounts::{Accounts, LoginInput, Registered, RegistrationInput};
+use crate::service::audit::Caller;
 
 /// An opaque API token, to send as `Authorization: Token <key>`.
 #[derive(Object)]
@@ -61,10 +61,10 @@ impl TokenModeApi {
         &self,
         accounts: Data<&Accounts>,
         jar: &CookieJar,
-        ip: ClientIp,
+        caller: Caller,
         body: Input<LoginRequest, LoginInput>,
     ) -> Result<Success<TokenKey>, ApiError> {
-        let user = authenticate_login(&accounts, jar, body.0, ip).await?;
+        let user = authenticate_login(&accounts, jar, body.0, &caller).await?;
         let key = accounts.issue_token(user.id).await?;
         Ok(Success::Ok(Json(TokenKey { key })))
     }
@@ -82,16 +82,17 @@ impl TokenModeApi {
         &self,
         accounts: Data<&Accounts>,
         jar: &CookieJar,
+        caller: Caller,
         auth: MaybeAuthenticated,
     ) -> Result<Success<Detail>, ApiError> {
         // With `auth.session_login` the login's session ends too, and (as dj-rest-auth) a
         // logout without a token is no error then.
         let session_login = accounts.config().auth.session_login;
         if session_login {
-            close_session(&accounts, jar).await?;
+            close_session(&accounts, jar, &caller).await?;
         }
         match auth.0 {
-            Some(principal) => accounts.logout(&principal).await?,
+            Some(principal) => accounts.logout(&principal, &caller).await?,
             None if session_login => {}
             None => return Err(ApiError::detail(StatusCode::BAD_REQUEST, NOT_LOGGED_IN)),
         }
@@ -111,10 +112,10 @@ impl TokenModeApi {
     async fn register(
         &self,
         accounts: Data<&Accounts>,
-        ip: ClientIp,
+        caller: Caller,
         body: Input<RegisterRequest, RegistrationInput>,
     ) -> Result<RegisterResponse, ApiError> {
-        let result = match accounts.register(body.0, ip.0).await? {
+        let result = match accounts.register(body.0, &caller).await? {
             Registered::Active(user) => RegisterResult {
                 key: Some(accounts.issue_token(user.id).await?),
                 detail: None,

@@ -4,7 +4,6 @@
 //! HTTP. Messages are dj-rest-auth's and Django's, byte for byte, because frontends match on
 //! them.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
@@ -15,6 +14,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::config::{Config, EmailVerification, LoginMethod};
 use crate::mail::MailKind;
 use crate::mail::outbox::Outbox;
+use crate::service::audit::{AuditTrail, Caller, Entry, Event};
 use crate::service::error::{Error, FieldErrors, Result};
 use crate::service::password_hashing::PasswordHasher;
 use crate::service::password_validation::{PasswordPolicy, UserAttributes};
@@ -145,6 +145,7 @@ pub struct Accounts {
     /// Signing and verification keys, in JWT mode.
     pub(super) jwt: Option<crate::service::jwt::JwtKeys>,
     pub(super) limits: RateLimiter,
+    pub(super) audit: AuditTrail,
 }
 
 impl Accounts {
@@ -158,6 +159,7 @@ impl Accounts {
             min_length: config.account.password_min_length,
         };
         let limits = RateLimiter::new(&config.rate_limits, db.clone())?;
+        let audit = AuditTrail::new(db.clone(), config.audit.retention_days);
         Ok(Self {
             db,
             config,
@@ -166,6 +168,7 @@ impl Accounts {
             outbox,
             jwt: None,
             limits,
+            audit,
         })
     }
 
@@ -191,20 +194,12 @@ impl Accounts {
         &self.db
     }
 
-    pub async fn register(
-        &self,
-        input: RegistrationInput,
-        ip: Option<IpAddr>,
-    ) -> Result<Registered> {
-        self.limits
-            .hit(
-                Action::Signup,
-                &Subjects {
-                    ip,
-                    ..Default::default()
-                },
-            )
-            .await?;
+    pub async fn register(&self, input: RegistrationInput, caller: &Caller) -> Result<Registered> {
+        let subjects = Subjects {
+            ip: caller.ip,
+            ..Default::default()
+        };
+        self.limit(Action::Signup, &subjects, caller, None).await?;
         let mandatory = self.config.account.email_verification == EmailVerification::Mandatory;
         // Under mandatory verification the answer to a taken address looks like success; the
         // owner is told by email instead (allauth's enumeration prevention).
@@ -218,14 +213,21 @@ impl Accounts {
         {
             errors.add("username", message);
         }
-        let email_taken = match &email {
-            Some(email) => store::users::find_by_email(&self.db, email)
-                .await?
-                .is_some(),
-            None => false,
+        let owner = match &email {
+            Some(email) => store::users::find_by_email(&self.db, email).await?,
+            None => None,
         };
-        if email_taken && !hide_taken_email {
-            errors.add("email", EMAIL_TAKEN);
+        let email_taken = owner.is_some();
+        if let Some(owner) = &owner {
+            self.audit
+                .record(
+                    caller,
+                    Entry::failure(Event::Registration, "email_taken", Some(owner.id)),
+                )
+                .await?;
+            if !hide_taken_email {
+                errors.add("email", EMAIL_TAKEN);
+            }
         }
         if let Some(password1) = &input.password1 {
             let attributes = UserAttributes {
@@ -270,6 +272,9 @@ impl Accounts {
             }
             Err(err) => return Err(err),
         };
+        self.audit
+            .record(caller, Entry::success(Event::Registration, user.id))
+            .await?;
         if mandatory {
             return Ok(Registered::VerificationSent);
         }
@@ -367,38 +372,74 @@ impl Accounts {
 
     /// Checks email/username + password (and, under mandatory verification, a confirmed
     /// address) and records the login. The caller issues the credential of its mode.
-    pub async fn authenticate(&self, input: LoginInput, ip: Option<IpAddr>) -> Result<User> {
+    pub async fn authenticate(&self, input: LoginInput, caller: &Caller) -> Result<User> {
         // allauth: every attempt counts against `login`; failures against `login_failed`, per
         // IP and per address (whether or not it has an account, so the limit reveals nothing).
         let key = login_key(&input);
         let subjects = Subjects {
-            ip,
+            ip: caller.ip,
             key: key.as_deref(),
             user: None,
         };
-        self.limits.hit(Action::Login, &subjects).await?;
-        self.limits.check(Action::LoginFailed, &subjects).await?;
-        match self.check_credentials(input).await {
+        let refused = match self.limits.hit(Action::Login, &subjects).await {
+            Ok(()) => self
+                .limits
+                .check(Action::LoginFailed, &subjects)
+                .await
+                .err()
+                .map(|err| (Action::LoginFailed, err)),
+            Err(err) => Some((Action::Login, err)),
+        };
+        if let Some((action, err)) = refused {
+            if matches!(err, Error::Throttled { .. }) {
+                // Looked up only now: the trail should show whose account is under attack.
+                let user_id = match key.as_deref() {
+                    Some(key) => self.user_id_for_login_key(key).await?,
+                    None => None,
+                };
+                self.audit
+                    .record(
+                        caller,
+                        Entry::blocked(Event::RateLimit, action.name(), user_id),
+                    )
+                    .await?;
+            }
+            return Err(err);
+        }
+        match self.check_credentials(input).await? {
             Ok(user) => {
                 if let Some(key) = &key {
                     self.limits.clear_key(Action::LoginFailed, key).await?;
                 }
+                self.audit
+                    .record(caller, Entry::success(Event::Login, user.id))
+                    .await?;
                 Ok(user)
             }
-            Err(err @ Error::Invalid(_)) => {
+            Err(refusal) => {
+                self.audit
+                    .record(
+                        caller,
+                        Entry::failure(Event::Login, refusal.reason, refusal.user_id),
+                    )
+                    .await?;
                 // This attempt is answered as it is; the count stops the next ones.
                 if let Err(Error::Database(db_err)) =
                     self.limits.hit(Action::LoginFailed, &subjects).await
                 {
                     return Err(db_err.into());
                 }
-                Err(err)
+                Err(FieldErrors::non_field(refusal.message))
             }
-            Err(err) => Err(err),
         }
     }
 
-    async fn check_credentials(&self, input: LoginInput) -> Result<User> {
+    /// Checks a login's credentials. The outer error is a failure of the check itself; the
+    /// inner one a refused login, with what the audit trail records about it.
+    async fn check_credentials(
+        &self,
+        input: LoginInput,
+    ) -> Result<std::result::Result<User, LoginRefusal>> {
         let methods = &self.config.account.login_methods;
         let by_email = methods.contains(&LoginMethod::Email);
         let by_username = methods.contains(&LoginMethod::Username);
@@ -410,10 +451,14 @@ impl Accounts {
             }
             (None, Some(username)) => store::users::find_by_username(&self.db, username).await?,
             (None, None) => {
-                return Err(FieldErrors::non_field(match (by_email, by_username) {
-                    (true, false) => r#"Must include "email" and "password"."#,
-                    (false, true) => r#"Must include "username" and "password"."#,
-                    _ => r#"Must include either "username" or "email" and "password"."#,
+                return Ok(Err(LoginRefusal {
+                    reason: "incomplete",
+                    user_id: None,
+                    message: match (by_email, by_username) {
+                        (true, false) => r#"Must include "email" and "password"."#,
+                        (false, true) => r#"Must include "username" and "password"."#,
+                        _ => r#"Must include either "username" or "email" and "password"."#,
+                    },
                 }));
             }
         };
@@ -425,21 +470,63 @@ impl Accounts {
                 found.as_ref().map(|u| u.password_hash.as_str()),
             )
             .await?;
+        let refused = |reason, user_id, message| {
+            Ok(Err(LoginRefusal {
+                reason,
+                user_id,
+                message,
+            }))
+        };
         let user = match found {
             Some(user) if verified.matches && user.is_active => user,
-            _ => return Err(FieldErrors::non_field(BAD_CREDENTIALS)),
+            // One answer for all three; only the trail tells them apart.
+            None => return refused("unknown_account", None, BAD_CREDENTIALS),
+            Some(user) if !verified.matches => {
+                return refused("wrong_password", Some(user.id), BAD_CREDENTIALS);
+            }
+            Some(user) => return refused("inactive", Some(user.id), BAD_CREDENTIALS),
         };
         if self.config.account.email_verification == EmailVerification::Mandatory
             && !store::users::email_verified(&self.db, user.id, &user.email).await?
         {
-            return Err(FieldErrors::non_field(EMAIL_NOT_VERIFIED));
+            return refused("email_not_verified", Some(user.id), EMAIL_NOT_VERIFIED);
         }
         if verified.needs_rehash {
             let hash = self.hasher.hash(&input.password).await?;
             store::users::set_password_hash(&self.db, user.id, &hash).await?;
         }
         store::users::record_login(&self.db, user.id, Utc::now()).await?;
-        Ok(user.into())
+        Ok(Ok(user.into()))
+    }
+
+    /// The account a login key (an address or a username) names, if any.
+    async fn user_id_for_login_key(&self, key: &str) -> Result<Option<UserId>> {
+        if let Some(user) = store::users::find_by_email(&self.db, key).await? {
+            return Ok(Some(user.id));
+        }
+        Ok(store::users::find_by_username(&self.db, key)
+            .await?
+            .map(|u| u.id))
+    }
+
+    /// Counts a hit of `action`; a refusal is recorded in the audit trail.
+    pub(super) async fn limit(
+        &self,
+        action: Action,
+        subjects: &Subjects<'_>,
+        caller: &Caller,
+        user_id: Option<UserId>,
+    ) -> Result<()> {
+        let result = self.limits.hit(action, subjects).await;
+        if matches!(result, Err(Error::Throttled { .. })) {
+            self.audit
+                .record(
+                    caller,
+                    Entry::blocked(Event::RateLimit, action.name(), user_id),
+                )
+                .await?;
+        }
+        result
     }
 
     /// A new opaque token for the user (token mode): 40 hex characters, shown once, stored
@@ -474,15 +561,24 @@ impl Accounts {
 
     /// Ends the presented credential only; the user's other devices stay logged in.
     /// Ends the request's token or session (a JWT ends with its refresh family instead).
-    pub async fn logout(&self, principal: &Principal) -> Result<()> {
-        match principal.credential {
+    pub async fn logout(&self, principal: &Principal, caller: &Caller) -> Result<()> {
+        let ended = match principal.credential {
             Credential::Token(id) => {
                 store::tokens::delete(&self.db, id).await?;
+                "token"
             }
-            Credential::Session(id) => store::sessions::delete(&self.db, id).await?,
-            Credential::Jwt { .. } => {}
-        }
-        Ok(())
+            Credential::Session(id) => {
+                store::sessions::delete(&self.db, id).await?;
+                "session"
+            }
+            Credential::Jwt { .. } => return Ok(()),
+        };
+        self.audit
+            .record(
+                caller,
+                Entry::success(Event::Logout, principal.user.id).because(ended),
+            )
+            .await
     }
 
     pub async fn update_profile(
@@ -540,12 +636,15 @@ impl Accounts {
         &self,
         principal: &Principal,
         input: PasswordChangeInput,
+        caller: &Caller,
     ) -> Result<()> {
+        let user_id = principal.user.id;
         let subjects = Subjects {
-            user: Some(principal.user.id),
+            user: Some(user_id),
             ..Default::default()
         };
-        self.limits.hit(Action::ChangePassword, &subjects).await?;
+        self.limit(Action::ChangePassword, &subjects, caller, Some(user_id))
+            .await?;
         let Some(current) = store::users::find_by_id(&self.db, principal.user.id).await? else {
             return Err(Error::Unauthenticated(USER_INACTIVE));
         };
@@ -558,6 +657,16 @@ impl Accounts {
                     .verify(old, Some(&current.password_hash))
                     .await?;
                 if !verified.matches {
+                    self.audit
+                        .record(
+                            caller,
+                            Entry::failure(
+                                Event::PasswordChange,
+                                "wrong_old_password",
+                                Some(user_id),
+                            ),
+                        )
+                        .await?;
                     errors.add("old_password", WRONG_OLD_PASSWORD);
                 }
             }
@@ -593,7 +702,9 @@ impl Accounts {
             .await?;
         txn.commit().await?;
         self.outbox.wake();
-        Ok(())
+        self.audit
+            .record(caller, Entry::success(Event::PasswordChange, user_id))
+            .await
     }
 
     /// Stores a new password hash and does what must go with it, in the caller's transaction:
@@ -661,6 +772,13 @@ impl Accounts {
         }
         Ok(None)
     }
+}
+
+/// A refused login: the answer's message, and what the audit trail records.
+struct LoginRefusal {
+    reason: &'static str,
+    user_id: Option<UserId>,
+    message: &'static str,
 }
 
 /// The address (or username) a login is about: the key of per-key limits.

@@ -5,6 +5,7 @@ use sea_orm::ConnectionTrait;
 
 use crate::mail::MailKind;
 use crate::service::accounts::{Accounts, User, human_duration, normalize_email, user_context};
+use crate::service::audit::{Caller, Entry, Event};
 use crate::service::error::{Error, Result};
 use crate::service::rate_limits::Action;
 use crate::service::secrets;
@@ -45,7 +46,7 @@ impl Accounts {
     }
 
     /// Confirms the address a key was sent to. Unknown, expired and used keys are `NotFound`.
-    pub async fn confirm_email(&self, key: &str) -> Result<()> {
+    pub async fn confirm_email(&self, key: &str, caller: &Caller) -> Result<()> {
         let txn = store::begin_write(&self.db).await?;
         let now = Utc::now();
         let Some(address_id) =
@@ -53,14 +54,19 @@ impl Accounts {
         else {
             return Err(Error::NotFound);
         };
-        store::users::mark_email_verified(&txn, address_id).await?;
+        let user_id = store::users::mark_email_verified(&txn, address_id).await?;
         txn.commit().await?;
+        if let Some(user_id) = user_id {
+            self.audit
+                .record(caller, Entry::success(Event::EmailVerification, user_id))
+                .await?;
+        }
         Ok(())
     }
 
     /// Sends a new confirmation key when the address belongs to an account and is unconfirmed,
     /// within `rate_limits.confirm_email` per address. The caller answers the same in every case.
-    pub async fn resend_confirmation(&self, email: &str) -> Result<()> {
+    pub async fn resend_confirmation(&self, email: &str, caller: &Caller) -> Result<()> {
         let email = normalize_email(email);
         // Check and send under the address's row lock: concurrent resends take turns, so the
         // limit holds however many arrive at once.
@@ -77,8 +83,13 @@ impl Accounts {
             let since = Utc::now() - Duration::seconds(rule.period_seconds);
             let sent = store::email_confirmations::count_since(&txn, address.id, since).await?;
             if sent >= u64::from(rule.amount) {
-                tracing::info!("confirmation resend limited (rate_limits.confirm_email)");
-                return Ok(());
+                txn.rollback().await?;
+                let entry = Entry::blocked(
+                    Event::RateLimit,
+                    Action::ConfirmEmail.name(),
+                    Some(address.user_id),
+                );
+                return self.audit.record(caller, entry).await;
             }
         }
         let Some(user) = store::users::find_by_id(&txn, address.user_id).await? else {

@@ -10,6 +10,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::service::accounts::{Accounts, Credential, Principal, USER_INACTIVE, User};
+use crate::service::audit::{Caller, Entry, Event};
 use crate::service::error::{Error, Result};
 use crate::service::jwt::{Claims, Issued, JwtKeys, TokenError, TokenType};
 use crate::store;
@@ -127,7 +128,7 @@ impl Accounts {
 
     /// `token/refresh/`: a new access token, and with rotation a new refresh token in place of
     /// the presented one. Presenting a retired refresh token revokes its family.
-    pub async fn refresh_jwt(&self, token: &str) -> Result<Refreshed> {
+    pub async fn refresh_jwt(&self, token: &str, caller: &Caller) -> Result<Refreshed> {
         let keys = self.jwt_keys()?;
         let claims = keys
             .decode(token, TokenType::Refresh)
@@ -159,6 +160,8 @@ impl Accounts {
                 family,
                 "refresh token reuse detected; family revoked"
             );
+            let entry = Entry::blocked(Event::RefreshTokenReuse, "family_revoked", Some(user_id));
+            self.audit.record(caller, entry).await?;
             return Err(Error::TokenRejected(JwtRejection::Blacklisted));
         }
         let refresh = match rotate {
@@ -176,7 +179,7 @@ impl Accounts {
     }
 
     /// JWT logout: revokes the refresh token's family.
-    pub async fn logout_jwt(&self, refresh: &str) -> Result<()> {
+    pub async fn logout_jwt(&self, refresh: &str, caller: &Caller) -> Result<()> {
         let claims = self
             .jwt_keys()?
             .decode(refresh, TokenType::Refresh)
@@ -189,7 +192,8 @@ impl Accounts {
         }
         store::refresh_tokens::revoke_family(&self.db, found.family.id, Utc::now(), "logout")
             .await?;
-        Ok(())
+        let entry = Entry::success(Event::Logout, found.family.user_id).because("refresh_family");
+        self.audit.record(caller, entry).await
     }
 }
 

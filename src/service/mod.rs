@@ -1,6 +1,7 @@
 //! Use cases. They own their transactions and know nothing of HTTP.
 
 pub mod accounts;
+pub mod audit;
 pub mod email_verification;
 pub mod error;
 pub mod jwt;

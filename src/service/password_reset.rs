@@ -1,7 +1,5 @@
 //! Password reset: a single-use link mailed on request, then a new password set with it.
 
-use std::net::IpAddr;
-
 use chrono::{Duration, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -9,6 +7,7 @@ use crate::mail::MailKind;
 use crate::service::accounts::{
     Accounts, NEW_PASSWORD_MISMATCH, User, human_duration, normalize_email, user_context,
 };
+use crate::service::audit::{Caller, Entry, Event};
 use crate::service::error::{Error, FieldErrors, Result};
 use crate::service::password_validation::UserAttributes;
 use crate::service::rate_limits::{Action, Subjects};
@@ -55,14 +54,15 @@ pub fn user_id_from_uid(uid: &str) -> Option<i64> {
 impl Accounts {
     /// Mails a reset link when an active account has this address; otherwise does nothing.
     /// The caller answers the same either way, and the mail leaves through the outbox.
-    pub async fn request_password_reset(&self, email: &str, ip: Option<IpAddr>) -> Result<()> {
+    pub async fn request_password_reset(&self, email: &str, caller: &Caller) -> Result<()> {
         let email = normalize_email(email);
         let subjects = Subjects {
-            ip,
+            ip: caller.ip,
             key: Some(&email),
             user: None,
         };
-        self.limits.hit(Action::ResetPassword, &subjects).await?;
+        self.limit(Action::ResetPassword, &subjects, caller, None)
+            .await?;
         // Under the user's row lock, so of concurrent requests only the newest link survives.
         let txn = store::begin_write(&self.db).await?;
         let Some(user) = store::users::lock_by_email(&txn, &email).await? else {
@@ -101,14 +101,13 @@ impl Accounts {
     pub async fn confirm_password_reset(
         &self,
         form: ResetConfirmation,
-        ip: Option<IpAddr>,
+        caller: &Caller,
     ) -> Result<()> {
         let subjects = Subjects {
-            ip,
+            ip: caller.ip,
             ..Default::default()
         };
-        self.limits
-            .hit(Action::ResetPasswordFromKey, &subjects)
+        self.limit(Action::ResetPasswordFromKey, &subjects, caller, None)
             .await?;
         form.field_errors.into_result()?;
         let (Some(uid), Some(token), Some(password1), Some(password2)) =
@@ -128,6 +127,13 @@ impl Accounts {
         let digest = secrets::digest(&token);
         let now = Utc::now();
         if !store::password_resets::is_live(&self.db, user.id, &digest, now).await? {
+            // Someone holds a uid but not a live link for it: worth a line in the trail.
+            self.audit
+                .record(
+                    caller,
+                    Entry::failure(Event::PasswordReset, "invalid_link", Some(user.id)),
+                )
+                .await?;
             return Err(FieldErrors::single("token", INVALID_VALUE));
         }
         if password1.expose_secret() != password2.expose_secret() {
@@ -161,7 +167,9 @@ impl Accounts {
             .clear_key(Action::LoginFailed, &user.email)
             .await?;
         self.outbox.wake();
-        Ok(())
+        self.audit
+            .record(caller, Entry::success(Event::PasswordReset, user.id))
+            .await
     }
 }
 

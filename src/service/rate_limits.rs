@@ -31,7 +31,7 @@ pub enum Action {
 }
 
 impl Action {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Action::Login => "login",
             Action::LoginFailed => "login_failed",
@@ -232,7 +232,7 @@ impl RateLimiter {
         }
         match longest_wait {
             Some(wait) => {
-                tracing::info!(action = action.name(), wait, "rate limit hit");
+                tracing::debug!(action = action.name(), wait, "rate limit hit");
                 Err(Error::Throttled {
                     wait_seconds: wait.max(1) as u64,
                 })

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::service::accounts::{Accounts, Credential, Principal, User};
+use crate::service::audit::{Caller, Entry, Event};
 use crate::service::error::Result;
 use crate::service::secrets;
 use crate::store;
@@ -54,8 +55,12 @@ impl Accounts {
     }
 
     /// Deletes the session behind a cookie value (unknown values are ignored).
-    pub async fn end_session(&self, key: &str) -> Result<()> {
-        store::sessions::delete_by_digest(&self.db, &secrets::digest(key)).await?;
+    pub async fn end_session(&self, key: &str, caller: &Caller) -> Result<()> {
+        let ended = store::sessions::delete_by_digest(&self.db, &secrets::digest(key)).await?;
+        if let Some(user_id) = ended {
+            let entry = Entry::success(Event::Logout, user_id).because("session");
+            self.audit.record(caller, entry).await?;
+        }
         Ok(())
     }
 }

@@ -1,6 +1,7 @@
 //! Storage: sea-orm queries over any `ConnectionTrait`, so each works inside or outside a
 //! transaction. Nothing here knows about HTTP or about use-case rules.
 
+pub mod audit_events;
 pub mod credentials;
 pub mod email_confirmations;
 pub mod outbox;

@@ -67,10 +67,19 @@ pub async fn delete<C: ConnectionTrait>(db: &C, id: SessionId) -> Result<(), DbE
     session::Entity::delete_by_id(id).exec(db).await.map(|_| ())
 }
 
-pub async fn delete_by_digest<C: ConnectionTrait>(db: &C, digest: &str) -> Result<(), DbErr> {
-    session::Entity::delete_many()
+/// Deletes the session with this digest; returns whose it was.
+pub async fn delete_by_digest<C: ConnectionTrait>(
+    db: &C,
+    digest: &str,
+) -> Result<Option<UserId>, DbErr> {
+    let Some(found) = session::Entity::find()
         .filter(session::Column::Digest.eq(digest))
-        .exec(db)
-        .await
-        .map(|_| ())
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    // Of two concurrent logouts with one cookie, only the one that deleted the row says so.
+    let deleted = session::Entity::delete_by_id(found.id).exec(db).await?;
+    Ok((deleted.rows_affected > 0).then_some(found.user_id))
 }

@@ -1,18 +1,16 @@
-//! The client's IP address, for rate limits: the socket peer, or, when that peer is a trusted
-//! proxy, the nearest untrusted address in `X-Forwarded-For` (the rest of that header is
-//! whatever the client chose to send).
+//! Who is calling, for rate limits and the audit trail: the user agent, and the client's IP
+//! address: the socket peer, or, when that peer is a trusted proxy, the nearest untrusted
+//! address in `X-Forwarded-For` (the rest of that header is whatever the client chose to send).
 
 use std::net::IpAddr;
-
-use ipnet::IpNet;
-use poem::{FromRequest, Request, RequestBody};
-
 use std::sync::Arc;
 
-use crate::config::parse_proxy;
+use ipnet::IpNet;
+use poem::http::header::USER_AGENT;
+use poem::{FromRequest, Request, RequestBody};
 
-/// `None` only when the server listens on something other than TCP.
-pub struct ClientIp(pub Option<IpAddr>);
+use crate::config::parse_proxy;
+use crate::service::audit::Caller;
 
 /// `server.trusted_proxies`, parsed once at startup and attached as request data.
 #[derive(Debug, Clone, Default)]
@@ -26,7 +24,7 @@ impl TrustedProxies {
     }
 }
 
-impl<'a> FromRequest<'a> for ClientIp {
+impl<'a> FromRequest<'a> for Caller {
     async fn from_request(request: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
         let peer = request.remote_addr().as_socket_addr().map(|addr| addr.ip());
         let trusted = request
@@ -40,9 +38,12 @@ impl<'a> FromRequest<'a> for ClientIp {
             .filter_map(|value| value.to_str().ok())
             .collect::<Vec<_>>()
             .join(",");
-        Ok(Self(
-            peer.map(|peer| client_address(peer, &forwarded, &trusted.0)),
-        ))
+        let ip = peer.map(|peer| client_address(peer, &forwarded, &trusted.0));
+        let user_agent = request
+            .headers()
+            .get(USER_AGENT)
+            .and_then(|value| value.to_str().ok());
+        Ok(Caller::new(ip, user_agent))
     }
 }
 

@@ -1,0 +1,260 @@
+//! The audit trail: every authentication event, as a row in `audit_events` and a line in the
+//! structured log (target `tessera::audit`).
+//!
+//! An entry says what happened (event, outcome, a one-word reason), to whom when known, and
+//! from where (IP and user agent). It never holds a password, token, key or link, nor an
+//! identifier typed at a failed login: people type passwords into the email field.
+
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use sea_orm::DatabaseConnection;
+
+use crate::service::error::Result;
+use crate::store;
+use crate::store::audit_events::NewAuditEvent;
+use crate::store::users::UserId;
+
+/// User agents are kept to this many characters (the column's width).
+const USER_AGENT_MAX_CHARS: usize = 256;
+
+/// How often one instance deletes events older than the retention period.
+const SWEEP_EVERY: Duration = Duration::from_secs(3600);
+
+/// Who is at the other end of a request.
+#[derive(Debug, Clone, Default)]
+pub struct Caller {
+    /// The client's address (see `server.trusted_proxies`).
+    pub ip: Option<IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+impl Caller {
+    pub fn new(ip: Option<IpAddr>, user_agent: Option<&str>) -> Self {
+        let user_agent = user_agent
+            .map(|ua| ua.chars().take(USER_AGENT_MAX_CHARS).collect::<String>())
+            .filter(|ua| !ua.is_empty());
+        Self { ip, user_agent }
+    }
+}
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    Login,
+    Logout,
+    Registration,
+    EmailVerification,
+    PasswordChange,
+    PasswordReset,
+    /// A rotated-out refresh token came back: its family was revoked.
+    RefreshTokenReuse,
+    /// A request was refused by `rate_limits`; the reason names the action.
+    RateLimit,
+}
+
+impl Event {
+    pub fn name(self) -> &'static str {
+        match self {
+            Event::Login => "login",
+            Event::Logout => "logout",
+            Event::Registration => "registration",
+            Event::EmailVerification => "email_verification",
+            Event::PasswordChange => "password_change",
+            Event::PasswordReset => "password_reset",
+            Event::RefreshTokenReuse => "refresh_token_reuse",
+            Event::RateLimit => "rate_limit",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    Failure,
+    /// Refused before it was attempted (a rate limit, a revoked token family).
+    Blocked,
+}
+
+impl Outcome {
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Blocked => "blocked",
+        }
+    }
+}
+
+/// One entry, before it is written.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry {
+    pub event: Event,
+    pub outcome: Outcome,
+    pub reason: Option<&'static str>,
+    pub user_id: Option<UserId>,
+}
+
+impl Entry {
+    pub fn success(event: Event, user_id: UserId) -> Self {
+        Self {
+            event,
+            outcome: Outcome::Success,
+            reason: None,
+            user_id: Some(user_id),
+        }
+    }
+
+    /// Adds a reason (which credential a logout ended, say).
+    pub fn because(mut self, reason: &'static str) -> Self {
+        self.reason = Some(reason);
+        self
+    }
+
+    pub fn failure(event: Event, reason: &'static str, user_id: Option<UserId>) -> Self {
+        Self {
+            event,
+            outcome: Outcome::Failure,
+            reason: Some(reason),
+            user_id,
+        }
+    }
+
+    pub fn blocked(event: Event, reason: &'static str, user_id: Option<UserId>) -> Self {
+        Self {
+            event,
+            outcome: Outcome::Blocked,
+            reason: Some(reason),
+            user_id,
+        }
+    }
+}
+
+/// Writes entries; keeps `audit.retention_days` of them.
+#[derive(Clone)]
+pub struct AuditTrail {
+    db: DatabaseConnection,
+    retention_days: u32,
+    last_sweep: Arc<Mutex<Option<Instant>>>,
+}
+
+impl AuditTrail {
+    pub fn new(db: DatabaseConnection, retention_days: u32) -> Self {
+        Self {
+            db,
+            retention_days,
+            last_sweep: Arc::default(),
+        }
+    }
+
+    /// Logs the entry and stores it. A failed write is an error: an event that cannot be
+    /// recorded does not pass unrecorded.
+    pub async fn record(&self, caller: &Caller, entry: Entry) -> Result<()> {
+        tracing::info!(
+            target: "tessera::audit",
+            event = entry.event.name(),
+            outcome = entry.outcome.name(),
+            reason = entry.reason,
+            user_id = entry.user_id,
+            ip = caller.ip.map(tracing::field::display),
+            // Debug-formatted: a client-chosen string cannot forge log lines.
+            user_agent = caller.user_agent.as_deref().map(tracing::field::debug),
+            "audit event"
+        );
+        let now = Utc::now();
+        store::audit_events::insert(
+            &self.db,
+            NewAuditEvent {
+                at: now,
+                event: entry.event.name(),
+                outcome: entry.outcome.name(),
+                reason: entry.reason,
+                user_id: entry.user_id,
+                ip: caller.ip.map(|ip| ip.to_string()),
+                user_agent: caller.user_agent.as_deref(),
+            },
+        )
+        .await?;
+        self.sweep_now_and_then(now).await
+    }
+
+    async fn sweep_now_and_then(&self, now: chrono::DateTime<Utc>) -> Result<()> {
+        if self.retention_days == 0 {
+            return Ok(());
+        }
+        {
+            let mut last = self.last_sweep.lock().unwrap_or_else(|p| p.into_inner());
+            if last.is_some_and(|at| at.elapsed() < SWEEP_EVERY) {
+                return Ok(());
+            }
+            *last = Some(Instant::now());
+        }
+        let cutoff = now - chrono::Duration::days(i64::from(self.retention_days));
+        let deleted = store::audit_events::delete_before(&self.db, cutoff).await?;
+        if deleted > 0 {
+            tracing::info!(deleted, "audit events past audit.retention_days deleted");
+        }
+        Ok(())
+    }
+}
+
+/// An entry as `tessera audit` shows it, with the account's current address.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Recorded {
+    pub at: chrono::DateTime<Utc>,
+    pub event: String,
+    pub outcome: String,
+    pub reason: Option<String>,
+    pub user_id: Option<UserId>,
+    pub email: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// The newest `limit` entries, oldest first: of the account with `email` when given (an error
+/// when there is none), of everyone otherwise.
+pub async fn history(
+    db: &DatabaseConnection,
+    email: Option<&str>,
+    limit: u64,
+) -> Result<Vec<Recorded>> {
+    let user_id = match email {
+        Some(email) => {
+            let email = crate::service::accounts::normalize_email(email);
+            let Some(user) = store::users::find_by_email(db, &email).await? else {
+                return Err(crate::service::error::Error::NotFound);
+            };
+            Some(user.id)
+        }
+        None => None,
+    };
+    let rows = store::audit_events::latest(db, user_id, limit).await?;
+    let mut emails = std::collections::HashMap::new();
+    let mut recorded = Vec::with_capacity(rows.len());
+    for row in rows {
+        let email = match row.user_id {
+            Some(id) => match emails.get(&id) {
+                Some(email) => Clone::clone(email),
+                None => {
+                    let email = store::users::find_by_id(db, id).await?.map(|u| u.email);
+                    emails.insert(id, email.clone());
+                    email
+                }
+            },
+            None => None,
+        };
+        recorded.push(Recorded {
+            at: row.created_at,
+            event: row.event,
+            outcome: row.outcome,
+            reason: row.reason,
+            user_id: row.user_id,
+            email,
+            ip: row.ip,
+            user_agent: row.user_agent,
+        });
+    }
+    Ok(recorded)
+}
