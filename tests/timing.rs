@@ -42,13 +42,24 @@ async fn login_failures_take_the_same_time(backend: Backend) {
     app.register("known@example.com").await;
     app.register("inactive@example.com").await;
     app.db
-        .execute_unprepared("UPDATE users SET is_active = false WHERE email = 'inactive@example.com'")
+        .execute_unprepared(
+            "UPDATE users SET is_active = false WHERE email = 'inactive@example.com'",
+        )
         .await
         .unwrap();
     let cases = [
-        ("unknown address", json!({"email": "nobody@example.com", "password": PASSWORD})),
-        ("wrong password", json!({"email": "known@example.com", "password": "not the password"})),
-        ("inactive account", json!({"email": "inactive@example.com", "password": PASSWORD})),
+        (
+            "unknown address",
+            json!({"email": "nobody@example.com", "password": PASSWORD}),
+        ),
+        (
+            "wrong password",
+            json!({"email": "known@example.com", "password": "not the password"}),
+        ),
+        (
+            "inactive account",
+            json!({"email": "inactive@example.com", "password": PASSWORD}),
+        ),
     ];
     let medians = measure(&app, "login/", &cases, |status, body| {
         assert_eq!(status, 400, "{body}");
@@ -90,7 +101,10 @@ async fn reset_and_resend_take_the_same_time_for_known_and_unknown_addresses(bac
 
     let resend = [
         ("unknown address", json!({"email": "nobody@example.com"})),
-        ("unverified address", json!({"email": "unverified@example.com"})),
+        (
+            "unverified address",
+            json!({"email": "unverified@example.com"}),
+        ),
         ("verified address", json!({"email": "verified@example.com"})),
     ];
     let medians = measure(&app, "registration/resend-email/", &resend, ok).await;

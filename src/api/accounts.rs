@@ -24,7 +24,8 @@ pub const PASSWORD_SAVED: &str = "New password has been saved.";
 pub const VERIFICATION_SENT: &str = "Verification e-mail sent.";
 
 /// Credentials for `login/`. Which identifier is needed depends on `account.login_methods`
-/// (by default `email`).
+/// (by default `email`). The password is taken exactly as sent (never trimmed), up to 4096
+/// bytes of UTF-8.
 #[derive(Object)]
 #[oai(example)]
 pub struct LoginRequest {
@@ -34,7 +35,7 @@ pub struct LoginRequest {
     /// The account's username (only when `account.login_methods` includes `username`).
     #[oai(validator(max_length = 150), skip_serializing_if_is_none)]
     username: Option<String>,
-    #[oai(validator(min_length = 1))]
+    #[oai(validator(min_length = 1, max_length = 4096))]
     password: String,
 }
 
@@ -83,6 +84,8 @@ impl Detail {
 }
 
 /// A new account. `username` is optional: without it one is made from the email address.
+///
+/// Passwords are taken exactly as sent (never trimmed), up to 4096 bytes of UTF-8.
 #[derive(Object)]
 #[oai(example)]
 pub struct RegisterRequest {
@@ -91,10 +94,10 @@ pub struct RegisterRequest {
     /// Letters, digits and `@` `.` `+` `-` `_` only (letters and digits from any script).
     #[oai(validator(max_length = 150), skip_serializing_if_is_none)]
     username: Option<String>,
-    #[oai(validator(min_length = 1))]
+    #[oai(validator(min_length = 1, max_length = 4096))]
     password1: String,
     /// Must equal `password1`.
-    #[oai(validator(min_length = 1))]
+    #[oai(validator(min_length = 1, max_length = 4096))]
     password2: String,
 }
 
@@ -228,15 +231,17 @@ impl<const FULL: bool> FromFields for ProfileFields<FULL> {
 
 /// A new password. `old_password` is required when `auth.old_password_field_enabled`, and
 /// checked whenever it is sent.
+///
+/// Passwords are taken exactly as sent (never trimmed), up to 4096 bytes of UTF-8.
 #[derive(Object)]
 #[oai(example)]
 pub struct PasswordChangeRequest {
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(validator(max_length = 4096), skip_serializing_if_is_none)]
     old_password: Option<String>,
-    #[oai(validator(min_length = 1))]
+    #[oai(validator(min_length = 1, max_length = 4096))]
     new_password1: String,
     /// Must equal `new_password1`.
-    #[oai(validator(min_length = 1))]
+    #[oai(validator(min_length = 1, max_length = 4096))]
     new_password2: String,
 }
 

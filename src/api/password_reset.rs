@@ -33,6 +33,8 @@ impl Example for PasswordResetRequest {
 }
 
 /// The `uid` and `token` from a reset link, and the new password twice.
+///
+/// Passwords are taken exactly as sent (never trimmed), up to 4096 bytes of UTF-8.
 #[derive(Object)]
 #[oai(example)]
 pub struct PasswordResetConfirmRequest {
@@ -42,10 +44,10 @@ pub struct PasswordResetConfirmRequest {
     /// The secret from the link.
     #[oai(validator(min_length = 1))]
     token: String,
-    #[oai(validator(min_length = 1))]
+    #[oai(validator(min_length = 1, max_length = 4096))]
     new_password1: String,
     /// Must equal `new_password1`.
-    #[oai(validator(min_length = 1))]
+    #[oai(validator(min_length = 1, max_length = 4096))]
     new_password2: String,
 }
 
