@@ -104,6 +104,27 @@ async fn cors_answers_listed_origins_only(backend: Backend) {
     let refused = preflight("https://evil.example").await;
     assert_eq!(refused.header("access-control-allow-origin"), None);
 
+    // Requests from other origins (this service's own pages among them: Swagger UI sends
+    // `Origin` too) are served as without CORS: a normal answer, no CORS headers.
+    for origin in ["https://evil.example", app.base.as_str()] {
+        let plain = app
+            .send(
+                app.client
+                    .post(app.api("login/"))
+                    .header("Origin", origin)
+                    .json(&json!({})),
+            )
+            .await;
+        assert_eq!(plain.status, 400, "{origin}: {}", plain.text);
+        assert_eq!(
+            plain.body,
+            json!({"password": ["This field is required."]}),
+            "{origin}"
+        );
+        assert_eq!(plain.header("access-control-allow-origin"), None);
+        assert_eq!(plain.header("x-content-type-options"), Some("nosniff"));
+    }
+
     // A real cross-origin request from the listed origin, answered with an error, still
     // carries the CORS headers so the page can read the error.
     let error = app

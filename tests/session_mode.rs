@@ -27,6 +27,7 @@ on_each_backend!(
     login_and_registration_hand_out_a_new_csrf_cookie,
     secure_domain_and_samesite_follow_the_settings,
     csrf_failures_use_djangos_messages,
+    cross_site_origins_are_refused,
     every_unsafe_request_needs_the_csrf_header,
     masked_csrf_tokens_are_accepted,
     missing_credentials_are_403_without_a_challenge,
@@ -329,6 +330,8 @@ enum Csrf<'a> {
 struct Browser<'a> {
     app: &'a TestApp,
     jar: BTreeMap<String, String>,
+    /// The `Origin` header the browser sends (the page it runs on), if any.
+    origin: Option<String>,
 }
 
 impl<'a> Browser<'a> {
@@ -336,6 +339,7 @@ impl<'a> Browser<'a> {
         Self {
             app,
             jar: BTreeMap::new(),
+            origin: None,
         }
     }
 
@@ -382,6 +386,9 @@ impl<'a> Browser<'a> {
             }
             Csrf::Omit => {}
             Csrf::Header(value) => request = request.header(CSRF_HEADER, value),
+        }
+        if let Some(origin) = &self.origin {
+            request = request.header("Origin", origin.as_str());
         }
         if let Some(body) = body {
             request = request.json(&body);
@@ -629,6 +636,49 @@ async fn secure_domain_and_samesite_follow_the_settings(backend: Backend) {
 // ---------------------------------------------------------------------------------------------
 // CSRF
 // ---------------------------------------------------------------------------------------------
+
+/// Django's Origin check: a page elsewhere cannot act even with a valid token pair (a sibling
+/// subdomain can set cookies for the parent domain); this service's own origin, the origin of
+/// the Host addressed, and `cors.allowed_origins` can.
+async fn cross_site_origins_are_refused(backend: Backend) {
+    let app = spawn_with(backend, |config| {
+        config.public_url = "https://auth.example.com".into();
+        config.cors.allowed_origins = vec!["https://app.example.com".into()];
+    })
+    .await;
+    register(&app, "ada@example.com").await;
+    let host = app.base.trim_start_matches("http://").to_owned();
+    for (origin, trusted) in [
+        ("https://evil.example.net", false),
+        ("null", false),
+        ("https://auth.example.com.evil.example.net", false),
+        ("https://auth.example.com", true),
+        ("HTTPS://APP.EXAMPLE.COM", true),
+        (app.base.as_str(), true),
+        (&format!("https://{host}"), true),
+    ] {
+        let mut browser = Browser::new(&app);
+        browser.fetch_csrf().await;
+        browser.origin = Some(origin.to_owned());
+        let reply = browser.login("ada@example.com", PASSWORD).await;
+        if trusted {
+            assert_eq!(reply.status, 204, "{origin}: {}", reply.text);
+        } else {
+            assert_detail(
+                &reply,
+                403,
+                &format!(
+                    "CSRF Failed: Origin checking failed - {origin} does not match any trusted \
+                     origins."
+                ),
+            );
+            assert_eq!(set_cookie(&reply, SESSION_COOKIE).map(|c| c.raw), None);
+        }
+    }
+    // No Origin at all (older clients, non-browser callers): the token pair decides.
+    let mut browser = Browser::new(&app);
+    browser.login_ok("ada@example.com").await;
+}
 
 async fn csrf_failures_use_djangos_messages(backend: Backend) {
     let app = spawn(backend).await;

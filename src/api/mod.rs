@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod auth;
 pub mod caller;
+pub mod cors;
 pub mod csrf;
 pub mod email_verification;
 pub mod error;
@@ -301,19 +302,11 @@ pub fn routes(accounts: Accounts, config: &Config) -> impl Endpoint + 'static {
         ))
         .with(CatchPanic::new().with_handler(|_| ApiError::internal().into_response()))
         .around(move |next, request| framework_errors::reshape(next, request, edge.clone()))
+        // Outside the edge, which enforces CSRF in session mode.
+        .data(csrf::TrustedOrigins::from_config(config))
         // So the cookie jar exists at the edge and its cookies reach every answer.
         .with(CookieJarManager::new())
-        .with_if(!config.cors.allowed_origins.is_empty(), cors(config))
-}
-
-/// CORS for the listed origins only, credentials allowed (cookie modes need them).
-fn cors(config: &Config) -> poem::middleware::Cors {
-    poem::middleware::Cors::new()
-        .allow_origins(config.cors.allowed_origins.iter().map(String::as_str))
-        .allow_credentials(true)
-        .allow_methods(["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
-        .allow_headers(["authorization", "content-type", "x-csrftoken"])
-        .max_age(config.cors.max_age_seconds.min(i32::MAX as u32) as i32)
+        .with(cors::layer(config))
 }
 
 /// The readable CSRF cookie, wherever cookies authenticate: session mode (which enforces it
