@@ -375,6 +375,8 @@ impl Accounts {
     pub async fn authenticate(&self, input: LoginInput, caller: &Caller) -> Result<User> {
         // allauth: every attempt counts against `login`; failures against `login_failed`, per
         // IP and per address (whether or not it has an account, so the limit reveals nothing).
+        // The failure is counted before the password is checked and given back on success:
+        // counted after, a burst of parallel guesses would all pass the check first.
         let key = login_key(&input);
         let subjects = Subjects {
             ip: caller.ip,
@@ -384,7 +386,7 @@ impl Accounts {
         let refused = match self.limits.hit(Action::Login, &subjects).await {
             Ok(()) => self
                 .limits
-                .check(Action::LoginFailed, &subjects)
+                .hit(Action::LoginFailed, &subjects)
                 .await
                 .err()
                 .map(|err| (Action::LoginFailed, err)),
@@ -408,9 +410,15 @@ impl Accounts {
         }
         match self.check_credentials(input).await? {
             Ok(user) => {
+                // The address's failures are forgiven; the IP only gets this attempt back.
                 if let Some(key) = &key {
                     self.limits.clear_key(Action::LoginFailed, key).await?;
                 }
+                let ip_only = Subjects {
+                    key: None,
+                    ..subjects
+                };
+                self.limits.release(Action::LoginFailed, &ip_only).await?;
                 self.audit
                     .record(caller, Entry::success(Event::Login, user.id))
                     .await?;
@@ -423,12 +431,6 @@ impl Accounts {
                         Entry::failure(Event::Login, refusal.reason, refusal.user_id),
                     )
                     .await?;
-                // This attempt is answered as it is; the count stops the next ones.
-                if let Err(Error::Database(db_err)) =
-                    self.limits.hit(Action::LoginFailed, &subjects).await
-                {
-                    return Err(db_err.into());
-                }
                 Err(FieldErrors::non_field(refusal.message))
             }
         }

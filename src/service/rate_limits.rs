@@ -175,13 +175,26 @@ impl RateLimiter {
     /// Counts a hit of `action`; refuses it (`Error::Throttled`) when a rule's amount for its
     /// window is exceeded.
     pub async fn hit(&self, action: Action, subjects: &Subjects<'_>) -> Result<()> {
-        self.apply(action, subjects, true).await
+        self.apply(action, subjects).await
     }
 
-    /// Refuses when a rule is already used up, without counting (checked before a login
-    /// attempt, counted only when it fails).
-    pub async fn check(&self, action: Action, subjects: &Subjects<'_>) -> Result<()> {
-        self.apply(action, subjects, false).await
+    /// Takes back a hit of `action` from every rule that counted it, in the current windows
+    /// (a login reserves a failed-login slot before checking the password, and returns it when
+    /// the password was right).
+    pub async fn release(&self, action: Action, subjects: &Subjects<'_>) -> Result<()> {
+        let Some(rules) = self.rules.get(&action) else {
+            return Ok(());
+        };
+        let now = Utc::now().timestamp();
+        for rule in rules {
+            let Some(subject) = subject_of(rule, subjects) else {
+                continue;
+            };
+            let bucket = bucket(action, rule, &subject);
+            let window = now - now.rem_euclid(rule.period_seconds);
+            self.uncount(&bucket, window).await?;
+        }
+        Ok(())
     }
 
     /// Forgets the key's counts for `action` (a successful login or a password reset clears
@@ -202,36 +215,37 @@ impl RateLimiter {
         Ok(())
     }
 
-    async fn apply(&self, action: Action, subjects: &Subjects<'_>, count: bool) -> Result<()> {
+    async fn apply(&self, action: Action, subjects: &Subjects<'_>) -> Result<()> {
         let Some(rules) = self.rules.get(&action) else {
             return Ok(());
         };
         let now = Utc::now().timestamp();
         let mut longest_wait = None;
+        let mut counted = Vec::with_capacity(rules.len());
         for rule in rules {
-            let subject = match rule.per {
-                Per::Ip => subjects.ip.map(|ip| ip.to_string()),
-                Per::Key => subjects.key.map(secrets::digest),
-                Per::User => subjects.user.map(|id| id.to_string()),
+            let Some(subject) = subject_of(rule, subjects) else {
+                continue;
             };
-            let Some(subject) = subject else { continue };
             let bucket = bucket(action, rule, &subject);
             let window = now - now.rem_euclid(rule.period_seconds);
+            // Counting first and deciding on the count this hit produced is what keeps a burst
+            // of parallel requests to exactly `amount`.
             let used = self
-                .count(&bucket, window, now, rule.period_seconds, count)
+                .count(&bucket, window, now, rule.period_seconds)
                 .await?;
-            let over = if count {
-                used > rule.amount
-            } else {
-                used >= rule.amount
-            };
-            if over {
+            if used > rule.amount {
                 let wait = window + rule.period_seconds - now;
                 longest_wait = longest_wait.max(Some(wait));
             }
+            counted.push((bucket, window));
         }
         match longest_wait {
             Some(wait) => {
+                // A refused request uses up nothing: refused by its IP's limit, it must not
+                // also eat into the quota of the address it named.
+                for (bucket, window) in &counted {
+                    self.uncount(bucket, *window).await?;
+                }
                 tracing::debug!(action = action.name(), wait, "rate limit hit");
                 Err(Error::Throttled {
                     wait_seconds: wait.max(1) as u64,
@@ -241,15 +255,23 @@ impl RateLimiter {
         }
     }
 
-    /// The window's count, after adding this hit when `increment`.
-    async fn count(
-        &self,
-        bucket: &str,
-        window: i64,
-        now: i64,
-        period: i64,
-        increment: bool,
-    ) -> Result<u32> {
+    /// Takes one back from a window's count.
+    async fn uncount(&self, bucket: &str, window: i64) -> Result<()> {
+        match &self.counters {
+            Counters::Memory(map) => {
+                if let Some((start, count)) = lock(map).get_mut(bucket)
+                    && *start == window
+                {
+                    *count = count.saturating_sub(1);
+                }
+            }
+            Counters::Database(db) => store::rate_limits::decrement(db, bucket, window).await?,
+        }
+        Ok(())
+    }
+
+    /// The window's count, this hit included.
+    async fn count(&self, bucket: &str, window: i64, now: i64, period: i64) -> Result<u32> {
         match &self.counters {
             Counters::Memory(map) => {
                 let mut map = lock(map);
@@ -261,23 +283,27 @@ impl RateLimiter {
                 if entry.0 != window {
                     *entry = (window, 0);
                 }
-                if increment {
-                    entry.1 = entry.1.saturating_add(1);
-                }
+                entry.1 = entry.1.saturating_add(1);
                 Ok(entry.1)
             }
             Counters::Database(db) => {
-                let count = match increment {
-                    true => store::rate_limits::increment(db, bucket, window).await?,
-                    false => store::rate_limits::current(db, bucket, window).await?,
-                };
-                if increment && count == 1 {
+                let count = store::rate_limits::increment(db, bucket, window).await?;
+                if count == 1 {
                     // First hit of a new window: sweep windows that ended long ago.
                     store::rate_limits::sweep(db, now - period.max(86_400)).await?;
                 }
                 Ok(count)
             }
         }
+    }
+}
+
+/// What a rule counts this request against, if the request has it.
+fn subject_of(rule: &Rule, subjects: &Subjects<'_>) -> Option<String> {
+    match rule.per {
+        Per::Ip => subjects.ip.map(|ip| ip.to_string()),
+        Per::Key => subjects.key.map(secrets::digest),
+        Per::User => subjects.user.map(|id| id.to_string()),
     }
 }
 

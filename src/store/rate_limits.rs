@@ -28,24 +28,28 @@ pub async fn increment<C: ConnectionTrait>(
                 .value(col("count"), Expr::col((table(), col("count"))).add(1))
                 .to_owned(),
         )
+        // RETURNING (PostgreSQL, SQLite >= 3.35): the count this very hit produced, so of
+        // concurrent hits exactly `amount` see a count within it.
+        .returning_col(col("count"))
         .to_owned();
-    db.execute(&upsert).await?;
-    current(db, bucket, window).await
-}
-
-/// The window's count so far.
-pub async fn current<C: ConnectionTrait>(db: &C, bucket: &str, window: i64) -> Result<u32, DbErr> {
-    let select = Query::select()
-        .column(col("count"))
-        .from(table())
-        .and_where(Expr::col(col("bucket")).eq(bucket))
-        .and_where(Expr::col(col("window_start")).eq(window))
-        .to_owned();
-    let Some(row) = db.query_one(&select).await? else {
-        return Ok(0);
-    };
+    let row = db
+        .query_one(&upsert)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("rate limit counter after upsert".into()))?;
     let count: i32 = row.try_get("", "count")?;
     Ok(u32::try_from(count).unwrap_or(0))
+}
+
+/// Takes one back from the window's count (a hit that, after all, should not have counted).
+pub async fn decrement<C: ConnectionTrait>(db: &C, bucket: &str, window: i64) -> Result<(), DbErr> {
+    let update = Query::update()
+        .table(table())
+        .value(col("count"), Expr::col(col("count")).sub(1))
+        .and_where(Expr::col(col("bucket")).eq(bucket))
+        .and_where(Expr::col(col("window_start")).eq(window))
+        .and_where(Expr::col(col("count")).gt(0))
+        .to_owned();
+    db.execute(&update).await.map(|_| ())
 }
 
 /// Forgets every window of a bucket.
