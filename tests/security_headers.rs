@@ -176,3 +176,32 @@ async fn a_slow_body_is_cut_off_with_408() {
         "{text}"
     );
 }
+
+/// Headers are capped (hyper's limits: 100 fields, about 400 KB in all): more gets 431 before
+/// any work is done, and the server goes on serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_headers_get_431() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let address = app.base.trim_start_matches("http://").to_owned();
+    let many: String = (0..150).map(|i| format!("X-Field-{i}: v\r\n")).collect();
+    let huge = format!("X-Huge: {}\r\n", "a".repeat(500_000));
+    for extra in [many, huge] {
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        let request = format!(
+            "GET /health/live HTTP/1.1\r\nHost: {address}\r\n{extra}Connection: close\r\n\r\n"
+        );
+        // The server may stop reading once over the limit; what it answers is what counts.
+        let _ = stream.write_all(request.as_bytes()).await;
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            stream.read_to_end(&mut answer),
+        )
+        .await;
+        let text = String::from_utf8_lossy(&answer);
+        assert!(text.starts_with("HTTP/1.1 431"), "{text}");
+    }
+    let live = app.send(app.client.get(app.url("/health/live"))).await;
+    assert_eq!(live.status, 200);
+}
