@@ -266,7 +266,13 @@ impl Accounts {
         let user = match inserted {
             Ok(user) => user,
             // Lost a race against a concurrent signup for the same address.
-            Err(Error::Invalid(errors)) if errors.has("email") && hide_taken_email => {
+            Err(Error::Invalid(errors)) if errors.has("email") => {
+                let owner = store::users::find_by_email(&self.db, &email).await?;
+                let entry = Entry::failure(Event::Registration, "email_taken", owner.map(|u| u.id));
+                self.audit.record(caller, entry).await?;
+                if !hide_taken_email {
+                    return Err(Error::Invalid(errors));
+                }
                 self.tell_owner_account_exists(&email).await?;
                 return Ok(Registered::VerificationSent);
             }

@@ -126,14 +126,10 @@ impl Accounts {
         };
         let digest = secrets::digest(&token);
         let now = Utc::now();
+        // Someone holds a uid but not a live link for it: worth a line in the trail.
+        let invalid_link = Entry::failure(Event::PasswordReset, "invalid_link", Some(user.id));
         if !store::password_resets::is_live(&self.db, user.id, &digest, now).await? {
-            // Someone holds a uid but not a live link for it: worth a line in the trail.
-            self.audit
-                .record(
-                    caller,
-                    Entry::failure(Event::PasswordReset, "invalid_link", Some(user.id)),
-                )
-                .await?;
+            self.audit.record(caller, invalid_link).await?;
             return Err(FieldErrors::single("token", INVALID_VALUE));
         }
         if password1.expose_secret() != password2.expose_secret() {
@@ -157,6 +153,8 @@ impl Accounts {
         let txn = store::begin_write(&self.db).await?;
         // The conditional update settles races: of two uses of one link, one wins.
         if !store::password_resets::consume(&txn, user.id, &digest, Utc::now()).await? {
+            txn.rollback().await?;
+            self.audit.record(caller, invalid_link).await?;
             return Err(FieldErrors::single("token", INVALID_VALUE));
         }
         self.set_password(&txn, &user, &hash, Keep::Nothing, "password reset")
