@@ -6,12 +6,13 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
+use common::process::{ServeProcess, call, run};
 use common::{Backend, PASSWORD, Reply, TestApp};
 use entity::{audit_event, user};
+use reqwest::Method;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{Value, json};
@@ -191,17 +192,7 @@ async fn confirm_reset(app: &TestApp, uid: &str, token: &str, password: &str) ->
 fn rate_limits(config: &mut Config, edit: impl FnOnce(&mut tessera::config::RateLimitsConfig)) {
     config.rate_limits = Default::default();
     config.rate_limits.enabled = true;
-    let limits = &mut config.rate_limits;
-    for rules in [
-        &mut limits.login,
-        &mut limits.login_failed,
-        &mut limits.signup,
-        &mut limits.reset_password,
-        &mut limits.reset_password_from_key,
-        &mut limits.change_password,
-    ] {
-        rules.clear();
-    }
+    common::unlimit_all_but_confirm_email(&mut config.rate_limits);
     edit(&mut config.rate_limits);
 }
 
@@ -1108,111 +1099,7 @@ async fn events_past_the_retention_period_are_deleted(backend: Backend) {
 // 7. The binary: the log target and `tessera audit`
 // ---------------------------------------------------------------------------------------------
 
-const BIN: &str = env!("CARGO_BIN_EXE_tessera");
 const BIN_UA: &str = "audit-binary-test/1.0";
-
-/// `tessera ARGS` in `dir`, with none of the caller's TESSERA_* or DATABASE_URL variables.
-fn tessera(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
-    let mut command = Command::new(BIN);
-    command.args(args).current_dir(dir).env_clear();
-    if let Ok(path) = std::env::var("PATH") {
-        command.env("PATH", path);
-    }
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    command
-}
-
-fn run(dir: &Path, args: &[&str]) -> Output {
-    tessera(dir, args, &[]).output().expect("the binary runs")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Server {
-    child: Option<Child>,
-    base: String,
-}
-
-impl Server {
-    /// `tessera serve` logging JSON lines into `log_file`.
-    fn start(dir: &Path, log_file: &Path) -> Self {
-        let bind = format!("127.0.0.1:{}", free_port());
-        let log = std::fs::File::create(log_file).unwrap();
-        let child = tessera(
-            dir,
-            &["serve"],
-            &[("TESSERA_BIND", &bind), ("TESSERA_LOG__FORMAT", "json")],
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(log))
-        .spawn()
-        .expect("serve starts");
-        Self {
-            child: Some(child),
-            base: format!("http://{bind}"),
-        }
-    }
-
-    async fn wait_ready(&mut self, client: &reqwest::Client) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("serve exited early with {status}");
-            }
-            let ready = client
-                .get(format!("{}/health/ready", self.base))
-                .send()
-                .await;
-            if ready.is_ok_and(|r| r.status() == 200) {
-                return;
-            }
-            assert!(Instant::now() < deadline, "serve did not become ready");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// SIGTERM, then the exit status.
-    fn stop(mut self) -> std::process::ExitStatus {
-        let mut child = self.child.take().unwrap();
-        Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
-        child.wait().unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(child) = self.child.as_mut() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-async fn call(
-    client: &reqwest::Client,
-    url: String,
-    token: Option<&str>,
-    body: Value,
-) -> (u16, Value) {
-    let mut request = client.post(url).json(&body);
-    if let Some(token) = token {
-        request = request.header("Authorization", format!("Token {token}"));
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
 
 fn stdout_of(output: &Output) -> String {
     assert!(
@@ -1231,43 +1118,64 @@ async fn serve_logs_audit_events_and_tessera_audit_lists_them() {
         .user_agent(BIN_UA)
         .build()
         .unwrap();
-    let mut server = Server::start(dir.path(), &log_file);
+    let mut server = ServeProcess::start(
+        dir.path(),
+        &[("TESSERA_LOG__FORMAT", "json")],
+        Some(&log_file),
+    );
     server.wait_ready(&client).await;
     let api = |path: &str| format!("{}/auth/{path}", server.base);
     let email = "audit.user@example.com";
 
     let (status, body) = call(
         &client,
+        Method::POST,
         api("registration/"),
         None,
-        signup_body(email, PASSWORD),
+        Some(signup_body(email, PASSWORD)),
     )
     .await;
     assert_eq!(status, 201, "{body}");
     let signup_token = body["key"].as_str().unwrap().to_owned();
     let (status, body) = call(
         &client,
+        Method::POST,
         api("login/"),
         None,
-        credentials(email, WRONG_PASSWORD),
+        Some(credentials(email, WRONG_PASSWORD)),
     )
     .await;
     assert_eq!(status, 400, "{body}");
     let (status, body) = call(
         &client,
+        Method::POST,
         api("login/"),
         None,
-        credentials("stranger@example.com", WRONG_PASSWORD),
+        Some(credentials("stranger@example.com", WRONG_PASSWORD)),
     )
     .await;
     assert_eq!(status, 400, "{body}");
-    let (status, body) = call(&client, api("login/"), None, credentials(email, PASSWORD)).await;
+    let (status, body) = call(
+        &client,
+        Method::POST,
+        api("login/"),
+        None,
+        Some(credentials(email, PASSWORD)),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     let token = body["key"].as_str().unwrap().to_owned();
-    let (status, body) = call(&client, api("logout/"), Some(&token), json!({})).await;
+    let (status, body) = call(
+        &client,
+        Method::POST,
+        api("logout/"),
+        Some(&token),
+        Some(json!({})),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
 
-    let exit = server.stop();
+    let (exit, _, _) = server.stop();
     let logs = std::fs::read_to_string(&log_file).unwrap();
     assert!(exit.success(), "a graceful stop exits 0: {exit}\n{logs}");
 
@@ -1334,7 +1242,7 @@ async fn serve_logs_audit_events_and_tessera_audit_lists_them() {
     }
 
     // `tessera audit --user`: that account's events, oldest first, as a table.
-    let table = stdout_of(&run(dir.path(), &["audit", "--user", email]));
+    let table = stdout_of(&run(dir.path(), &["audit", "--user", email], &[]));
     let mut lines = table.lines();
     let header = lines.next().expect("a header line");
     for column in ["EVENT", "OUTCOME", "REASON", "ACCOUNT", "IP", "USER AGENT"] {
@@ -1372,6 +1280,7 @@ async fn serve_logs_audit_events_and_tessera_audit_lists_them() {
     let json_out = stdout_of(&run(
         dir.path(),
         &["audit", "--user", " Audit.User@Example.com ", "--json"],
+        &[],
     ));
     let entries: Vec<Value> = json_out
         .lines()
@@ -1408,7 +1317,7 @@ async fn serve_logs_audit_events_and_tessera_audit_lists_them() {
 
     // Everyone's events include the unknown address's failure, with no account; --limit keeps
     // the newest, oldest first.
-    let everyone = stdout_of(&run(dir.path(), &["audit", "--json"]));
+    let everyone = stdout_of(&run(dir.path(), &["audit", "--json"], &[]));
     let everyone: Vec<Value> = everyone
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -1417,7 +1326,7 @@ async fn serve_logs_audit_events_and_tessera_audit_lists_them() {
     assert_eq!(everyone[2]["reason"], "unknown_account");
     assert_eq!(everyone[2]["user_id"], Value::Null);
     assert_eq!(everyone[2]["email"], Value::Null);
-    let newest = stdout_of(&run(dir.path(), &["audit", "--json", "--limit", "2"]));
+    let newest = stdout_of(&run(dir.path(), &["audit", "--json", "--limit", "2"], &[]));
     let newest: Vec<Value> = newest
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -1428,7 +1337,7 @@ async fn serve_logs_audit_events_and_tessera_audit_lists_them() {
         .collect();
     assert_eq!(events, [("login", "success"), ("logout", "success")]);
 
-    let unknown = run(dir.path(), &["audit", "--user", "nobody@example.com"]);
+    let unknown = run(dir.path(), &["audit", "--user", "nobody@example.com"], &[]);
     assert!(!unknown.status.success());
     let stderr = String::from_utf8_lossy(&unknown.stderr);
     assert!(

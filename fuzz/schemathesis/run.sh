@@ -162,7 +162,7 @@ fuzz() {
     # the log directory so they stay out of the repository and `st replay` works from there.
     (
         cd "$dir"
-        "$st" run "$base/openapi.json" \
+        "$st" --config-file "$root/fuzz/schemathesis/schemathesis.toml" run "$base/openapi.json" \
             --checks "$checks" \
             --mode all \
             --max-examples "$max_examples" \

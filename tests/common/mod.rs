@@ -5,6 +5,7 @@
 //! from it for that test alone and dropped afterwards.
 #![allow(dead_code)]
 
+pub mod process;
 pub mod smtp;
 
 use std::sync::Once;
@@ -147,7 +148,20 @@ pub fn test_config(database: &TestDb) -> Config {
     // Every test comes from 127.0.0.1: per-IP limits would trip over each other, so only the
     // per-address confirmation limit stays (the email tests rely on it); tests/rate_limits.rs
     // turns the others back on.
-    let limits = &mut config.rate_limits;
+    unlimit_all_but_confirm_email(&mut config.rate_limits);
+    config.secret_key = Some(
+        "test-secret-key-that-is-long-enough-0123456789"
+            .to_owned()
+            .into(),
+    );
+    config.password_hashing.memory_kib = 1024;
+    config.password_hashing.iterations = 1;
+    config
+}
+
+/// Leaves every rate limit unset except `confirm_email` (per address, so tests do not trip
+/// over each other's counts).
+pub fn unlimit_all_but_confirm_email(limits: &mut tessera::config::RateLimitsConfig) {
     for rules in [
         &mut limits.login,
         &mut limits.login_failed,
@@ -158,14 +172,6 @@ pub fn test_config(database: &TestDb) -> Config {
     ] {
         rules.clear();
     }
-    config.secret_key = Some(
-        "test-secret-key-that-is-long-enough-0123456789"
-            .to_owned()
-            .into(),
-    );
-    config.password_hashing.memory_kib = 1024;
-    config.password_hashing.iterations = 1;
-    config
 }
 
 pub struct TestApp {
