@@ -402,7 +402,9 @@ impl Accounts {
             if matches!(err, Error::Throttled { .. }) {
                 // Looked up only now: the trail should show whose account is under attack.
                 let user_id = match key.as_deref() {
-                    Some(key) => self.user_id_for_login_key(key).await?,
+                    Some(key) => store::users::find_by_email_or_username(&self.db, key)
+                        .await?
+                        .map(|u| u.id),
                     None => None,
                 };
                 self.audit
@@ -505,16 +507,6 @@ impl Accounts {
         }
         store::users::record_login(&self.db, user.id, Utc::now()).await?;
         Ok(Ok(user.into()))
-    }
-
-    /// The account a login key (an address or a username) names, if any.
-    async fn user_id_for_login_key(&self, key: &str) -> Result<Option<UserId>> {
-        if let Some(user) = store::users::find_by_email(&self.db, key).await? {
-            return Ok(Some(user.id));
-        }
-        Ok(store::users::find_by_username(&self.db, key)
-            .await?
-            .map(|u| u.id))
     }
 
     /// Counts a hit of `action`; a refusal is recorded in the audit trail.

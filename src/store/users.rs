@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use entity::{email_address, user};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
-    Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+    QuerySelect, Set,
 };
 
 pub type UserId = i64;
@@ -53,6 +53,28 @@ pub async fn find_by_username<C: ConnectionTrait>(
         .filter(username_matches(username))
         .one(db)
         .await
+}
+
+/// The user a login key names: the one with that email address, else the one with that
+/// username. One query whatever the answer, so its cost says nothing about which it was.
+pub async fn find_by_email_or_username<C: ConnectionTrait>(
+    db: &C,
+    key: &str,
+) -> Result<Option<user::Model>, DbErr> {
+    let found = user::Entity::find()
+        .filter(
+            Condition::any()
+                .add(user::Column::Email.eq(key))
+                .add(username_matches(key)),
+        )
+        .limit(2)
+        .all(db)
+        .await?;
+    let by_email = found.iter().position(|u| u.email == key);
+    Ok(match by_email {
+        Some(index) => found.into_iter().nth(index),
+        None => found.into_iter().next(),
+    })
 }
 
 /// True when another user (not `except`) holds `username`, compared case-insensitively.
