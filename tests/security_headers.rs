@@ -67,7 +67,8 @@ async fn every_answer_carries_the_security_headers(backend: Backend) {
 
 async fn cors_answers_listed_origins_only(backend: Backend) {
     let app = TestApp::spawn_with(backend, |c| {
-        c.cors.allowed_origins = vec!["https://app.example.com".into()];
+        // As an operator might write it; browsers send `https://app.example.com`.
+        c.cors.allowed_origins = vec!["https://App.Example.com/".into()];
     })
     .await;
     let preflight = |origin: &'static str| {

@@ -19,7 +19,8 @@ pub fn layer(config: &Config) -> ListedOrigins {
         .cors
         .allowed_origins
         .iter()
-        .map(|origin| origin.trim_end_matches('/').to_owned())
+        // Browsers send origins in lowercase, without a trailing slash.
+        .map(|origin| origin.trim_end_matches('/').to_ascii_lowercase())
         .collect();
     let cors = poem::middleware::Cors::new()
         .allow_origins(listed.iter().map(String::as_str))
