@@ -182,17 +182,9 @@ impl RateLimiter {
     /// (a login reserves a failed-login slot before checking the password, and returns it when
     /// the password was right).
     pub async fn release(&self, action: Action, subjects: &Subjects<'_>) -> Result<()> {
-        let Some(rules) = self.rules.get(&action) else {
-            return Ok(());
-        };
         let now = Utc::now().timestamp();
-        for rule in rules {
-            let Some(subject) = subject_of(rule, subjects) else {
-                continue;
-            };
-            let bucket = bucket(action, rule, &subject);
-            let window = now - now.rem_euclid(rule.period_seconds);
-            self.uncount(&bucket, window).await?;
+        for counter in self.counters_of(action, subjects, now) {
+            self.uncount(&counter.bucket, counter.window).await?;
         }
         Ok(())
     }
@@ -216,35 +208,31 @@ impl RateLimiter {
     }
 
     async fn apply(&self, action: Action, subjects: &Subjects<'_>) -> Result<()> {
-        let Some(rules) = self.rules.get(&action) else {
-            return Ok(());
-        };
         let now = Utc::now().timestamp();
+        let counters = self.counters_of(action, subjects, now);
         let mut longest_wait = None;
-        let mut counted = Vec::with_capacity(rules.len());
-        for rule in rules {
-            let Some(subject) = subject_of(rule, subjects) else {
-                continue;
-            };
-            let bucket = bucket(action, rule, &subject);
-            let window = now - now.rem_euclid(rule.period_seconds);
+        for counter in &counters {
             // Counting first and deciding on the count this hit produced is what keeps a burst
             // of parallel requests to exactly `amount`.
             let used = self
-                .count(&bucket, window, now, rule.period_seconds)
+                .count(
+                    &counter.bucket,
+                    counter.window,
+                    now,
+                    counter.rule.period_seconds,
+                )
                 .await?;
-            if used > rule.amount {
-                let wait = window + rule.period_seconds - now;
+            if used > counter.rule.amount {
+                let wait = counter.window + counter.rule.period_seconds - now;
                 longest_wait = longest_wait.max(Some(wait));
             }
-            counted.push((bucket, window));
         }
         match longest_wait {
             Some(wait) => {
                 // A refused request uses up nothing: refused by its IP's limit, it must not
                 // also eat into the quota of the address it named.
-                for (bucket, window) in &counted {
-                    self.uncount(bucket, *window).await?;
+                for counter in &counters {
+                    self.uncount(&counter.bucket, counter.window).await?;
                 }
                 tracing::debug!(action = action.name(), wait, "rate limit hit");
                 Err(Error::Throttled {
@@ -253,6 +241,25 @@ impl RateLimiter {
             }
             None => Ok(()),
         }
+    }
+
+    /// The counters a request of `action` counts against: one per rule whose subject the
+    /// request has, in the rule's window at `now`.
+    fn counters_of(&self, action: Action, subjects: &Subjects<'_>, now: i64) -> Vec<Counter> {
+        let Some(rules) = self.rules.get(&action) else {
+            return Vec::new();
+        };
+        rules
+            .iter()
+            .filter_map(|rule| {
+                let subject = subject_of(rule, subjects)?;
+                Some(Counter {
+                    bucket: bucket(action, rule, &subject),
+                    window: now - now.rem_euclid(rule.period_seconds),
+                    rule: *rule,
+                })
+            })
+            .collect()
     }
 
     /// Takes one back from a window's count.
@@ -296,6 +303,14 @@ impl RateLimiter {
             }
         }
     }
+}
+
+/// One rule's count for one subject, in one fixed window.
+struct Counter {
+    bucket: String,
+    /// Start of the window, in Unix seconds.
+    window: i64,
+    rule: Rule,
 }
 
 /// What a rule counts this request against, if the request has it.
