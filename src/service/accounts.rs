@@ -261,7 +261,14 @@ impl Accounts {
         }
         let confirm = self.config.account.email_verification != EmailVerification::None;
         let inserted = self
-            .insert_user(&email, username.as_deref(), &password_hash, false, confirm)
+            .insert_user(
+                &email,
+                username.as_deref(),
+                &password_hash,
+                false,
+                confirm,
+                Some(caller),
+            )
             .await;
         let user = match inserted {
             Ok(user) => user,
@@ -278,9 +285,6 @@ impl Accounts {
             }
             Err(err) => return Err(err),
         };
-        self.audit
-            .record(caller, Entry::success(Event::Registration, user.id))
-            .await?;
         if mandatory {
             return Ok(Registered::VerificationSent);
         }
@@ -309,7 +313,8 @@ impl Accounts {
         );
         errors.into_result()?;
         let hash = self.hasher.hash(password).await?;
-        self.insert_user(&email, None, &hash, true, false).await
+        self.insert_user(&email, None, &hash, true, false, None)
+            .await
     }
 
     /// Inserts a user, generating a unique username from the email when none is given, and
@@ -322,6 +327,7 @@ impl Accounts {
         password_hash: &str,
         superuser: bool,
         confirm: bool,
+        signup: Option<&Caller>,
     ) -> Result<User> {
         const ATTEMPTS: usize = 5;
         for _ in 0..ATTEMPTS {
@@ -352,6 +358,10 @@ impl Accounts {
                     let user = User::from(user);
                     if confirm {
                         self.queue_confirmation(&txn, &user, address.id).await?;
+                    }
+                    if let Some(caller) = signup {
+                        let entry = Entry::success(Event::Registration, user.id);
+                        self.audit.record_in(&txn, caller, entry).await?;
                     }
                     txn.commit().await?;
                     self.outbox.wake();
@@ -700,11 +710,11 @@ impl Accounts {
         let txn = store::begin_write(&self.db).await?;
         self.set_password(&txn, &User::from(current), &hash, keep, "password changed")
             .await?;
+        let entry = Entry::success(Event::PasswordChange, user_id);
+        self.audit.record_in(&txn, caller, entry).await?;
         txn.commit().await?;
         self.outbox.wake();
-        self.audit
-            .record(caller, Entry::success(Event::PasswordChange, user_id))
-            .await
+        Ok(())
     }
 
     /// Stores a new password hash and does what must go with it, in the caller's transaction:

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use sea_orm::DatabaseConnection;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use crate::service::error::Result;
 use crate::store;
@@ -152,6 +152,16 @@ impl AuditTrail {
     /// Logs the entry and stores it. A failed write is an error: an event that cannot be
     /// recorded does not pass unrecorded.
     pub async fn record(&self, caller: &Caller, entry: Entry) -> Result<()> {
+        self.record_in(&self.db, caller, entry).await
+    }
+
+    /// As `record`, in the caller's transaction: the entry commits, or not, with the event.
+    pub async fn record_in<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        caller: &Caller,
+        entry: Entry,
+    ) -> Result<()> {
         tracing::info!(
             target: "tessera::audit",
             event = entry.event.name(),
@@ -165,7 +175,7 @@ impl AuditTrail {
         );
         let now = Utc::now();
         store::audit_events::insert(
-            &self.db,
+            db,
             NewAuditEvent {
                 at: now,
                 event: entry.event.name(),
@@ -177,10 +187,15 @@ impl AuditTrail {
             },
         )
         .await?;
-        self.sweep_now_and_then(now).await
+        // On the same connection: a second one would wait for this transaction's write lock.
+        self.sweep_now_and_then(db, now).await
     }
 
-    async fn sweep_now_and_then(&self, now: chrono::DateTime<Utc>) -> Result<()> {
+    async fn sweep_now_and_then<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<()> {
         if self.retention_days == 0 {
             return Ok(());
         }
@@ -192,7 +207,7 @@ impl AuditTrail {
             *last = Some(Instant::now());
         }
         let cutoff = now - chrono::Duration::days(i64::from(self.retention_days));
-        let deleted = store::audit_events::delete_before(&self.db, cutoff).await?;
+        let deleted = store::audit_events::delete_before(db, cutoff).await?;
         if deleted > 0 {
             tracing::info!(deleted, "audit events past audit.retention_days deleted");
         }

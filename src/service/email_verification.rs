@@ -54,13 +54,11 @@ impl Accounts {
         else {
             return Err(Error::NotFound);
         };
-        let user_id = store::users::mark_email_verified(&txn, address_id).await?;
-        txn.commit().await?;
-        if let Some(user_id) = user_id {
-            self.audit
-                .record(caller, Entry::success(Event::EmailVerification, user_id))
-                .await?;
+        if let Some(user_id) = store::users::mark_email_verified(&txn, address_id).await? {
+            let entry = Entry::success(Event::EmailVerification, user_id);
+            self.audit.record_in(&txn, caller, entry).await?;
         }
+        txn.commit().await?;
         Ok(())
     }
 

@@ -154,14 +154,14 @@ impl Accounts {
             // Already retired: this copy was used before (or a concurrent refresh won). Either
             // way someone holds a token they should not: end the family.
             store::refresh_tokens::revoke_family(&txn, family, now, "refresh token reused").await?;
+            let entry = Entry::blocked(Event::RefreshTokenReuse, "family_revoked", Some(user_id));
+            self.audit.record_in(&txn, caller, entry).await?;
             txn.commit().await?;
             tracing::warn!(
                 user_id,
                 family,
                 "refresh token reuse detected; family revoked"
             );
-            let entry = Entry::blocked(Event::RefreshTokenReuse, "family_revoked", Some(user_id));
-            self.audit.record(caller, entry).await?;
             return Err(Error::TokenRejected(JwtRejection::Blacklisted));
         }
         let refresh = match rotate {

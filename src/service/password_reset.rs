@@ -159,15 +159,15 @@ impl Accounts {
         }
         self.set_password(&txn, &user, &hash, Keep::Nothing, "password reset")
             .await?;
+        let entry = Entry::success(Event::PasswordReset, user.id);
+        self.audit.record_in(&txn, caller, entry).await?;
         txn.commit().await?;
         // A reset proves the address: its failed-login count starts again.
         self.limits
             .clear_key(Action::LoginFailed, &user.email)
             .await?;
         self.outbox.wake();
-        self.audit
-            .record(caller, Entry::success(Event::PasswordReset, user.id))
-            .await
+        Ok(())
     }
 }
 
