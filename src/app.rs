@@ -14,6 +14,7 @@ use poem::listener::{Acceptor, Listener, TcpListener};
 use sea_orm::DatabaseConnection;
 use secrecy::SecretString;
 
+use crate::api::header_timeout::HeaderTimeout;
 use crate::config::{AuthMode, Config, redact_url_password};
 use crate::mail::outbox::{Outbox, OutboxWorker};
 use crate::mail::templates::Templates;
@@ -125,6 +126,10 @@ impl App {
         let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
         let worker = tokio::spawn(self.outbox_worker().run(worker_stopped));
         let routes = self.routes();
+        let acceptor = HeaderTimeout::new(
+            acceptor,
+            Duration::from_secs(self.config.server.header_read_timeout_seconds),
+        );
         let served = Server::new_with_acceptor(acceptor)
             .idle_timeout(Duration::from_secs(self.config.server.idle_timeout_seconds))
             .run_with_graceful_shutdown(routes, shutdown, Some(Duration::from_secs(10)))

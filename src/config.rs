@@ -72,6 +72,9 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<String>,
     /// Longest a request may take, reading its body included; then 408. Bounds slow clients.
     pub request_timeout_seconds: u64,
+    /// Longest a request's head (request line and headers) may take to arrive once it has
+    /// begun; a slower one gets its connection closed (slowloris).
+    pub header_read_timeout_seconds: u64,
     /// Close connections silent for this long.
     pub idle_timeout_seconds: u64,
 }
@@ -465,6 +468,7 @@ impl Default for ServerConfig {
             max_body_bytes: 64 * 1024,
             trusted_proxies: Vec::new(),
             request_timeout_seconds: 30,
+            header_read_timeout_seconds: 10,
             idle_timeout_seconds: 60,
         }
     }
@@ -684,7 +688,10 @@ impl Config {
                 self.public_url
             ));
         }
-        if self.server.request_timeout_seconds == 0 || self.server.idle_timeout_seconds == 0 {
+        if self.server.request_timeout_seconds == 0
+            || self.server.header_read_timeout_seconds == 0
+            || self.server.idle_timeout_seconds == 0
+        {
             return invalid("server timeouts must be at least 1 second".into());
         }
         if self.server.max_body_bytes < 1024 {

@@ -206,3 +206,113 @@ async fn oversized_headers_get_431() {
     let live = app.send(app.client.get(app.url("/health/live"))).await;
     assert_eq!(live.status, 200);
 }
+
+/// Reads one HTTP/1.1 response (head and `Content-Length` body) from a raw connection.
+async fn read_response(stream: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut data = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&data).into_owned();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length = text[..end]
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap())
+                })
+                .unwrap_or(0);
+            if data.len() >= end + 4 + length {
+                return text;
+            }
+        }
+        let n = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut buf))
+            .await
+            .expect("an answer in time")
+            .unwrap();
+        assert!(n > 0, "connection closed mid-answer: {text}");
+        data.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// Slowloris: a client that trickles its request head is cut off once
+/// `server.header_read_timeout_seconds` has passed since the head began, bytes or no bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickled_request_head_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.server.header_read_timeout_seconds = 1
+    })
+    .await;
+    let address = app.base.trim_start_matches("http://").to_owned();
+    let stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    let started = std::time::Instant::now();
+    let trickle = tokio::spawn(async move {
+        let head = format!("GET /health/live HTTP/1.1\r\nHost: {address}\r\nX-Slow: ");
+        writer.write_all(head.as_bytes()).await.ok();
+        // A byte every 200 ms, for up to 10 s: each would reset an idle timeout.
+        for _ in 0..50 {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            if writer.write_all(b"a").await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut answer = Vec::new();
+    let closed = tokio::time::timeout(
+        std::time::Duration::from_secs(8),
+        reader.read_to_end(&mut answer),
+    )
+    .await;
+    trickle.abort();
+    assert!(
+        closed.is_ok(),
+        "the trickling connection was still open after 8 s"
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_millis(900),
+        "{waited:?}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&answer).contains("200 OK"),
+        "{answer:?}"
+    );
+}
+
+/// The head deadline times heads only: a keep-alive connection may rest between requests, and
+/// a body may take longer than the head timeout (it has `request_timeout_seconds`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pauses_between_requests_and_slow_bodies_are_not_cut_off() {
+    use tokio::io::AsyncWriteExt;
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.server.header_read_timeout_seconds = 1
+    })
+    .await;
+    let address = app.base.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let get = format!("GET /health/live HTTP/1.1\r\nHost: {address}\r\n\r\n");
+    for _ in 0..2 {
+        stream.write_all(get.as_bytes()).await.unwrap();
+        let answer = read_response(&mut stream).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        tokio::time::sleep(std::time::Duration::from_millis(2000)).await;
+    }
+    let body = r#"{"email": "nobody@example.com", "password": "x"}"#;
+    let head = format!(
+        "POST /auth/login/ HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2000)).await;
+    stream.write_all(body.as_bytes()).await.unwrap();
+    let answer = read_response(&mut stream).await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(
+        answer.contains("Unable to log in with provided credentials."),
+        "{answer}"
+    );
+}

@@ -10,6 +10,7 @@ pub mod csrf;
 pub mod email_verification;
 pub mod error;
 pub mod framework_errors;
+pub mod header_timeout;
 pub mod health;
 pub mod input;
 pub mod jwt_mode;
