@@ -677,6 +677,16 @@ mod tests {
         jsonwebtoken::encode(&header, claims, key).unwrap()
     }
 
+    /// An HS256 token without a `kid`, signed with `secret`.
+    fn forge_hs(claims: &serde_json::Value, secret: &str) -> String {
+        forge(
+            claims,
+            Algorithm::HS256,
+            None,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+    }
+
     fn b64url(data: &[u8]) -> String {
         const ALPHABET: &[u8; 64] =
             b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -866,12 +876,7 @@ mod tests {
         old.secret_key = Some(SecretString::from(OLD_SECRET));
         let old_keys = keys(&old);
         let with_kid = access(&old_keys);
-        let without_kid = forge(
-            &valid_claims(),
-            Algorithm::HS256,
-            None,
-            &EncodingKey::from_secret(OLD_SECRET.as_bytes()),
-        );
+        let without_kid = forge_hs(&valid_claims(), OLD_SECRET);
 
         let mut new = hs_config();
         assert_eq!(
@@ -1022,12 +1027,7 @@ mod tests {
             }
             // The JWK form of the public key as a secret fares no better.
             let n_or_x = keys.jwks()["keys"][0].to_string();
-            let token = forge(
-                &valid_claims(),
-                Algorithm::HS256,
-                None,
-                &EncodingKey::from_secret(n_or_x.as_bytes()),
-            );
+            let token = forge_hs(&valid_claims(), &n_or_x);
             assert_eq!(
                 keys.decode(&token, TokenType::Access),
                 Err(TokenError::Invalid)
@@ -1197,12 +1197,7 @@ mod tests {
         let keys = keys(&hs_config());
         let mut claims = valid_claims();
         claims["exp"] = json!(Utc::now().timestamp() - 100);
-        let token = forge(
-            &claims,
-            Algorithm::HS256,
-            None,
-            &EncodingKey::from_secret(OLD_SECRET.as_bytes()),
-        );
+        let token = forge_hs(&claims, OLD_SECRET);
         assert_eq!(
             keys.decode(&token, TokenType::Access),
             Err(TokenError::Invalid)
@@ -1230,12 +1225,7 @@ mod tests {
         );
         let mut claims = valid_claims();
         claims["token_type"] = json!("sliding");
-        let token = forge(
-            &claims,
-            Algorithm::HS256,
-            None,
-            &EncodingKey::from_secret(SECRET.as_bytes()),
-        );
+        let token = forge_hs(&claims, SECRET);
         assert_eq!(
             keys.decode(&token, TokenType::Access),
             Err(TokenError::WrongType)
@@ -1301,12 +1291,7 @@ mod tests {
         let keys = keys(&hs_config());
         let mut claims = valid_claims();
         claims["aud"] = json!("someone-else");
-        let token = forge(
-            &claims,
-            Algorithm::HS256,
-            None,
-            &EncodingKey::from_secret(SECRET.as_bytes()),
-        );
+        let token = forge_hs(&claims, SECRET);
         assert_eq!(
             keys.decode(&token, TokenType::Access),
             Err(TokenError::Invalid)
