@@ -9,7 +9,6 @@
 mod common;
 
 use std::fmt::Write as _;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{Backend, PASSWORD, Reply, TestApp};
 use entity::audit_event;
@@ -72,18 +71,6 @@ fn label(backend: &Backend, store: RateLimitStore) -> String {
         RateLimitStore::Database => "database counters",
     };
     format!("{backend}, {store}")
-}
-
-/// The server counts in fixed windows aligned to the Unix epoch. A run that straddled the
-/// end of one would see its counters restart half-way; so, when fewer than `margin` seconds
-/// of the current `period` window remain, wait for the next one.
-async fn clear_of_window_end(period: u64, margin: u64) {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-    let left = Duration::from_secs(period - now.as_secs() % period)
-        - Duration::from_nanos(u64::from(now.subsec_nanos()));
-    if left < Duration::from_secs(margin) {
-        tokio::time::sleep(left + Duration::from_millis(200)).await;
-    }
 }
 
 /// A login as sent from `ip` (through the trusted proxy at 127.0.0.1).
@@ -367,7 +354,7 @@ async fn stuffing_from_one_ip(backend: Backend, store: RateLimitStore) {
     }
     let before = last_audit_id(&app).await;
 
-    clear_of_window_end(60, 15).await;
+    common::clear_of_window_end(60, 15).await;
     let mut attempts = Vec::new();
     for round in 1..=ROUNDS {
         for (pair, (real, fake)) in PAIRS.into_iter().enumerate() {
@@ -527,7 +514,7 @@ async fn distributed_stuffing(backend: Backend, store: RateLimitStore) {
     let bystander = user_id(&app, &token).await;
     let before = last_audit_id(&app).await;
 
-    clear_of_window_end(KEY_PERIOD, 30).await;
+    common::clear_of_window_end(KEY_PERIOD, 30).await;
     let mut attempts = Vec::new();
     for round in 1..=ROUNDS {
         for (email, user_id) in [(REAL, Some(victim)), (FAKE, None)] {
@@ -667,7 +654,7 @@ async fn parallel_burst(backend: Backend, store: RateLimitStore) {
     let label = label(&backend, store);
     let app = TestApp::spawn_with(backend, |c| configure(c, store)).await;
     app.register("victim@example.com").await;
-    clear_of_window_end(60, 20).await;
+    common::clear_of_window_end(60, 20).await;
 
     // At one account from as many addresses: 5 guesses per 300 s, however they arrive.
     let per_account = futures_util::future::join_all((1..=BURST).map(|i| {

@@ -174,6 +174,20 @@ pub fn unlimit_all_but_confirm_email(limits: &mut tessera::config::RateLimitsCon
     }
 }
 
+/// The server counts in fixed windows aligned to the Unix epoch. A run that straddled the
+/// end of one would see its counters restart half-way; so, when fewer than `margin` seconds
+/// of the current `period` window remain, wait for the next one.
+pub async fn clear_of_window_end(period: u64, margin: u64) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let left = std::time::Duration::from_secs(period - now.as_secs() % period)
+        - std::time::Duration::from_nanos(u64::from(now.subsec_nanos()));
+    if left < std::time::Duration::from_secs(margin) {
+        tokio::time::sleep(left + std::time::Duration::from_millis(200)).await;
+    }
+}
+
 pub struct TestApp {
     pub base: String,
     pub prefix: String,
