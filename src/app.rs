@@ -14,13 +14,12 @@ use poem::listener::{Acceptor, Listener, TcpListener};
 use sea_orm::DatabaseConnection;
 use secrecy::SecretString;
 
-use crate::api::header_timeout::HeaderTimeout;
-use crate::config::{AuthMode, Config, redact_url_password};
+use crate::api::edge::header_timeout::HeaderTimeout;
+use crate::config::{Config, redact_url_password};
 use crate::mail::outbox::{Outbox, OutboxWorker};
 use crate::mail::templates::Templates;
 use crate::mail::transport::Transport;
 use crate::service::accounts::Accounts;
-use crate::service::jwt::JwtKeys;
 use crate::service::password_hashing::PasswordHasher;
 
 /// Everything a running Tessera holds: configuration, database pool, services, mail.
@@ -51,17 +50,9 @@ impl App {
             Transport::from_config(&config.email).context("setting up email delivery")?;
         let outbox = Outbox::new(templates);
         let config = Arc::new(config);
-        let mut accounts = Accounts::new(db.clone(), config.clone(), hasher, outbox.clone())?;
-        if config.auth.mode == AuthMode::Jwt {
-            if config.jwt.algorithm == crate::config::JwtAlgorithm::RS256 {
-                tracing::warn!(
-                    "jwt.algorithm = RS256: the RSA implementation has a known timing side \
-                     channel (RUSTSEC-2023-0071, no fixed release); prefer EdDSA"
-                );
-            }
-            let keys = JwtKeys::from_config(&config).map_err(|err| anyhow::anyhow!(err))?;
-            accounts = accounts.with_jwt(keys);
-        }
+        let accounts = Accounts::new(db.clone(), config.clone(), hasher, outbox.clone())?;
+        // Builds the mode's credential strategy once, so a bad JWT key stops startup here.
+        crate::api::routes(accounts.clone(), &config)?;
         Ok(Self {
             config,
             db,
@@ -83,6 +74,7 @@ impl App {
 
     pub fn routes(&self) -> impl poem::Endpoint + 'static {
         crate::api::routes(self.accounts.clone(), &self.config)
+            .expect("the routes were built once in `App::build`")
     }
 
     /// Serves on `config.bind` until `shutdown` completes, then drains open requests.
@@ -186,7 +178,7 @@ pub fn ensure_secret_key(config: &mut Config) -> anyhow::Result<()> {
             .with_context(|| format!("reading the secret key file {}", path.display()))?;
         key.trim().to_owned()
     } else {
-        let key = crate::service::secrets::random_hex(32);
+        let key = crate::secrets::random_hex(32);
         write_private_file(&path, &key)?;
         tracing::warn!(
             path = %path.display(),

@@ -296,7 +296,10 @@ async fn send_test_email(config: &Config, address: &str) -> anyhow::Result<()> {
         text: "If you're reading this, it was successful.\n".into(),
         html: "<p>If you're reading this, it was successful.</p>\n".into(),
     };
-    match transport.send(&config.email.from, address, &message).await {
+    match transport
+        .send(&config.email.from.to_string(), address, &message)
+        .await
+    {
         Ok(()) => {
             println!(
                 "sent a test email to {address} via {}",

@@ -13,6 +13,9 @@ use figment::providers::{Format, Serialized, Toml};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
+mod rate_limit_rules;
+pub use rate_limit_rules::{Per, Rule, Rules};
+
 /// Environment variables that share the `TESSERA_` prefix but are not settings.
 const NON_SETTING_VARIABLES: &[&str] = &["TESSERA_CONFIG", "TESSERA_PASSWORD", "TESSERA_LOG"];
 
@@ -28,7 +31,7 @@ pub struct Config {
     /// Address the HTTP server listens on.
     pub bind: SocketAddr,
     /// Public base URL of this service, used to build links; never taken from the Host header.
-    pub public_url: String,
+    pub public_url: url::Url,
     /// Signing secret. When unset, `serve` generates one and keeps it in `secret_key_file`.
     #[serde(serialize_with = "serialize_secret")]
     pub secret_key: Option<SecretString>,
@@ -69,7 +72,8 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Proxies (addresses or CIDR ranges) whose `X-Forwarded-For` is believed. Empty: the
     /// client address is the socket's, and the header is ignored.
-    pub trusted_proxies: Vec<String>,
+    #[serde(deserialize_with = "deserialize_proxies")]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Longest a request may take, reading its body included; then 408. Bounds slow clients.
     pub request_timeout_seconds: u64,
     /// Longest a request's head (request line and headers) may take to arrive once it has
@@ -281,7 +285,7 @@ pub struct EmailConfig {
     /// `console` (print to stdout), `smtp` or `file` (one `.eml` per message).
     pub backend: EmailBackend,
     /// Sender address (`From:`), e.g. `Tessera <no-reply@example.com>`.
-    pub from: String,
+    pub from: lettre::message::Mailbox,
     /// Put in front of every subject (allauth's `ACCOUNT_EMAIL_SUBJECT_PREFIX`).
     pub subject_prefix: String,
     /// The product name used in messages.
@@ -333,20 +337,20 @@ pub struct RateLimitsConfig {
     pub enabled: bool,
     pub store: RateLimitStore,
     /// Every login attempt.
-    pub login: String,
+    pub login: Rules,
     /// Failed logins; counters for an address clear when it logs in or resets its password.
-    pub login_failed: String,
-    pub signup: String,
+    pub login_failed: Rules,
+    pub signup: Rules,
     /// Confirmation emails per address.
-    pub confirm_email: String,
-    pub reset_password: String,
-    pub reset_password_from_key: String,
-    pub change_password: String,
+    pub confirm_email: Rules,
+    pub reset_password: Rules,
+    pub reset_password_from_key: Rules,
+    pub change_password: Rules,
 }
 
 impl RateLimitsConfig {
-    /// (action name, rule string) for every limited action.
-    pub fn actions(&self) -> [(&'static str, &str); 7] {
+    /// (action name, rules) for every limited action.
+    pub fn actions(&self) -> [(&'static str, &Rules); 7] {
         [
             ("login", &self.login),
             ("login_failed", &self.login_failed),
@@ -364,15 +368,20 @@ impl Default for RateLimitsConfig {
         Self {
             enabled: true,
             store: RateLimitStore::Memory,
-            login: "30/m/ip".into(),
-            login_failed: "10/m/ip,5/300s/key".into(),
-            signup: "20/m/ip".into(),
-            confirm_email: "1/180s/key".into(),
-            reset_password: "20/m/ip,5/m/key".into(),
-            reset_password_from_key: "20/m/ip".into(),
-            change_password: "5/m/user".into(),
+            login: rules("30/m/ip"),
+            login_failed: rules("10/m/ip,5/300s/key"),
+            signup: rules("20/m/ip"),
+            confirm_email: rules("1/180s/key"),
+            reset_password: rules("20/m/ip,5/m/key"),
+            reset_password_from_key: rules("20/m/ip"),
+            change_password: rules("5/m/user"),
         }
     }
+}
+
+/// A built-in rule string (known to parse).
+fn rules(text: &str) -> Rules {
+    text.parse().expect("the default rate-limit rules parse")
 }
 
 /// The audit trail (`audit_events`): authentication events, also logged under the
@@ -431,7 +440,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             bind: SocketAddr::from(([127, 0, 0, 1], 8000)),
-            public_url: "http://127.0.0.1:8000".into(),
+            public_url: url::Url::parse("http://127.0.0.1:8000").expect("a valid URL"),
             secret_key: None,
             secret_key_file: None,
             database: DatabaseConfig::default(),
@@ -514,7 +523,9 @@ impl Default for EmailConfig {
     fn default() -> Self {
         Self {
             backend: EmailBackend::Console,
-            from: "webmaster@localhost".into(),
+            from: "webmaster@localhost"
+                .parse()
+                .expect("the default sender is a valid mailbox"),
             subject_prefix: "[Tessera] ".into(),
             site_name: "Tessera".into(),
             smtp_url: "smtp://127.0.0.1:25".into(),
@@ -538,13 +549,28 @@ impl Default for LogConfig {
 }
 
 /// A `server.trusted_proxies` entry: a CIDR range or a single address.
-pub fn parse_proxy(entry: &str) -> Option<ipnet::IpNet> {
+fn parse_proxy(entry: &str) -> Option<ipnet::IpNet> {
     entry.parse::<ipnet::IpNet>().ok().or_else(|| {
         entry
             .parse::<std::net::IpAddr>()
             .ok()
             .map(ipnet::IpNet::from)
     })
+}
+
+/// `server.trusted_proxies`: CIDR ranges, or single addresses (a /32 or /128).
+fn deserialize_proxies<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<ipnet::IpNet>, D::Error> {
+    let entries = Vec::<String>::deserialize(deserializer)?;
+    entries
+        .iter()
+        .map(|entry| {
+            parse_proxy(entry).ok_or_else(|| {
+                serde::de::Error::custom(format!("{entry:?} is not an IP address or CIDR range"))
+            })
+        })
+        .collect()
 }
 
 fn serialize_secret<S: serde::Serializer>(
@@ -682,10 +708,10 @@ impl Config {
                 "server.prefix {prefix:?} collides with a built-in route"
             ));
         }
-        if !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://")) {
+        if !matches!(self.public_url.scheme(), "http" | "https") || !self.public_url.has_host() {
             return invalid(format!(
                 "public_url must be an http(s) URL, got {:?}",
-                self.public_url
+                self.public_url.as_str()
             ));
         }
         if self.server.request_timeout_seconds == 0
@@ -710,21 +736,6 @@ impl Config {
             None,
         ) {
             return invalid(format!("password_hashing: {err}"));
-        }
-        for (action, rules) in self.rate_limits.actions() {
-            if let Err(err) = crate::service::rate_limits::parse_rules(rules) {
-                return invalid(format!("rate_limits.{action}: {err}"));
-            }
-        }
-        if let Some(proxy) = self
-            .server
-            .trusted_proxies
-            .iter()
-            .find(|p| parse_proxy(p).is_none())
-        {
-            return invalid(format!(
-                "server.trusted_proxies: {proxy:?} is not an IP address or CIDR range"
-            ));
         }
         if let Some(origin) = self.cors.allowed_origins.iter().find(|o| {
             o.as_str() == "*"
@@ -772,10 +783,7 @@ impl Config {
     pub fn verify_email_link(&self, key: &str) -> String {
         match &self.frontend.verify_email_url {
             Some(template) => template.replace("{key}", key),
-            None => format!(
-                "{}/verify-email/{key}/",
-                self.public_url.trim_end_matches('/')
-            ),
+            None => format!("{}/verify-email/{key}/", self.public_base()),
         }
     }
 
@@ -785,9 +793,14 @@ impl Config {
             Some(template) => template.replace("{uid}", uid).replace("{token}", token),
             None => format!(
                 "{}/password-reset/confirm/{uid}/{token}/",
-                self.public_url.trim_end_matches('/')
+                self.public_base()
             ),
         }
+    }
+
+    /// `public_url` without a trailing slash, for appending paths.
+    pub fn public_base(&self) -> &str {
+        self.public_url.as_str().trim_end_matches('/')
     }
 
     /// The SQLite database file, when the database is SQLite on disk.

@@ -10,6 +10,8 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod mail;
+pub mod messages;
+pub mod secrets;
 pub mod service;
 pub mod store;
 

@@ -77,7 +77,7 @@ fn summarize(rows: &[audit_event::Model]) -> Vec<Summary> {
                 r.event.clone(),
                 r.outcome.clone(),
                 r.reason.clone(),
-                r.user_id,
+                r.user_id.map(|id| id.0),
             )
         })
         .collect()
@@ -103,6 +103,7 @@ async fn user_id(app: &TestApp, email: &str) -> i64 {
         .unwrap()
         .unwrap_or_else(|| panic!("an account {email}"))
         .id
+        .0
 }
 
 async fn set_active(app: &TestApp, email: &str, active: bool) {
@@ -169,7 +170,7 @@ async fn newest_link(app: &TestApp, count: usize, prefix: &str) -> String {
 
 /// Links to a frontend on another host, so keys and reset links can be taken apart.
 fn frontend_links(config: &mut Config) {
-    config.public_url = PUBLIC_URL.into();
+    config.public_url = PUBLIC_URL.parse().unwrap();
     config.frontend.verify_email_url = Some(format!("{VERIFY_PREFIX}{{key}}/"));
     config.frontend.password_reset_url = Some(format!("{RESET_PREFIX}{{uid}}/{{token}}/"));
 }
@@ -656,7 +657,9 @@ async fn failed_login_limits_are_recorded_with_the_targeted_account(backend: Bac
     // Counts live in fixed windows: start well clear of a window's end.
     common::clear_of_window_end(60, 10).await;
     let app = TestApp::spawn_with(backend, |config| {
-        rate_limits(config, |l| l.login_failed = "100/m/ip,2/300s/key".into())
+        rate_limits(config, |l| {
+            l.login_failed = "100/m/ip,2/300s/key".parse().unwrap()
+        })
     })
     .await;
     app.register("known@example.com").await;
@@ -697,12 +700,12 @@ async fn other_rate_limits_are_recorded_with_their_action(backend: Backend) {
     let app = TestApp::spawn_with(backend, |config| {
         frontend_links(config);
         rate_limits(config, |l| {
-            l.login = "2/m/ip".into();
-            l.signup = "1/m/ip".into();
-            l.reset_password = "100/m/ip,1/m/key".into();
-            l.reset_password_from_key = "1/m/ip".into();
-            l.change_password = "1/m/user".into();
-            l.confirm_email = "1/180s/key".into();
+            l.login = "2/m/ip".parse().unwrap();
+            l.signup = "1/m/ip".parse().unwrap();
+            l.reset_password = "100/m/ip,1/m/key".parse().unwrap();
+            l.reset_password_from_key = "1/m/ip".parse().unwrap();
+            l.change_password = "1/m/user".parse().unwrap();
+            l.confirm_email = "1/180s/key".parse().unwrap();
         })
     })
     .await;
@@ -773,8 +776,10 @@ async fn forwarded_for_is_recorded_only_behind_a_trusted_proxy(backend: Backend)
     // Counts live in fixed windows: start well clear of a window's end.
     common::clear_of_window_end(60, 10).await;
     let app = TestApp::spawn_with(backend, |config| {
-        config.server.trusted_proxies = vec![LOCALHOST.into()];
-        rate_limits(config, |l| l.login_failed = "100/m/ip,2/300s/key".into())
+        config.server.trusted_proxies = vec![LOCALHOST.parse::<std::net::IpAddr>().unwrap().into()];
+        rate_limits(config, |l| {
+            l.login_failed = "100/m/ip,2/300s/key".parse().unwrap()
+        })
     })
     .await;
     app.register("proxy@example.com").await;

@@ -58,7 +58,7 @@ fn configure(config: &mut Config, store: RateLimitStore) {
         "default rules changed"
     );
     config.rate_limits.store = store;
-    config.server.trusted_proxies = vec!["127.0.0.1".into()];
+    config.server.trusted_proxies = vec!["127.0.0.1".parse::<std::net::IpAddr>().unwrap().into()];
 }
 
 fn label(backend: &Backend, store: RateLimitStore) -> String {
@@ -289,7 +289,7 @@ fn as_row(model: &audit_event::Model) -> Row {
         model.event.clone(),
         model.outcome.clone(),
         model.reason.clone(),
-        model.user_id,
+        model.user_id.map(|id| id.0),
         model.ip.clone(),
         model.user_agent.clone(),
     )

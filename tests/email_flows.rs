@@ -69,7 +69,7 @@ const EMAIL_TAKEN: &str = "User is already registered with this e-mail address."
 
 /// Links configured for a frontend on another host than the API.
 fn frontend_links(config: &mut Config) {
-    config.public_url = PUBLIC_URL.into();
+    config.public_url = PUBLIC_URL.parse().unwrap();
     config.frontend.verify_email_url = Some(VERIFY_URL.into());
     config.frontend.password_reset_url = Some(RESET_URL.into());
 }
@@ -380,7 +380,7 @@ async fn optional_signup_mails_a_key_that_verifies_once(backend: Backend) {
 
 async fn links_default_to_public_url_whatever_the_host_header(backend: Backend) {
     let app = TestApp::spawn_with(backend, |config| {
-        config.public_url = "https://accounts.example.com/base/".into();
+        config.public_url = "https://accounts.example.com/base/".parse().unwrap();
     })
     .await;
     post_from_evil_host(
@@ -861,7 +861,7 @@ async fn reset_confirm_errors_use_drf_shapes(backend: Backend) {
     // Another user's uid with this token.
     app.register("bob@example.com").await;
     let bob = stored_user(&app, "bob@example.com").await;
-    let crossed = confirm_reset(&app, &base36(bob.id), &token, NEW_PASSWORD, NEW_PASSWORD).await;
+    let crossed = confirm_reset(&app, &base36(bob.id.0), &token, NEW_PASSWORD, NEW_PASSWORD).await;
     assert_field_error(&crossed, "token", &[INVALID_VALUE]);
 
     // A live link with passwords that do not match, or that a validator refuses.
@@ -1132,8 +1132,8 @@ async fn html_bodies_escape_user_values_and_text_bodies_do_not(backend: Backend)
     )
     .unwrap();
     let app = TestApp::spawn_with(backend, |config| {
-        config.public_url = PUBLIC_URL.into();
-        config.email.site_name = "Tom & Jerry's <Shop>".into();
+        config.public_url = PUBLIC_URL.parse().unwrap();
+        config.email.site_name = "Tom & Jerry's <Shop>".parse().unwrap();
         config.email.templates_dir = Some(templates.path().to_owned());
         // A query string: `&` must become `&amp;` inside the HTML attribute.
         config.frontend.password_reset_url =

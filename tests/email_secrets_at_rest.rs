@@ -45,10 +45,7 @@ async fn delivered_mail_leaves_no_usable_key_in_the_database(backend: Backend) {
         .unwrap();
     assert_eq!(confirmations.len(), 1);
     assert_ne!(confirmations[0].key_digest, key);
-    assert_eq!(
-        confirmations[0].key_digest,
-        tessera::service::secrets::digest(&key)
-    );
+    assert_eq!(confirmations[0].key_digest, tessera::secrets::digest(&key));
 
     // The key itself still works, exactly once.
     let first = app

@@ -38,8 +38,8 @@ fn smtp_settings(config: &mut Config, smtp_url: &str) {
     config.email.backend = EmailBackend::Smtp;
     config.email.smtp_url = smtp_url.to_owned();
     config.email.smtp_timeout_seconds = 2;
-    config.email.from = "Tessera <no-reply@example.com>".into();
-    config.public_url = "https://accounts.example.com".into();
+    config.email.from = "Tessera <no-reply@example.com>".parse().unwrap();
+    config.public_url = "https://accounts.example.com".parse().unwrap();
     config.frontend.verify_email_url = Some(format!("{VERIFY_PREFIX}{{key}}/"));
     config.frontend.password_reset_url = Some(format!("{RESET_PREFIX}{{uid}}/{{token}}/"));
 }
@@ -145,8 +145,8 @@ async fn assert_stays_at(sink: &SmtpSink, count: usize, window: Duration) {
 async fn verification_journey_over_smtp(backend: Backend) {
     let sink = SmtpSink::start();
     let app = smtp_app(backend, &sink.url(), |config| {
-        config.email.site_name = "Tessera Café".into();
-        config.email.subject_prefix = "[Tessera ☕] ".into();
+        config.email.site_name = "Tessera Café".parse().unwrap();
+        config.email.subject_prefix = "[Tessera ☕] ".parse().unwrap();
     })
     .await;
     let reply = app

@@ -42,7 +42,10 @@ fn assert_throttled(reply: &Reply) -> u64 {
 async fn login_is_limited_per_ip_with_drf_message_and_retry_after(backend: Backend) {
     // Counts live in fixed windows: start well clear of a window's end.
     common::clear_of_window_end(60, 10).await;
-    let app = TestApp::spawn_with(backend, |c| limits(c, |l| l.login = "3/m/ip".into())).await;
+    let app = TestApp::spawn_with(backend, |c| {
+        limits(c, |l| l.login = "3/m/ip".parse().unwrap())
+    })
+    .await;
     app.register("ip@example.com").await;
     for _ in 0..3 {
         assert_eq!(app.login("ip@example.com", PASSWORD).await.status, 200);
@@ -56,8 +59,8 @@ async fn failed_logins_are_limited_per_address_alike_for_unknown_ones(backend: B
     common::clear_of_window_end(60, 10).await;
     let app = TestApp::spawn_with(backend, |c| {
         limits(c, |l| {
-            l.login = String::new();
-            l.login_failed = "100/m/ip,2/300s/key".into();
+            l.login = Default::default();
+            l.login_failed = "100/m/ip,2/300s/key".parse().unwrap();
         })
     })
     .await;
@@ -82,8 +85,8 @@ async fn success_and_reset_clear_the_failed_login_count(backend: Backend) {
     common::clear_of_window_end(60, 10).await;
     let app = TestApp::spawn_with(backend, |c| {
         limits(c, |l| {
-            l.login = String::new();
-            l.login_failed = "2/300s/key".into();
+            l.login = Default::default();
+            l.login_failed = "2/300s/key".parse().unwrap();
         })
     })
     .await;
@@ -136,9 +139,9 @@ async fn signup_reset_and_password_change_are_limited(backend: Backend) {
     common::clear_of_window_end(60, 10).await;
     let app = TestApp::spawn_with(backend, |c| {
         limits(c, |l| {
-            l.signup = "2/m/ip".into();
-            l.reset_password = "100/m/ip,1/m/key".into();
-            l.change_password = "1/m/user".into();
+            l.signup = "2/m/ip".parse().unwrap();
+            l.reset_password = "100/m/ip,1/m/key".parse().unwrap();
+            l.change_password = "1/m/user".parse().unwrap();
         })
     })
     .await;
@@ -179,7 +182,7 @@ async fn disabled_or_empty_rules_do_not_limit(backend: Backend) {
     let off = TestApp::spawn_with(backend.clone(), |c| {
         limits(c, |l| {
             l.enabled = false;
-            l.login = "1/m/ip".into();
+            l.login = "1/m/ip".parse().unwrap();
         })
     })
     .await;
@@ -187,7 +190,7 @@ async fn disabled_or_empty_rules_do_not_limit(backend: Backend) {
     for _ in 0..3 {
         assert_eq!(off.login("off@example.com", PASSWORD).await.status, 200);
     }
-    let empty = TestApp::spawn_with(backend, |c| limits(c, |l| l.login = String::new())).await;
+    let empty = TestApp::spawn_with(backend, |c| limits(c, |l| l.login = Default::default())).await;
     empty.register("empty@example.com").await;
     for _ in 0..3 {
         assert_eq!(empty.login("empty@example.com", PASSWORD).await.status, 200);
@@ -202,7 +205,7 @@ async fn database_counters_survive_a_restart_memory_ones_do_not(backend: Backend
         let mut config = common::test_config(&database);
         limits(&mut config, |l| {
             l.store = store;
-            l.login = "2/m/ip".into();
+            l.login = "2/m/ip".parse().unwrap();
         });
         let app = TestApp::start(database, config).await;
         app.register("restart@example.com").await;
@@ -235,8 +238,8 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies(backend: Backend) {
     // Counts live in fixed windows: start well clear of a window's end.
     common::clear_of_window_end(60, 10).await;
     let trusting = TestApp::spawn_with(backend.clone(), |c| {
-        limits(c, |l| l.login = "1/m/ip".into());
-        c.server.trusted_proxies = vec!["127.0.0.0/8".into()];
+        limits(c, |l| l.login = "1/m/ip".parse().unwrap());
+        c.server.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
     })
     .await;
     trusting.register("proxy@example.com").await;
@@ -246,7 +249,10 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies(backend: Backend) {
     assert_eq!(login_as(&trusting, "198.51.100.2").await.status, 200);
 
     // Without trusted proxies the header is the client's own word and changes nothing.
-    let plain = TestApp::spawn_with(backend, |c| limits(c, |l| l.login = "1/m/ip".into())).await;
+    let plain = TestApp::spawn_with(backend, |c| {
+        limits(c, |l| l.login = "1/m/ip".parse().unwrap())
+    })
+    .await;
     plain.register("proxy@example.com").await;
     assert_eq!(login_as(&plain, "198.51.100.1").await.status, 200);
     assert_throttled(&login_as(&plain, "198.51.100.2").await);

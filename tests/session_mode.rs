@@ -642,7 +642,7 @@ async fn secure_domain_and_samesite_follow_the_settings(backend: Backend) {
 /// the Host addressed, and `cors.allowed_origins` can.
 async fn cross_site_origins_are_refused(backend: Backend) {
     let app = spawn_with(backend, |config| {
-        config.public_url = "https://auth.example.com".into();
+        config.public_url = "https://auth.example.com".parse().unwrap();
         config.cors.allowed_origins = vec!["https://app.example.com".into()];
     })
     .await;
@@ -899,7 +899,7 @@ async fn missing_credentials_are_403_without_a_challenge(backend: Backend) {
     // Unknown, malformed and never-issued session ids are no credentials either.
     for value in [
         "nonsense".to_owned(),
-        tessera::service::secrets::random_hex(32),
+        tessera::secrets::random_hex(32),
         "0".repeat(64),
     ] {
         assert_not_provided(&with_session(&app, &value).await);
@@ -993,7 +993,7 @@ async fn a_planted_session_id_never_becomes_a_session(backend: Backend) {
 
     for planted in [
         // The shape of our ids, and the shape of Django's.
-        tessera::service::secrets::random_hex(32),
+        tessera::secrets::random_hex(32),
         "k3v9x0q2m8w1z7p4r6t5y0u2i9o8e7a1".to_owned(),
     ] {
         let mut victim = Browser::new(&app);

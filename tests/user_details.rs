@@ -170,7 +170,7 @@ async fn unknown_token_is_unauthorized(backend: Backend) {
 async fn put_with_own_username_in_any_case_works(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let key = register_with_username(&app, "linus@example.com", "Linus").await;
-    let pk = stored_user(&app, "linus@example.com").await.id;
+    let pk = stored_user(&app, "linus@example.com").await.id.0;
 
     let same = put(&app, &key, json!({"username": "Linus"})).await;
     assert_eq!(same.status, 200, "{}", same.text);
@@ -213,7 +213,7 @@ async fn put_requires_username(backend: Backend) {
 async fn put_and_patch_cannot_change_email_or_pk(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let key = register_with_username(&app, "ada@example.com", "ada").await;
-    let pk = stored_user(&app, "ada@example.com").await.id;
+    let pk = stored_user(&app, "ada@example.com").await.id.0;
 
     let put_reply = put(
         &app,
@@ -239,7 +239,7 @@ async fn put_and_patch_cannot_change_email_or_pk(backend: Backend) {
     );
 
     let stored = stored_user(&app, "ada@example.com").await;
-    assert_eq!(stored.id, pk);
+    assert_eq!(stored.id.0, pk);
     assert_eq!(stored.last_name, "Lovelace");
     // The address still logs in; the ones sent never became an account's.
     app.login_key("ada@example.com", PASSWORD).await;

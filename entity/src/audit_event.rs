@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::ids::UserId;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "audit_events")]
 pub struct Model {
@@ -12,7 +14,7 @@ pub struct Model {
     pub outcome: String,
     pub reason: Option<String>,
     /// No foreign key: the trail outlives the account.
-    pub user_id: Option<i64>,
+    pub user_id: Option<UserId>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
 }

@@ -2,35 +2,24 @@
 //! digest is stored, so a database leak does not yield usable tokens.
 
 use sea_orm::entity::prelude::*;
-use std::fmt;
 
-/// `Debug` is implemented by hand so `digest` is never printed.
-#[derive(Clone, PartialEq, Eq, DeriveEntityModel)]
+use crate::ids::{TokenId, UserId};
+
+/// `Debug` redacts `digest`.
+#[derive(Clone, PartialEq, Eq, DeriveEntityModel, derive_more::Debug)]
 #[sea_orm(table_name = "auth_tokens")]
 pub struct Model {
     #[sea_orm(primary_key)]
-    pub id: i64,
-    pub user_id: i64,
+    pub id: TokenId,
+    pub user_id: UserId,
     /// Hex SHA-256 of the token.
     #[sea_orm(unique, column_type = "String(StringLen::N(64))")]
+    #[debug("\"[redacted]\"")]
     pub digest: String,
     pub created_at: DateTimeUtc,
     /// `None` means the token does not expire.
     pub expires_at: Option<DateTimeUtc>,
     pub last_used_at: Option<DateTimeUtc>,
-}
-
-impl fmt::Debug for Model {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Model")
-            .field("id", &self.id)
-            .field("user_id", &self.user_id)
-            .field("digest", &crate::REDACTED)
-            .field("created_at", &self.created_at)
-            .field("expires_at", &self.expires_at)
-            .field("last_used_at", &self.last_used_at)
-            .finish()
-    }
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,16 +1,16 @@
 //! Tessera's sea-orm models: data shapes only, no I/O.
 //!
 //! The schema itself is owned by the `migration` crate; these models mirror it.
-//! Ids are `i64` everywhere (`bigint` identity on PostgreSQL, `integer PRIMARY
-//! KEY AUTOINCREMENT` on SQLite). Times are UTC.
+//! Ids are newtypes over `i64` (`ids`). Times are UTC.
 //!
-//! Columns holding password hashes or digests of secret tokens are redacted
-//! from the hand-written `Debug` impls so they cannot leak into logs.
+//! Columns holding password hashes, digests of secret tokens or mail bodies (which carry
+//! live links) print as `[redacted]` in `Debug`, so they cannot leak into logs.
 
 pub mod audit_event;
 pub mod auth_token;
 pub mod email_address;
 pub mod email_confirmation;
+pub mod ids;
 pub mod outbox_message;
 pub mod password_reset_token;
 pub mod refresh_token;
@@ -18,8 +18,7 @@ pub mod refresh_token_family;
 pub mod session;
 pub mod user;
 
-/// Placeholder printed instead of secret-derived values in `Debug` output.
-pub(crate) const REDACTED: &str = "[redacted]";
+pub use ids::{EmailAddressId, FamilyId, SessionId, TokenId, UserId};
 
 pub mod prelude {
     pub use crate::audit_event::Entity as AuditEvent;

@@ -3,12 +3,14 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::ids::FamilyId;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "refresh_tokens")]
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
-    pub family_id: i64,
+    pub family_id: FamilyId,
     #[sea_orm(unique)]
     pub jti: String,
     pub issued_at: DateTimeUtc,

@@ -3,12 +3,14 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::ids::{FamilyId, UserId};
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "refresh_token_families")]
 pub struct Model {
     #[sea_orm(primary_key)]
-    pub id: i64,
-    pub user_id: i64,
+    pub id: FamilyId,
+    pub user_id: UserId,
     pub created_at: DateTimeUtc,
     pub revoked_at: Option<DateTimeUtc>,
     /// Why the family was revoked (logout, reuse detected, ...).

@@ -1,14 +1,15 @@
 //! An account (`users`), shaped like Django's `auth.User`.
 
 use sea_orm::entity::prelude::*;
-use std::fmt;
 
-/// `Debug` is implemented by hand so `password_hash` is never printed.
-#[derive(Clone, PartialEq, Eq, DeriveEntityModel)]
+use crate::ids::UserId;
+
+/// `Debug` redacts `password_hash`.
+#[derive(Clone, PartialEq, Eq, DeriveEntityModel, derive_more::Debug)]
 #[sea_orm(table_name = "users")]
 pub struct Model {
     #[sea_orm(primary_key)]
-    pub id: i64,
+    pub id: UserId,
     /// Trimmed and lowercased before storage; unique.
     #[sea_orm(unique)]
     pub email: String,
@@ -18,30 +19,13 @@ pub struct Model {
     pub last_name: String,
     /// PHC-format hash; the empty string means "unusable password"
     /// (e.g. an account that can only sign in another way).
+    #[debug("\"[redacted]\"")]
     pub password_hash: String,
     pub is_active: bool,
     pub is_staff: bool,
     pub is_superuser: bool,
     pub date_joined: DateTimeUtc,
     pub last_login: Option<DateTimeUtc>,
-}
-
-impl fmt::Debug for Model {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Model")
-            .field("id", &self.id)
-            .field("email", &self.email)
-            .field("username", &self.username)
-            .field("first_name", &self.first_name)
-            .field("last_name", &self.last_name)
-            .field("password_hash", &crate::REDACTED)
-            .field("is_active", &self.is_active)
-            .field("is_staff", &self.is_staff)
-            .field("is_superuser", &self.is_superuser)
-            .field("date_joined", &self.date_joined)
-            .field("last_login", &self.last_login)
-            .finish()
-    }
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -41,7 +41,7 @@ async fn exercise(db: &DatabaseConnection) {
     .insert(db)
     .await
     .unwrap();
-    assert!(alice.id > 0);
+    assert!(alice.id.0 > 0);
     assert_eq!(
         User::find_by_id(alice.id).one(db).await.unwrap(),
         Some(alice.clone())

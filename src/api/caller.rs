@@ -9,7 +9,6 @@ use ipnet::IpNet;
 use poem::http::header::USER_AGENT;
 use poem::{FromRequest, Request, RequestBody};
 
-use crate::config::parse_proxy;
 use crate::service::audit::Caller;
 
 /// `server.trusted_proxies`, parsed once at startup and attached as request data.
@@ -17,10 +16,8 @@ use crate::service::audit::Caller;
 pub struct TrustedProxies(pub Arc<Vec<IpNet>>);
 
 impl TrustedProxies {
-    pub fn from_config(entries: &[String]) -> Self {
-        Self(Arc::new(
-            entries.iter().filter_map(|e| parse_proxy(e)).collect(),
-        ))
+    pub fn from_config(proxies: &[IpNet]) -> Self {
+        Self(Arc::new(proxies.to_vec()))
     }
 }
 
@@ -79,7 +76,11 @@ mod tests {
 
     #[test]
     fn forwarded_for_counts_only_behind_trusted_proxies() {
-        let trusted = TrustedProxies::from_config(&["10.0.0.0/8".into(), "192.168.1.5".into()]).0;
+        let trusted = TrustedProxies::from_config(&[
+            "10.0.0.0/8".parse().unwrap(),
+            "192.168.1.5/32".parse().unwrap(),
+        ])
+        .0;
         // Direct client: the header is the client's own word and is ignored.
         assert_eq!(
             client_address(ip("203.0.113.7"), "1.2.3.4", &trusted),

@@ -15,11 +15,10 @@ use poem_openapi::registry::{
 };
 use serde_json::{Map, Value, json};
 
+use crate::messages;
 use crate::service::error::{Error as ServiceError, FieldErrors};
+use crate::service::jwt::JwtRejection;
 
-pub const NOT_PROVIDED: &str = "Authentication credentials were not provided.";
-pub const NOT_FOUND: &str = "Not found.";
-pub const SERVER_ERROR: &str = "A server error occurred.";
 const ERROR_SCHEMA: &str = "Error";
 
 /// An HTTP error with a DRF-shaped JSON body.
@@ -30,9 +29,10 @@ pub struct ApiError {
     headers: Vec<(header::HeaderName, String)>,
 }
 
+/// The catalogue: one named constructor per DRF error this service answers with. Handlers,
+/// extractors and the edge build errors only through these.
 impl ApiError {
-    /// `{"detail": message}` with `status`.
-    pub fn detail(status: StatusCode, message: impl Into<String>) -> Self {
+    fn detail(status: StatusCode, message: impl Into<String>) -> Self {
         Self {
             status,
             body: json!({ "detail": message.into() }),
@@ -40,6 +40,7 @@ impl ApiError {
         }
     }
 
+    /// 400 with field errors (`{"<field>": [...]}`, `non_field_errors`).
     pub fn validation(errors: &FieldErrors) -> Self {
         let body: Map<String, Value> = errors
             .iter()
@@ -52,12 +53,57 @@ impl ApiError {
         }
     }
 
-    /// 401 (the edge adds the mode's `WWW-Authenticate`, see `framework_errors::Challenge`).
-    pub fn unauthorized(message: impl Into<String>) -> Self {
+    /// 400 with one field's error.
+    pub fn field(field: &str, message: &str) -> Self {
+        let mut errors = FieldErrors::new();
+        errors.add(field, message);
+        Self::validation(&errors)
+    }
+
+    /// 400 `{"detail"}`: a request that makes no sense as sent.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::detail(StatusCode::BAD_REQUEST, message)
+    }
+
+    pub fn json_parse_error(reason: impl fmt::Display) -> Self {
+        Self::bad_request(messages::json_parse_error(reason))
+    }
+
+    pub fn form_parse_error(reason: impl fmt::Display) -> Self {
+        Self::bad_request(messages::form_parse_error(reason))
+    }
+
+    pub fn unreadable_body() -> Self {
+        Self::bad_request(messages::UNREADABLE_BODY)
+    }
+
+    /// 400: token-mode `logout/` without a token (dj-rest-auth's answer).
+    pub fn not_logged_in() -> Self {
+        Self::bad_request(messages::NOT_LOGGED_IN)
+    }
+
+    /// 401 (403 in session mode): no credential at all. The edge adds the mode's challenge.
+    pub fn not_authenticated() -> Self {
+        Self::authentication_failed(messages::NOT_PROVIDED)
+    }
+
+    /// 401: a credential was presented and refused, in DRF's words.
+    pub fn authentication_failed(message: &str) -> Self {
         Self::detail(StatusCode::UNAUTHORIZED, message)
     }
-    /// SimpleJWT's refusal: `{"detail": message, "code": "token_not_valid"}` (401).
-    pub fn token_not_valid(message: &str) -> Self {
+
+    /// SimpleJWT's refusal on `token/verify/` and `token/refresh/`:
+    /// `{"detail", "code": "token_not_valid"}` (401).
+    pub fn token_not_valid(rejection: JwtRejection) -> Self {
+        Self::token_not_valid_because(rejection.message())
+    }
+
+    /// `token/refresh/` with no refresh token anywhere.
+    pub fn no_valid_refresh() -> Self {
+        Self::token_not_valid_because(messages::NO_VALID_REFRESH)
+    }
+
+    fn token_not_valid_because(message: &str) -> Self {
         Self {
             status: StatusCode::UNAUTHORIZED,
             body: json!({ "detail": message, "code": "token_not_valid" }),
@@ -66,31 +112,54 @@ impl ApiError {
     }
 
     /// SimpleJWT's answer to a bad access token on an authenticated endpoint.
-    pub fn access_token_not_valid(message: &str) -> Self {
+    pub fn access_token_not_valid(rejection: JwtRejection) -> Self {
         Self {
             status: StatusCode::UNAUTHORIZED,
             body: json!({
-                "detail": "Given token not valid for any token type",
+                "detail": messages::ACCESS_TOKEN_NOT_VALID,
                 "code": "token_not_valid",
                 "messages": [{
                     "token_class": "AccessToken",
                     "token_type": "access",
-                    "message": message,
+                    "message": rejection.message(),
                 }],
             }),
             headers: Vec::new(),
         }
     }
 
+    /// JWT `logout/` with a bad or revoked refresh token: dj-rest-auth answers without
+    /// SimpleJWT's `code`, and says "blacklisted" or "invalid", nothing finer.
+    pub fn refresh_refused_at_logout(rejection: JwtRejection) -> Self {
+        let message = match rejection {
+            JwtRejection::Blacklisted => messages::TOKEN_BLACKLISTED,
+            _ => messages::TOKEN_INVALID,
+        };
+        Self::authentication_failed(message)
+    }
+
+    /// JWT `logout/` without a refresh token (it is looked for where it is configured to be).
+    pub fn refresh_not_included(in_cookie: bool) -> Self {
+        Self::authentication_failed(match in_cookie {
+            true => messages::NO_REFRESH_IN_COOKIE,
+            false => messages::NO_REFRESH_IN_DATA,
+        })
+    }
+
+    /// 403: Django's CSRF refusal.
+    pub fn csrf_failed(message: &str) -> Self {
+        Self::detail(StatusCode::FORBIDDEN, message)
+    }
+
     pub fn not_found() -> Self {
-        Self::detail(StatusCode::NOT_FOUND, NOT_FOUND)
+        Self::detail(StatusCode::NOT_FOUND, messages::NOT_FOUND)
     }
 
     /// 405 with the `Allow` header listing what the path does accept.
     pub fn method_not_allowed(method: &str, allowed: &[String]) -> Self {
         let error = Self::detail(
             StatusCode::METHOD_NOT_ALLOWED,
-            format!("Method \"{method}\" not allowed."),
+            messages::method_not_allowed(method),
         );
         if allowed.is_empty() {
             error
@@ -99,25 +168,45 @@ impl ApiError {
         }
     }
 
-    pub fn unsupported_media_type(content_type: &str) -> Self {
-        Self::detail(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!("Unsupported media type \"{content_type}\" in request."),
-        )
+    /// 408: the request (body included) took longer than `server.request_timeout_seconds`.
+    pub fn request_timeout() -> Self {
+        Self::detail(StatusCode::REQUEST_TIMEOUT, messages::REQUEST_TIMED_OUT)
     }
 
     pub fn payload_too_large(limit: usize) -> Self {
         Self::detail(
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!("Request body is larger than the limit of {limit} bytes."),
+            messages::body_too_large(limit),
         )
     }
 
-    pub fn internal() -> Self {
-        Self::detail(StatusCode::INTERNAL_SERVER_ERROR, SERVER_ERROR)
+    pub fn unsupported_media_type(content_type: &str) -> Self {
+        Self::detail(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            messages::unsupported_media_type(content_type),
+        )
     }
 
-    pub fn with_header(mut self, name: header::HeaderName, value: &str) -> Self {
+    /// 429 with `Retry-After`.
+    pub fn throttled(wait_seconds: u64) -> Self {
+        Self::detail(
+            StatusCode::TOO_MANY_REQUESTS,
+            messages::throttled(wait_seconds),
+        )
+        .with_header(header::RETRY_AFTER, &wait_seconds.to_string())
+    }
+
+    pub fn internal() -> Self {
+        Self::detail(StatusCode::INTERNAL_SERVER_ERROR, messages::SERVER_ERROR)
+    }
+
+    /// Any other client error the framework raises, in its standard words.
+    pub fn other_client_error(status: StatusCode) -> Self {
+        let reason = status.canonical_reason().unwrap_or("Request failed");
+        Self::detail(status, format!("{reason}."))
+    }
+
+    fn with_header(mut self, name: header::HeaderName, value: &str) -> Self {
         self.headers.push((name, value.to_owned()));
         self
     }
@@ -129,22 +218,25 @@ impl ApiError {
     pub fn body(&self) -> &Value {
         &self.body
     }
+
+    /// The headers this error sets (`Allow`, `Retry-After`).
+    pub fn headers(&self) -> impl Iterator<Item = (&header::HeaderName, &str)> {
+        self.headers
+            .iter()
+            .map(|(name, value)| (name, value.as_str()))
+    }
 }
 
 impl From<ServiceError> for ApiError {
     fn from(err: ServiceError) -> Self {
         match err {
             ServiceError::Invalid(errors) => Self::validation(&errors),
-            ServiceError::Unauthenticated(message) => Self::unauthorized(message),
-            ServiceError::NotAuthenticated => Self::unauthorized(NOT_PROVIDED),
-            ServiceError::BadRequest(message) => Self::detail(StatusCode::BAD_REQUEST, message),
+            ServiceError::Unauthenticated(message) => Self::authentication_failed(message),
+            ServiceError::NotAuthenticated => Self::not_authenticated(),
+            ServiceError::BadRequest(message) => Self::bad_request(message),
             ServiceError::NotFound => Self::not_found(),
-            ServiceError::Throttled { wait_seconds } => Self::detail(
-                StatusCode::TOO_MANY_REQUESTS,
-                format!("Request was throttled. Expected available in {wait_seconds} seconds."),
-            )
-            .with_header(header::RETRY_AFTER, &wait_seconds.to_string()),
-            ServiceError::TokenRejected(rejection) => Self::token_not_valid(rejection.message()),
+            ServiceError::Throttled { wait_seconds } => Self::throttled(wait_seconds),
+            ServiceError::TokenRejected(rejection) => Self::token_not_valid(rejection),
             ServiceError::Database(err) => {
                 tracing::error!(error = %err, "database error");
                 Self::internal()

@@ -14,7 +14,7 @@ fn live() -> Json<Value> {
 
 #[handler]
 async fn ready(accounts: Data<&Accounts>) -> (StatusCode, Json<Value>) {
-    match crate::store::ping(accounts.db()).await {
+    match accounts.ready().await {
         Ok(()) => (
             StatusCode::OK,
             Json(json!({ "status": "ok", "database": "ok" })),

@@ -17,7 +17,9 @@ use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
 use secrecy::SecretString;
 use serde_json::{Map, Value};
 
+use crate::api::edge::body_limit::BodyLimit;
 use crate::api::error::ApiError;
+use crate::messages::{self, BLANK, INVALID_EMAIL, NOT_A_STRING, NUL_CHARACTER, NULL, REQUIRED};
 use crate::service::error::FieldErrors;
 
 /// Passwords longer than this are refused, never truncated: argon2 would happily hash
@@ -25,17 +27,6 @@ use crate::service::error::FieldErrors;
 pub const MAX_PASSWORD_BYTES: usize = 4096;
 /// Django's `EmailField` limit.
 pub const MAX_EMAIL_LENGTH: usize = 254;
-
-pub const REQUIRED: &str = "This field is required.";
-pub const BLANK: &str = "This field may not be blank.";
-pub const NULL: &str = "This field may not be null.";
-pub const NOT_A_STRING: &str = "Not a valid string.";
-pub const NUL_CHARACTER: &str = "Null characters are not allowed.";
-pub const INVALID_EMAIL: &str = "Enter a valid email address.";
-
-/// The largest body `Input` reads; set once per application as request data.
-#[derive(Debug, Clone, Copy)]
-pub struct BodyLimit(pub usize);
 
 /// A request body type: pulls its fields out of `Fields`, which records any errors.
 pub trait FromFields: Sized {
@@ -70,9 +61,7 @@ impl<'a, Schema: Type, Parsed: FromFields> ApiExtractor<'a> for Input<Schema, Pa
         body: &mut RequestBody,
         _options: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
-        let limit = request
-            .data::<BodyLimit>()
-            .map_or(64 * 1024, |limit| limit.0);
+        let limit = request.data::<BodyLimit>().unwrap_or(&BodyLimit::DEFAULT).0;
         let object = read_object(request, body, limit).await?;
         let mut fields = Fields::new(object);
         let value = Parsed::from_fields(&mut fields);
@@ -96,10 +85,7 @@ async fn read_object(
         .await
         .map_err(|err| match err {
             poem::error::ReadBodyError::PayloadTooLarge => ApiError::payload_too_large(limit),
-            _ => ApiError::detail(
-                poem::http::StatusCode::BAD_REQUEST,
-                "Could not read the request body.",
-            ),
+            _ => ApiError::unreadable_body(),
         })?;
     let content_type = request
         .headers()
@@ -121,12 +107,7 @@ async fn read_object(
         }
         Some("application/x-www-form-urlencoded") => {
             let pairs: Vec<(String, String)> =
-                serde_urlencoded::from_bytes(&bytes).map_err(|err| {
-                    ApiError::detail(
-                        poem::http::StatusCode::BAD_REQUEST,
-                        format!("Form parse error - {err}"),
-                    )
-                })?;
+                serde_urlencoded::from_bytes(&bytes).map_err(ApiError::form_parse_error)?;
             // A repeated key keeps its last value, as Django's QueryDict does.
             Ok(pairs
                 .into_iter()
@@ -143,22 +124,14 @@ fn parse_json(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());
     }
-    let value: Value = serde_json::from_slice(bytes).map_err(|err| {
-        ApiError::detail(
-            poem::http::StatusCode::BAD_REQUEST,
-            format!("JSON parse error - {err}"),
-        )
-    })?;
+    let value: Value = serde_json::from_slice(bytes).map_err(ApiError::json_parse_error)?;
     match value {
         Value::Object(map) => Ok(map),
         other => {
             let mut errors = FieldErrors::new();
             errors.add(
                 crate::service::error::NON_FIELD_ERRORS,
-                format!(
-                    "Invalid data. Expected a dictionary, but got {}.",
-                    python_type_name(&other)
-                ),
+                messages::not_a_dictionary(python_type_name(&other)),
             );
             Err(ApiError::validation(&errors))
         }
@@ -209,8 +182,7 @@ impl Fields {
             return None;
         }
         if trimmed.chars().count() > max_length {
-            self.errors
-                .add(name, crate::service::accounts::too_long(max_length));
+            self.errors.add(name, messages::too_long(max_length));
             return None;
         }
         Some(trimmed.to_owned())
@@ -226,8 +198,7 @@ impl Fields {
         let raw = self.raw_text(name, presence, NOT_A_STRING)?;
         let trimmed = raw.trim();
         if trimmed.chars().count() > max_length {
-            self.errors
-                .add(name, crate::service::accounts::too_long(max_length));
+            self.errors.add(name, messages::too_long(max_length));
             return None;
         }
         Some(trimmed.to_owned())
@@ -242,8 +213,7 @@ impl Fields {
             return None;
         }
         if value.chars().count() > MAX_EMAIL_LENGTH {
-            self.errors
-                .add(name, crate::service::accounts::too_long(MAX_EMAIL_LENGTH));
+            self.errors.add(name, messages::too_long(MAX_EMAIL_LENGTH));
             return None;
         }
         if !is_valid_email(&value) {

@@ -130,7 +130,7 @@ impl OutboxWorker {
         Self {
             db,
             transport,
-            from: config.from.clone(),
+            from: config.from.to_string(),
             policy: RetryPolicy::from_config(config),
             wake: outbox.notifier(),
         }

@@ -325,7 +325,7 @@ async fn write_eml(dir: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     let name = format!(
         "{}-{}",
         chrono::Utc::now().format("%Y%m%dT%H%M%S%.6f"),
-        crate::service::secrets::random_hex(6)
+        crate::secrets::random_hex(6)
     );
     let partial = dir.join(format!(".{name}.partial"));
     tokio::fs::write(&partial, bytes).await?;

@@ -167,7 +167,7 @@ impl AuditTrail {
             event = entry.event.name(),
             outcome = entry.outcome.name(),
             reason = entry.reason,
-            user_id = entry.user_id,
+            user_id = entry.user_id.map(|id| id.0),
             ip = caller.ip.map(tracing::field::display),
             // Debug-formatted: a client-chosen string cannot forge log lines.
             user_agent = caller.user_agent.as_deref().map(tracing::field::debug),

@@ -1,14 +1,15 @@
 //! Email verification: confirmation keys sent at signup and on request, confirmed by POST.
 
 use chrono::{Duration, Utc};
+use entity::EmailAddressId;
 use sea_orm::ConnectionTrait;
 
 use crate::mail::MailKind;
+use crate::secrets;
 use crate::service::accounts::{Accounts, User, human_duration, normalize_email, user_context};
 use crate::service::audit::{Caller, Entry, Event};
 use crate::service::error::{Error, Result};
 use crate::service::rate_limits::Action;
-use crate::service::secrets;
 use crate::store;
 
 impl Accounts {
@@ -17,7 +18,7 @@ impl Accounts {
         &self,
         db: &C,
         user: &User,
-        email_address_id: i64,
+        email_address_id: EmailAddressId,
     ) -> Result<()> {
         let key = secrets::random_hex(32);
         let now = Utc::now();

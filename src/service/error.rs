@@ -82,7 +82,7 @@ pub enum Error {
     Throttled { wait_seconds: u64 },
     /// A JWT was refused; each endpoint answers in its own dj-rest-auth / SimpleJWT shape.
     #[error("token refused: {}", .0.message())]
-    TokenRejected(crate::service::jwt_auth::JwtRejection),
+    TokenRejected(crate::service::jwt::JwtRejection),
     #[error("database error: {0}")]
     Database(#[from] DbErr),
     #[error("internal error: {0}")]

@@ -1,15 +1,21 @@
 //! Use cases. They own their transactions and know nothing of HTTP.
+//!
+//! `accounts` is the service every use case hangs off; the rest are named for what they do.
 
 pub mod accounts;
 pub mod audit;
 pub mod email_verification;
 pub mod error;
+pub mod health;
 pub mod jwt;
-pub mod jwt_auth;
+pub mod login;
+pub mod password_change;
 pub mod password_hashing;
 pub mod password_reset;
 pub mod password_validation;
+pub mod profile;
 pub mod rate_limits;
-pub mod secrets;
+pub mod registration;
 pub mod sessions;
+pub mod tokens;
 pub mod usernames;

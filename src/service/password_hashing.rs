@@ -54,7 +54,7 @@ impl PasswordHasher {
         let mut buffers: Vec<Vec<Block>> = (0..permits)
             .map(|_| vec![Block::default(); params.block_count()])
             .collect();
-        let dummy_password = super::secrets::random_hex(16);
+        let dummy_password = crate::secrets::random_hex(16);
         let dummy_hash = hash_with(&params, dummy_password.as_bytes(), &mut buffers[0])?;
         Ok(Self {
             params,

@@ -4,18 +4,16 @@ use chrono::{Duration, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::mail::MailKind;
-use crate::service::accounts::{
-    Accounts, NEW_PASSWORD_MISMATCH, User, human_duration, normalize_email, user_context,
-};
+use crate::messages::*;
+use crate::secrets;
+use crate::service::accounts::{Accounts, User, human_duration, normalize_email, user_context};
 use crate::service::audit::{Caller, Entry, Event};
 use crate::service::error::{Error, FieldErrors, Result};
 use crate::service::password_validation::UserAttributes;
 use crate::service::rate_limits::{Action, Subjects};
-use crate::service::secrets;
 use crate::store;
 use crate::store::credentials::Keep;
-
-pub const INVALID_VALUE: &str = "Invalid value";
+use crate::store::users::UserId;
 
 /// The confirm form. Fields that failed to parse are `None`; their errors are in
 /// `field_errors` and are reported first, as DRF does.
@@ -28,9 +26,9 @@ pub struct ResetConfirmation {
 }
 
 /// Django's `int_to_base36`: the `uid` of reset links.
-pub fn uid_for(user_id: i64) -> String {
+pub fn uid_for(user_id: UserId) -> String {
     const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    let mut n = user_id.unsigned_abs();
+    let mut n = user_id.0.unsigned_abs();
     let mut out = Vec::new();
     loop {
         out.push(DIGITS[(n % 36) as usize]);
@@ -44,11 +42,13 @@ pub fn uid_for(user_id: i64) -> String {
 }
 
 /// Django's `base36_to_int`, refusing signs, padding and anything too long to be a pk.
-pub fn user_id_from_uid(uid: &str) -> Option<i64> {
+pub fn user_id_from_uid(uid: &str) -> Option<UserId> {
     if uid.is_empty() || uid.len() > 13 || !uid.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return None;
     }
-    i64::from_str_radix(&uid.to_ascii_lowercase(), 36).ok()
+    i64::from_str_radix(&uid.to_ascii_lowercase(), 36)
+        .ok()
+        .map(UserId)
 }
 
 impl Accounts {
@@ -179,8 +179,8 @@ mod tests {
     fn uids_are_djangos_base36() {
         // Django: int_to_base36(0) == "0", (35) == "z", (36) == "10", (1234567) == "qglj".
         for (id, uid) in [(0, "0"), (35, "z"), (36, "10"), (1_234_567, "qglj")] {
-            assert_eq!(uid_for(id), uid);
-            assert_eq!(user_id_from_uid(uid), Some(id));
+            assert_eq!(uid_for(UserId(id)), uid);
+            assert_eq!(user_id_from_uid(uid), Some(UserId(id)));
         }
         for bad in ["", "-1", "+1", " 1", "1.0", "zzzzzzzzzzzzzz", "é"] {
             assert_eq!(user_id_from_uid(bad), None, "{bad:?}");

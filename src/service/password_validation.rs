@@ -17,7 +17,7 @@
 //!   `char::is_ascii_digit` fits; a table generated from CPython is used: see `py_isdigit`.
 //! * `re.split(r"\W+", …)` uses Python's `\w` (alphanumeric or `_`), which unlike
 //!   `char::is_alphanumeric` excludes combining vowel signs etc.: see `py_is_word`.
-//! * `difflib.SequenceMatcher` is ported in full: see `SequenceMatcher`.
+//! * `difflib.SequenceMatcher.quick_ratio` is ported, bit for bit: see `SequenceMatcher`.
 //!
 //! The Unicode tables were generated with CPython 3.11.7 (Unicode 14.0). Characters assigned
 //! in later Unicode versions follow Rust's standard library tables instead.
@@ -277,117 +277,6 @@ impl<'s> SequenceMatcher<'s> {
             }
         }
         calculate_ratio(matches, self.a.len() + self.b.len())
-    }
-}
-
-// Django's validator only needs `quick_ratio`; the rest of the port is kept (and tested
-// against CPython) so this stays a faithful, reusable `SequenceMatcher`.
-#[allow(dead_code)]
-impl SequenceMatcher<'_> {
-    /// `ratio()`: 2*M/T where M is the number of matched characters.
-    pub(crate) fn ratio(&self) -> f64 {
-        let matches = self.get_matching_blocks().iter().map(|m| m.2).sum();
-        calculate_ratio(matches, self.a.len() + self.b.len())
-    }
-
-    /// `__chain_b`: positions of each element of b, minus "popular" elements when autojunk
-    /// applies (n >= 200 and the element occurs more than n // 100 + 1 times).
-    fn chain_b(&self) -> HashMap<char, Vec<usize>> {
-        let mut b2j: HashMap<char, Vec<usize>> = HashMap::new();
-        for (i, &elt) in self.b.iter().enumerate() {
-            b2j.entry(elt).or_default().push(i);
-        }
-        let n = self.b.len();
-        if n >= 200 {
-            let ntest = n / 100 + 1;
-            b2j.retain(|_, idxs| idxs.len() <= ntest);
-        }
-        b2j
-    }
-
-    /// `find_longest_match(alo, ahi, blo, bhi)` -> (i, j, k).
-    fn find_longest_match(
-        &self,
-        b2j: &HashMap<char, Vec<usize>>,
-        (alo, ahi, blo, bhi): (usize, usize, usize, usize),
-    ) -> (usize, usize, usize) {
-        let (a, b) = (self.a, self.b);
-        let (mut besti, mut bestj, mut bestsize) = (alo, blo, 0);
-        // j2len[j] = length of the longest match ending with a[i-1] and b[j].
-        let mut j2len: HashMap<usize, usize> = HashMap::new();
-        let mut newj2len: HashMap<usize, usize> = HashMap::new();
-        for (i, elt) in a.iter().enumerate().take(ahi).skip(alo) {
-            newj2len.clear();
-            for &j in b2j.get(elt).map_or(&[][..], Vec::as_slice) {
-                if j < blo {
-                    continue;
-                }
-                if j >= bhi {
-                    break;
-                }
-                let prev = if j == 0 {
-                    0
-                } else {
-                    j2len.get(&(j - 1)).copied().unwrap_or(0)
-                };
-                let k = prev + 1;
-                newj2len.insert(j, k);
-                if k > bestsize {
-                    (besti, bestj, bestsize) = (i + 1 - k, j + 1 - k, k);
-                }
-            }
-            std::mem::swap(&mut j2len, &mut newj2len);
-        }
-        // Extend the match with equal (popular, hence absent from b2j) neighbours.
-        while besti > alo && bestj > blo && a[besti - 1] == b[bestj - 1] {
-            (besti, bestj, bestsize) = (besti - 1, bestj - 1, bestsize + 1);
-        }
-        while besti + bestsize < ahi
-            && bestj + bestsize < bhi
-            && a[besti + bestsize] == b[bestj + bestsize]
-        {
-            bestsize += 1;
-        }
-        (besti, bestj, bestsize)
-    }
-
-    /// `get_matching_blocks()`: non-adjacent (i, j, n) triples plus the (la, lb, 0) sentinel.
-    fn get_matching_blocks(&self) -> Vec<(usize, usize, usize)> {
-        let b2j = self.chain_b();
-        let (la, lb) = (self.a.len(), self.b.len());
-        let mut queue = vec![(0, la, 0, lb)];
-        let mut matching_blocks = Vec::new();
-        while let Some((alo, ahi, blo, bhi)) = queue.pop() {
-            let (i, j, k) = self.find_longest_match(&b2j, (alo, ahi, blo, bhi));
-            if k > 0 {
-                matching_blocks.push((i, j, k));
-                if alo < i && blo < j {
-                    queue.push((alo, i, blo, j));
-                }
-                if i + k < ahi && j + k < bhi {
-                    queue.push((i + k, ahi, j + k, bhi));
-                }
-            }
-        }
-        matching_blocks.sort_unstable();
-
-        let (mut i1, mut j1, mut k1) = (0, 0, 0);
-        let mut non_adjacent = Vec::new();
-        for (i2, j2, k2) in matching_blocks {
-            if i1 + k1 == i2 && j1 + k1 == j2 {
-                k1 += k2;
-            } else {
-                if k1 > 0 {
-                    non_adjacent.push((i1, j1, k1));
-                }
-                (i1, j1, k1) = (i2, j2, k2);
-            }
-        }
-        if k1 > 0 {
-            non_adjacent.push((i1, j1, k1));
-        }
-        non_adjacent.push((la, lb, 0));
-        non_adjacent
     }
 }
 
@@ -901,32 +790,15 @@ mod tests {
 
     #[test]
     fn sequence_matcher_matches_cpython_difflib() {
-        for &(a, b, ratio, quick_ratio) in DIFFLIB_VECTORS {
+        // The vectors also hold CPython's `ratio()`, which Django's validator does not use.
+        for &(a, b, _ratio, quick_ratio) in DIFFLIB_VECTORS {
             let (a_chars, b_chars) = (chars(a), chars(b));
             let sm = SequenceMatcher::new(&a_chars, &b_chars);
-            assert_eq!(sm.ratio().to_bits(), ratio.to_bits(), "ratio({a:?}, {b:?})");
             assert_eq!(
                 sm.quick_ratio().to_bits(),
                 quick_ratio.to_bits(),
                 "quick_ratio({a:?}, {b:?})"
             );
         }
-    }
-
-    #[test]
-    fn matching_blocks_match_cpython() {
-        // difflib docs: SequenceMatcher(None, "abxcd", "abcd").get_matching_blocks()
-        let (a, b) = (chars("abxcd"), chars("abcd"));
-        assert_eq!(
-            SequenceMatcher::new(&a, &b).get_matching_blocks(),
-            [(0, 0, 2), (3, 2, 2), (5, 4, 0)]
-        );
-        // difflib docs: find_longest_match on " abcd" / "abcd abcd" is (0, 4, 5).
-        let (a, b) = (chars(" abcd"), chars("abcd abcd"));
-        let sm = SequenceMatcher::new(&a, &b);
-        assert_eq!(
-            sm.find_longest_match(&sm.chain_b(), (0, 5, 0, 9)),
-            (0, 4, 5)
-        );
     }
 }

@@ -13,9 +13,9 @@ use std::sync::{Arc, Mutex};
 use chrono::Utc;
 use sea_orm::DatabaseConnection;
 
-use crate::config::{RateLimitStore, RateLimitsConfig};
+use crate::config::{Per, RateLimitStore, RateLimitsConfig, Rule};
+use crate::secrets;
 use crate::service::error::{Error, Result};
-use crate::service::secrets;
 use crate::store;
 
 /// The limited actions (allauth's names).
@@ -44,76 +44,13 @@ impl Action {
     }
 }
 
-/// Who a rule counts per.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Per {
-    Ip,
-    Key,
-    User,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rule {
-    pub amount: u32,
-    pub period_seconds: i64,
-    pub per: Per,
-}
-
-/// Parses `"10/m/ip,5/300s/key"`; `""` is no rule at all.
-pub fn parse_rules(text: &str) -> std::result::Result<Vec<Rule>, String> {
-    text.split(',')
-        .map(str::trim)
-        .filter(|rule| !rule.is_empty())
-        .map(parse_rule)
-        .collect()
-}
-
-fn parse_rule(rule: &str) -> std::result::Result<Rule, String> {
-    let bad = || format!("{rule:?} is not AMOUNT/PERIOD/PER, e.g. \"10/m/ip\" or \"5/300s/key\"");
-    let mut parts = rule.split('/');
-    let (Some(amount), Some(period)) = (parts.next(), parts.next()) else {
-        return Err(bad());
-    };
-    let per = match parts.next() {
-        None | Some("ip") => Per::Ip,
-        Some("key") => Per::Key,
-        Some("user") => Per::User,
-        Some(_) => return Err(bad()),
-    };
-    if parts.next().is_some() {
-        return Err(bad());
-    }
-    let amount: u32 = amount.parse().map_err(|_| bad())?;
-    let (count, unit) = period.split_at(period.len().saturating_sub(1));
-    let unit_seconds = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3_600,
-        "d" => 86_400,
-        _ => return Err(bad()),
-    };
-    let count: i64 = if count.is_empty() {
-        1
-    } else {
-        count.parse().map_err(|_| bad())?
-    };
-    if amount == 0 || count <= 0 {
-        return Err(bad());
-    }
-    Ok(Rule {
-        amount,
-        period_seconds: count * unit_seconds,
-        per,
-    })
-}
-
 /// Whom a request counts against.
 #[derive(Debug, Clone, Default)]
 pub struct Subjects<'a> {
     pub ip: Option<IpAddr>,
     /// The email address the request is about (normalised by the caller).
     pub key: Option<&'a str>,
-    pub user: Option<i64>,
+    pub user: Option<crate::store::users::UserId>,
 }
 
 #[derive(Clone)]
@@ -129,7 +66,7 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
-    pub fn new(config: &RateLimitsConfig, db: DatabaseConnection) -> Result<Self> {
+    pub fn new(config: &RateLimitsConfig, db: DatabaseConnection) -> Self {
         let mut rules = HashMap::new();
         if config.enabled {
             for action in [
@@ -141,15 +78,12 @@ impl RateLimiter {
                 Action::ResetPasswordFromKey,
                 Action::ChangePassword,
             ] {
-                let text = config
+                let parsed = config
                     .actions()
                     .into_iter()
                     .find(|(name, _)| *name == action.name())
-                    .map(|(_, text)| text)
+                    .map(|(_, rules)| rules.rules().to_vec())
                     .unwrap_or_default();
-                let parsed = parse_rules(text).map_err(|err| {
-                    Error::Internal(format!("rate_limits.{}: {err}", action.name()))
-                })?;
                 rules.insert(action, parsed);
             }
         }
@@ -157,10 +91,10 @@ impl RateLimiter {
             RateLimitStore::Memory => Counters::Memory(Arc::default()),
             RateLimitStore::Database => Counters::Database(db),
         };
-        Ok(Self {
+        Self {
             rules: Arc::new(rules),
             counters,
-        })
+        }
     }
 
     /// The action's per-key rule, if limits are on and it has one (`confirm_email`).
@@ -340,50 +274,4 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn allauth_rule_strings_parse() {
-        assert_eq!(
-            parse_rules("10/m/ip,5/300s/key").unwrap(),
-            vec![
-                Rule {
-                    amount: 10,
-                    period_seconds: 60,
-                    per: Per::Ip
-                },
-                Rule {
-                    amount: 5,
-                    period_seconds: 300,
-                    per: Per::Key
-                },
-            ]
-        );
-        assert_eq!(parse_rules("1/180s/key").unwrap()[0].period_seconds, 180);
-        assert_eq!(parse_rules("5/m/user").unwrap()[0].per, Per::User);
-        assert_eq!(
-            parse_rules("3/2h").unwrap()[0],
-            Rule {
-                amount: 3,
-                period_seconds: 7200,
-                per: Per::Ip
-            }
-        );
-        assert!(parse_rules("").unwrap().is_empty());
-        for bad in [
-            "10",
-            "x/m/ip",
-            "10/w/ip",
-            "10/m/host",
-            "0/m/ip",
-            "10/0s/ip",
-            "1/m/ip/x",
-        ] {
-            assert!(parse_rules(bad).is_err(), "{bad}");
-        }
-    }
 }

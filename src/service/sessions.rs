@@ -3,10 +3,10 @@
 
 use chrono::{DateTime, Duration, Utc};
 
+use crate::secrets;
 use crate::service::accounts::{Accounts, Credential, Principal, User};
 use crate::service::audit::{Caller, Entry, Event};
 use crate::service::error::Result;
-use crate::service::secrets;
 use crate::store;
 
 /// A session just opened: the cookie value (shown once) and when it ends at the latest.

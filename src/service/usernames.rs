@@ -2,10 +2,6 @@
 
 pub const MAX_LENGTH: usize = 150;
 
-pub const INVALID: &str = "Enter a valid username. This value may contain only letters, \
-                           numbers, and @/./+/-/_ characters.";
-pub const TAKEN: &str = "A user with that username already exists.";
-
 /// Django's `^[\w.@+-]+\Z`, where `\w` is any Unicode letter, digit or underscore.
 pub fn is_valid(username: &str) -> bool {
     !username.is_empty()

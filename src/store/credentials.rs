@@ -2,6 +2,7 @@
 //! families), so a password event cannot miss one.
 
 use chrono::{DateTime, Utc};
+use entity::SessionId;
 use entity::{refresh_token_family, session};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
@@ -16,7 +17,7 @@ pub enum Keep {
     Nothing,
     Token(TokenId),
     RefreshFamily(FamilyId),
-    Session(i64),
+    Session(SessionId),
 }
 
 /// Ends all of the user's credentials except `keep`.

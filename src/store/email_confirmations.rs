@@ -1,6 +1,7 @@
 //! Email confirmation keys, stored as digests, each usable once before it expires.
 
 use chrono::{DateTime, Utc};
+use entity::EmailAddressId;
 use entity::email_confirmation;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -10,7 +11,7 @@ use sea_orm::{
 
 pub async fn insert<C: ConnectionTrait>(
     db: &C,
-    email_address_id: i64,
+    email_address_id: EmailAddressId,
     key_digest: &str,
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
@@ -34,7 +35,7 @@ pub async fn consume<C: ConnectionTrait>(
     db: &C,
     key_digest: &str,
     now: DateTime<Utc>,
-) -> Result<Option<i64>, DbErr> {
+) -> Result<Option<EmailAddressId>, DbErr> {
     let updated = email_confirmation::Entity::update_many()
         .col_expr(email_confirmation::Column::UsedAt, Expr::value(now))
         .filter(email_confirmation::Column::KeyDigest.eq(key_digest))
@@ -57,7 +58,7 @@ pub async fn consume<C: ConnectionTrait>(
 /// How many keys were made for this address since `since` (for the resend limit).
 pub async fn count_since<C: ConnectionTrait>(
     db: &C,
-    email_address_id: i64,
+    email_address_id: EmailAddressId,
     since: DateTime<Utc>,
 ) -> Result<u64, DbErr> {
     email_confirmation::Entity::find()

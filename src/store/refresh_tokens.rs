@@ -11,7 +11,7 @@ use sea_orm::{
 
 use super::users::UserId;
 
-pub type FamilyId = i64;
+pub use entity::FamilyId;
 
 /// A tracked refresh token and the family it belongs to.
 pub struct Found {

@@ -9,7 +9,7 @@ use sea_orm::{
 
 use super::users::UserId;
 
-pub type SessionId = i64;
+pub use entity::SessionId;
 
 /// How often a session's `last_seen_at` is written: more precision would cost a write per
 /// request for nothing (the idle timeout is measured in days).

@@ -8,7 +8,7 @@ use sea_orm::{
 
 use super::users::UserId;
 
-pub type TokenId = i64;
+pub use entity::TokenId;
 
 pub async fn insert<C: ConnectionTrait>(
     db: &C,

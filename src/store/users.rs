@@ -1,6 +1,7 @@
 //! Users and their email addresses.
 
 use chrono::{DateTime, Utc};
+use entity::EmailAddressId;
 use entity::{email_address, user};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{
@@ -8,7 +9,7 @@ use sea_orm::{
     QuerySelect, Set,
 };
 
-pub type UserId = i64;
+pub use entity::UserId;
 
 /// What registration or `createsuperuser` stores.
 pub struct NewUser<'a> {
@@ -183,7 +184,7 @@ pub async fn lock_email_address<C: ConnectionTrait>(
 /// Marks an address confirmed; returns its owner.
 pub async fn mark_email_verified<C: ConnectionTrait>(
     db: &C,
-    email_address_id: i64,
+    email_address_id: EmailAddressId,
 ) -> Result<Option<UserId>, DbErr> {
     let Some(address) = email_address::Entity::find_by_id(email_address_id)
         .one(db)

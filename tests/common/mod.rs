@@ -78,7 +78,7 @@ impl TestDb {
                 }
             }
             Backend::Postgres(admin_url) => {
-                let name = format!("tessera_test_{}", tessera::service::secrets::random_hex(8));
+                let name = format!("tessera_test_{}", tessera::secrets::random_hex(8));
                 let admin = Database::connect(admin_url.as_str())
                     .await
                     .expect("connect to TESSERA_TEST_DATABASE_URL");
@@ -170,7 +170,7 @@ pub fn unlimit_all_but_confirm_email(limits: &mut tessera::config::RateLimitsCon
         &mut limits.reset_password_from_key,
         &mut limits.change_password,
     ] {
-        rules.clear();
+        *rules = Default::default();
     }
 }
 

@@ -9,42 +9,14 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::service::accounts::{Accounts, Credential, Principal, USER_INACTIVE, User};
+use crate::messages::USER_INACTIVE;
+use crate::service::accounts::{Accounts, Credential, Principal, User};
 use crate::service::audit::{Caller, Entry, Event};
 use crate::service::error::{Error, Result};
-use crate::service::jwt::{Claims, Issued, JwtKeys, TokenError, TokenType};
+use crate::service::jwt::keys::{Claims, Issued, JwtKeys, JwtRejection, TokenType};
 use crate::store;
 use crate::store::refresh_tokens::FamilyId;
-
-/// Why a JWT was refused, in SimpleJWT's words.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JwtRejection {
-    Invalid,
-    Expired,
-    WrongType,
-    Blacklisted,
-}
-
-impl JwtRejection {
-    pub fn message(self) -> &'static str {
-        match self {
-            JwtRejection::Invalid => "Token is invalid",
-            JwtRejection::Expired => "Token is expired",
-            JwtRejection::WrongType => "Token has wrong type",
-            JwtRejection::Blacklisted => "Token is blacklisted",
-        }
-    }
-}
-
-impl From<TokenError> for JwtRejection {
-    fn from(err: TokenError) -> Self {
-        match err {
-            TokenError::Invalid => JwtRejection::Invalid,
-            TokenError::Expired => JwtRejection::Expired,
-            TokenError::WrongType => JwtRejection::WrongType,
-        }
-    }
-}
+use crate::store::users::UserId;
 
 /// A new access + refresh pair for a user.
 pub struct TokenPair {
@@ -59,18 +31,42 @@ pub struct Refreshed {
     pub refresh: Option<Issued>,
 }
 
-impl Accounts {
-    fn jwt_keys(&self) -> Result<&JwtKeys> {
-        self.jwt
-            .as_ref()
-            .ok_or_else(|| Error::Internal("JWT keys are not configured".into()))
+/// JWT mode's credentials: the keys, and the refresh families kept in the database. Exists
+/// only in JWT mode, so nothing else can reach for keys that are not configured.
+#[derive(Clone)]
+pub struct JwtSessions {
+    accounts: Accounts,
+    keys: JwtKeys,
+}
+
+impl JwtSessions {
+    /// Loads the keys `jwt.*` names; a bad key is a startup error naming the setting.
+    pub fn from_config(accounts: Accounts) -> Result<Self, String> {
+        let config = accounts.config();
+        if config.jwt.algorithm == crate::config::JwtAlgorithm::RS256 {
+            tracing::warn!(
+                "jwt.algorithm = RS256: the RSA implementation has a known timing side \
+                 channel (RUSTSEC-2023-0071, no fixed release); prefer EdDSA"
+            );
+        }
+        let keys = JwtKeys::from_config(config)?;
+        Ok(Self { accounts, keys })
+    }
+
+    pub fn accounts(&self) -> &Accounts {
+        &self.accounts
+    }
+
+    /// The public keys that verify issued JWTs (`/.well-known/jwks.json`).
+    pub fn jwks(&self) -> serde_json::Value {
+        self.keys.jwks()
     }
 
     /// Starts a refresh family for the user and returns its first pair.
-    pub async fn start_jwt_session(&self, user: User) -> Result<TokenPair> {
-        let keys = self.jwt_keys()?;
+    pub async fn start(&self, user: User) -> Result<TokenPair> {
+        let keys = &self.keys;
         let now = Utc::now();
-        let txn = store::begin_write(&self.db).await?;
+        let txn = store::begin_write(&self.accounts.db).await?;
         let family = store::refresh_tokens::start_family(&txn, user.id, now).await?;
         let refresh = issue(keys, TokenType::Refresh, user.id, family, now)?;
         store::refresh_tokens::add(&txn, family, &refresh.claims.jti, now, refresh.expires_at)
@@ -85,13 +81,13 @@ impl Accounts {
     }
 
     /// Resolves an access token to its user.
-    pub async fn authenticate_jwt(&self, token: &str) -> Result<Principal> {
+    pub async fn authenticate(&self, token: &str) -> Result<Principal> {
         let claims = self
-            .jwt_keys()?
+            .keys
             .decode(token, TokenType::Access)
-            .map_err(|err| Error::TokenRejected(err.into()))?;
-        let user = match claims.user_id.parse::<i64>() {
-            Ok(id) => store::users::find_by_id(&self.db, id).await?,
+            .map_err(Error::TokenRejected)?;
+        let user = match claims.user_id.parse::<UserId>() {
+            Ok(id) => store::users::find_by_id(&self.accounts.db, id).await?,
             Err(_) => None,
         };
         let Some(user) = user.filter(|u| u.is_active) else {
@@ -108,17 +104,17 @@ impl Accounts {
 
     /// `token/verify/`: any valid token of either type; a refresh token of a revoked family
     /// is "blacklisted".
-    pub async fn verify_jwt(&self, token: &str) -> Result<()> {
-        let keys = self.jwt_keys()?;
+    pub async fn verify(&self, token: &str) -> Result<()> {
+        let keys = &self.keys;
         let claims = match keys.decode(token, TokenType::Access) {
             Ok(claims) => claims,
-            Err(TokenError::WrongType) => keys
+            Err(JwtRejection::WrongType) => keys
                 .decode(token, TokenType::Refresh)
-                .map_err(|err| Error::TokenRejected(err.into()))?,
-            Err(err) => return Err(Error::TokenRejected(err.into())),
+                .map_err(Error::TokenRejected)?,
+            Err(err) => return Err(Error::TokenRejected(err)),
         };
         if claims.token_type == "refresh" {
-            let found = store::refresh_tokens::find(&self.db, &claims.jti).await?;
+            let found = store::refresh_tokens::find(&self.accounts.db, &claims.jti).await?;
             if found.is_none_or(|f| f.family.revoked_at.is_some()) {
                 return Err(Error::TokenRejected(JwtRejection::Blacklisted));
             }
@@ -128,13 +124,13 @@ impl Accounts {
 
     /// `token/refresh/`: a new access token, and with rotation a new refresh token in place of
     /// the presented one. Presenting a retired refresh token revokes its family.
-    pub async fn refresh_jwt(&self, token: &str, caller: &Caller) -> Result<Refreshed> {
-        let keys = self.jwt_keys()?;
+    pub async fn refresh(&self, token: &str, caller: &Caller) -> Result<Refreshed> {
+        let keys = &self.keys;
         let claims = keys
             .decode(token, TokenType::Refresh)
-            .map_err(|err| Error::TokenRejected(err.into()))?;
+            .map_err(Error::TokenRejected)?;
         let now = Utc::now();
-        let txn = store::begin_write(&self.db).await?;
+        let txn = store::begin_write(&self.accounts.db).await?;
         let Some(found) = store::refresh_tokens::find(&txn, &claims.jti).await? else {
             return Err(Error::TokenRejected(JwtRejection::Blacklisted));
         };
@@ -149,17 +145,17 @@ impl Accounts {
         {
             return Err(Error::TokenRejected(JwtRejection::Invalid));
         }
-        let rotate = self.config.jwt.rotate_refresh;
+        let rotate = self.accounts.config.jwt.rotate_refresh;
         if rotate && !store::refresh_tokens::retire(&txn, &claims.jti, now).await? {
             // Already retired: this copy was used before (or a concurrent refresh won). Either
             // way someone holds a token they should not: end the family.
             store::refresh_tokens::revoke_family(&txn, family, now, "refresh token reused").await?;
             let entry = Entry::blocked(Event::RefreshTokenReuse, "family_revoked", Some(user_id));
-            self.audit.record_in(&txn, caller, entry).await?;
+            self.accounts.audit.record_in(&txn, caller, entry).await?;
             txn.commit().await?;
             tracing::warn!(
-                user_id,
-                family,
+                user_id = user_id.0,
+                family = family.0,
                 "refresh token reuse detected; family revoked"
             );
             return Err(Error::TokenRejected(JwtRejection::Blacklisted));
@@ -179,32 +175,37 @@ impl Accounts {
     }
 
     /// JWT logout: revokes the refresh token's family.
-    pub async fn logout_jwt(&self, refresh: &str, caller: &Caller) -> Result<()> {
+    pub async fn logout(&self, refresh: &str, caller: &Caller) -> Result<()> {
         let claims = self
-            .jwt_keys()?
+            .keys
             .decode(refresh, TokenType::Refresh)
-            .map_err(|err| Error::TokenRejected(err.into()))?;
-        let Some(found) = store::refresh_tokens::find(&self.db, &claims.jti).await? else {
+            .map_err(Error::TokenRejected)?;
+        let Some(found) = store::refresh_tokens::find(&self.accounts.db, &claims.jti).await? else {
             return Err(Error::TokenRejected(JwtRejection::Invalid));
         };
         if found.family.revoked_at.is_some() {
             return Err(Error::TokenRejected(JwtRejection::Blacklisted));
         }
-        store::refresh_tokens::revoke_family(&self.db, found.family.id, Utc::now(), "logout")
-            .await?;
+        store::refresh_tokens::revoke_family(
+            &self.accounts.db,
+            found.family.id,
+            Utc::now(),
+            "logout",
+        )
+        .await?;
         let entry = Entry::success(Event::Logout, found.family.user_id).because("refresh_family");
-        self.audit.record(caller, entry).await
+        self.accounts.audit.record(caller, entry).await
     }
 }
 
 fn issue(
     keys: &JwtKeys,
     token_type: TokenType,
-    user_id: i64,
+    user_id: UserId,
     family: FamilyId,
     now: DateTime<Utc>,
 ) -> Result<Issued> {
-    keys.issue(token_type, user_id, Some(family.to_string()), now)
+    keys.issue(token_type, user_id.0, Some(family.to_string()), now)
         .map_err(Error::Internal)
 }
 

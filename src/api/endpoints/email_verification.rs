@@ -1,23 +1,25 @@
 //! `registration/verify-email/` and `registration/resend-email/`.
 
 use poem::web::Data;
-use poem_openapi::types::Example;
+use poem_openapi::types::{Email, Example};
 use poem_openapi::{Object, OpenApi};
 
 use crate::api::Tag;
-use crate::api::accounts::{Detail, Success};
 use crate::api::error::ApiError;
 use crate::api::input::{Fields, FromFields, Input, Presence};
+use crate::api::responses::{Detail, Success};
+use crate::messages;
 use crate::service::accounts::Accounts;
 use crate::service::audit::Caller;
 
-pub const OK: &str = "ok";
+/// The longest confirmation key read (ours are 64 hex characters).
+const MAX_KEY_LENGTH: usize = 256;
 
 /// The key from a confirmation email.
 #[derive(Object)]
 #[oai(example)]
 pub struct VerifyEmailRequest {
-    #[oai(validator(min_length = 1))]
+    #[oai(validator(min_length = 1, max_length = 256))]
     key: String,
 }
 
@@ -36,7 +38,7 @@ impl FromFields for VerifyEmailFields {
         Self(Fields::required(fields.text(
             "key",
             Presence::Required,
-            256,
+            MAX_KEY_LENGTH,
         )))
     }
 }
@@ -46,13 +48,13 @@ impl FromFields for VerifyEmailFields {
 #[oai(example)]
 pub struct ResendEmailRequest {
     #[oai(validator(max_length = 254))]
-    email: String,
+    email: Email,
 }
 
 impl Example for ResendEmailRequest {
     fn example() -> Self {
         Self {
-            email: "ada@example.com".into(),
+            email: Email("ada@example.com".into()),
         }
     }
 }
@@ -87,7 +89,7 @@ impl EmailVerificationApi {
         body: Input<VerifyEmailRequest, VerifyEmailFields>,
     ) -> Result<Success<Detail>, ApiError> {
         accounts.confirm_email(&body.0.0, &caller).await?;
-        Ok(Detail::new(OK))
+        Ok(Detail::new(messages::OK))
     }
 
     /// Send a new confirmation email
@@ -108,6 +110,6 @@ impl EmailVerificationApi {
         body: Input<ResendEmailRequest, EmailField>,
     ) -> Result<Success<Detail>, ApiError> {
         accounts.resend_confirmation(&body.0.0, &caller).await?;
-        Ok(Detail::new(OK))
+        Ok(Detail::new(messages::OK))
     }
 }

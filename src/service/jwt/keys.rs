@@ -29,6 +29,7 @@ use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 
 use crate::config::{Config, JwtAlgorithm, MIN_SECRET_KEY_BYTES};
+use crate::messages;
 
 /// Smallest RSA modulus accepted, in bits.
 const MIN_RSA_BITS: usize = 2048;
@@ -81,24 +82,28 @@ pub struct Issued {
     pub expires_at: DateTime<Utc>,
 }
 
-/// Why a token was refused; `message()` gives SimpleJWT's text.
+/// Why a JWT was refused; `message()` gives SimpleJWT's text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum TokenError {
-    #[error("Token is invalid")]
+pub enum JwtRejection {
+    #[error("{}", messages::TOKEN_INVALID)]
     Invalid,
-    #[error("Token is expired")]
+    #[error("{}", messages::TOKEN_EXPIRED)]
     Expired,
-    #[error("Token has wrong type")]
+    #[error("{}", messages::TOKEN_WRONG_TYPE)]
     WrongType,
+    /// A refresh token of a revoked (or unknown) family.
+    #[error("{}", messages::TOKEN_BLACKLISTED)]
+    Blacklisted,
 }
 
-impl TokenError {
-    /// SimpleJWT's message for this failure, byte for byte.
+impl JwtRejection {
+    /// SimpleJWT's message for this refusal, byte for byte.
     pub fn message(self) -> &'static str {
         match self {
-            Self::Invalid => "Token is invalid",
-            Self::Expired => "Token is expired",
-            Self::WrongType => "Token has wrong type",
+            Self::Invalid => messages::TOKEN_INVALID,
+            Self::Expired => messages::TOKEN_EXPIRED,
+            Self::WrongType => messages::TOKEN_WRONG_TYPE,
+            Self::Blacklisted => messages::TOKEN_BLACKLISTED,
         }
     }
 }
@@ -342,19 +347,19 @@ impl JwtKeys {
     /// Expiry has no leeway, as SimpleJWT's default `LEEWAY = 0`: a token is expired from the
     /// second of its `exp` claim on. Failures are reported in SimpleJWT's order: anything wrong
     /// with the signature or claims is `Invalid`, then `Expired`, then `WrongType`.
-    pub fn decode(&self, token: &str, expected: TokenType) -> Result<Claims, TokenError> {
+    pub fn decode(&self, token: &str, expected: TokenType) -> Result<Claims, JwtRejection> {
         // The header is read unverified, and only to pick among keys whose algorithm was fixed
         // at load time. `alg: none` and unknown algorithms fail to parse here.
-        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
+        let header = jsonwebtoken::decode_header(token).map_err(|_| JwtRejection::Invalid)?;
         if header.crit.is_some() {
             // No critical header extension is understood, so none may be required (RFC 7515).
-            return Err(TokenError::Invalid);
+            return Err(JwtRejection::Invalid);
         }
         let keys = &self.inner.verification;
         let candidates: Vec<&VerificationKey> = match &header.kid {
             Some(kid) => match keys.iter().find(|k| &k.kid == kid) {
                 Some(key) if key.alg == header.alg => vec![key],
-                _ => return Err(TokenError::Invalid),
+                _ => return Err(JwtRejection::Invalid),
             },
             None => keys.iter().filter(|k| k.alg == header.alg).collect(),
         };
@@ -365,12 +370,12 @@ impl JwtKeys {
                 Err(e) if matches!(e.kind(), ErrorKind::InvalidSignature) => continue,
                 // The signature verified, so this is the token's key: its verdict is final.
                 Err(e) if matches!(e.kind(), ErrorKind::ExpiredSignature) => {
-                    return Err(TokenError::Expired);
+                    return Err(JwtRejection::Expired);
                 }
-                Err(_) => return Err(TokenError::Invalid),
+                Err(_) => return Err(JwtRejection::Invalid),
             }
         }
-        Err(TokenError::Invalid)
+        Err(JwtRejection::Invalid)
     }
 
     /// `{"keys": [...]}`: the public keys (RS256/EdDSA signing key and verification_key_files) as JWKs with `kid`, `alg`, `use: "sig"`. Empty list for HS256.
@@ -448,12 +453,12 @@ fn check_claims(
     claims: Claims,
     expected: TokenType,
     now: DateTime<Utc>,
-) -> Result<Claims, TokenError> {
+) -> Result<Claims, JwtRejection> {
     if claims.exp <= now.timestamp() {
-        return Err(TokenError::Expired);
+        return Err(JwtRejection::Expired);
     }
     if claims.token_type != expected.claim() {
-        return Err(TokenError::WrongType);
+        return Err(JwtRejection::WrongType);
     }
     Ok(claims)
 }
@@ -866,7 +871,7 @@ mod tests {
         // The same token under another secret is refused.
         assert_eq!(
             keys(&hs_config()).decode(TOKEN, TokenType::Access),
-            Err(TokenError::Invalid)
+            Err(JwtRejection::Invalid)
         );
     }
 
@@ -881,7 +886,7 @@ mod tests {
         let mut new = hs_config();
         assert_eq!(
             keys(&new).decode(&with_kid, TokenType::Access),
-            Err(TokenError::Invalid)
+            Err(JwtRejection::Invalid)
         );
         new.jwt.previous_secret_keys = vec![SecretString::from(OLD_SECRET)];
         let new_keys = keys(&new);
@@ -916,7 +921,7 @@ mod tests {
         );
         assert_eq!(
             keys(&config).decode(&token, TokenType::Access),
-            Err(TokenError::Invalid)
+            Err(JwtRejection::Invalid)
         );
     }
 
@@ -935,7 +940,7 @@ mod tests {
         );
         assert_eq!(
             keys.decode(&token, TokenType::Access),
-            Err(TokenError::Invalid)
+            Err(JwtRejection::Invalid)
         );
     }
 
@@ -954,7 +959,7 @@ mod tests {
         );
         assert_eq!(
             keys.decode(&token, TokenType::Access),
-            Err(TokenError::Invalid)
+            Err(JwtRejection::Invalid)
         );
         // Without the misleading kid the same token is fine: the Ed25519 key is configured.
         let token = forge(&valid_claims(), Algorithm::EdDSA, None, &ed);
@@ -976,12 +981,12 @@ mod tests {
         let rs512 = forge(&valid_claims(), Algorithm::RS512, None, &rsa);
         assert_eq!(
             keys.decode(&rs512, TokenType::Access),
-            Err(TokenError::Invalid)
+            Err(JwtRejection::Invalid)
         );
         let ps256 = forge(&valid_claims(), Algorithm::PS256, None, &rsa);
         assert_eq!(
             keys.decode(&ps256, TokenType::Access),
-            Err(TokenError::Invalid)
+            Err(JwtRejection::Invalid)
         );
     }
 
@@ -1004,7 +1009,7 @@ mod tests {
                 let token = format!("{header}.{payload}.{signature}");
                 assert_eq!(
                     keys.decode(&token, TokenType::Access),
-                    Err(TokenError::Invalid)
+                    Err(JwtRejection::Invalid)
                 );
             }
         }
@@ -1022,7 +1027,7 @@ mod tests {
                 let token = forge(&valid_claims(), Algorithm::HS256, kid.as_deref(), &hmac);
                 assert_eq!(
                     keys.decode(&token, TokenType::Access),
-                    Err(TokenError::Invalid)
+                    Err(JwtRejection::Invalid)
                 );
             }
             // The JWK form of the public key as a secret fares no better.
@@ -1030,7 +1035,7 @@ mod tests {
             let token = forge_hs(&valid_claims(), &n_or_x);
             assert_eq!(
                 keys.decode(&token, TokenType::Access),
-                Err(TokenError::Invalid)
+                Err(JwtRejection::Invalid)
             );
         }
     }
@@ -1046,7 +1051,7 @@ mod tests {
             let token = forge(&valid_claims(), Algorithm::RS256, kid.as_deref(), &other);
             assert_eq!(
                 keys.decode(&token, TokenType::Access),
-                Err(TokenError::Invalid)
+                Err(JwtRejection::Invalid)
             );
         }
         let hs = forge(
@@ -1057,7 +1062,7 @@ mod tests {
         );
         assert_eq!(
             keys.decode(&hs, TokenType::Access),
-            Err(TokenError::Invalid)
+            Err(JwtRejection::Invalid)
         );
     }
 
@@ -1076,7 +1081,7 @@ mod tests {
         );
         assert_eq!(
             keys.decode(&forged, TokenType::Access),
-            Err(TokenError::Invalid)
+            Err(JwtRejection::Invalid)
         );
     }
 
@@ -1094,7 +1099,7 @@ mod tests {
         ] {
             assert_eq!(
                 keys.decode(token, TokenType::Access),
-                Err(TokenError::Invalid),
+                Err(JwtRejection::Invalid),
                 "{token:?}"
             );
         }
@@ -1113,7 +1118,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             keys.decode(&token, TokenType::Access),
-            Err(TokenError::Invalid)
+            Err(JwtRejection::Invalid)
         );
     }
 
@@ -1143,7 +1148,7 @@ mod tests {
                 let token = forge(&claims, Algorithm::HS256, kid.as_deref(), &secret);
                 assert_eq!(
                     keys.decode(&token, TokenType::Access),
-                    Err(TokenError::Invalid),
+                    Err(JwtRejection::Invalid),
                     "{what}"
                 );
             }
@@ -1163,12 +1168,12 @@ mod tests {
             .unwrap();
         assert_eq!(
             keys.decode(&issued.token, TokenType::Access),
-            Err(TokenError::Expired)
+            Err(JwtRejection::Expired)
         );
         // Expiry is reported before the type, as SimpleJWT does.
         assert_eq!(
             keys.decode(&issued.token, TokenType::Refresh),
-            Err(TokenError::Expired)
+            Err(JwtRejection::Expired)
         );
     }
 
@@ -1182,7 +1187,7 @@ mod tests {
             let token = forge(&claims, Algorithm::HS256, None, &secret);
             assert_eq!(
                 keys.decode(&token, TokenType::Access),
-                Err(TokenError::Expired),
+                Err(JwtRejection::Expired),
                 "exp = now {offset:+}"
             );
         }
@@ -1200,7 +1205,7 @@ mod tests {
         let token = forge_hs(&claims, OLD_SECRET);
         assert_eq!(
             keys.decode(&token, TokenType::Access),
-            Err(TokenError::Invalid)
+            Err(JwtRejection::Invalid)
         );
     }
 
@@ -1217,18 +1222,18 @@ mod tests {
             .token;
         assert_eq!(
             keys.decode(&access, TokenType::Refresh),
-            Err(TokenError::WrongType)
+            Err(JwtRejection::WrongType)
         );
         assert_eq!(
             keys.decode(&refresh, TokenType::Access),
-            Err(TokenError::WrongType)
+            Err(JwtRejection::WrongType)
         );
         let mut claims = valid_claims();
         claims["token_type"] = json!("sliding");
         let token = forge_hs(&claims, SECRET);
         assert_eq!(
             keys.decode(&token, TokenType::Access),
-            Err(TokenError::WrongType)
+            Err(JwtRejection::WrongType)
         );
     }
 
@@ -1261,28 +1266,28 @@ mod tests {
         assert!(with(Some("https://auth.example.com"), Some("api.example.com")).is_ok());
         assert_eq!(
             with(Some("https://evil.example"), Some("api.example.com")),
-            Err(TokenError::Invalid)
+            Err(JwtRejection::Invalid)
         );
         assert_eq!(
             with(Some("https://auth.example.com"), Some("other")),
-            Err(TokenError::Invalid)
+            Err(JwtRejection::Invalid)
         );
         assert_eq!(
             with(None, Some("api.example.com")),
-            Err(TokenError::Invalid),
+            Err(JwtRejection::Invalid),
             "missing iss"
         );
         assert_eq!(
             with(Some("https://auth.example.com"), None),
-            Err(TokenError::Invalid),
+            Err(JwtRejection::Invalid),
             "missing aud"
         );
-        assert_eq!(with(None, None), Err(TokenError::Invalid));
+        assert_eq!(with(None, None), Err(JwtRejection::Invalid));
         // A token of the same keys issued without iss/aud (configuration before) is refused.
         let plain = access(&self::keys(&hs_config()));
         assert_eq!(
             keys.decode(&plain, TokenType::Access),
-            Err(TokenError::Invalid)
+            Err(JwtRejection::Invalid)
         );
     }
 
@@ -1294,7 +1299,7 @@ mod tests {
         let token = forge_hs(&claims, SECRET);
         assert_eq!(
             keys.decode(&token, TokenType::Access),
-            Err(TokenError::Invalid)
+            Err(JwtRejection::Invalid)
         );
     }
 
@@ -1315,7 +1320,7 @@ mod tests {
         config.jwt.private_key_file = Some(fixture("rsa2_private.pem"));
         assert_eq!(
             keys(&config).decode(&old_token, TokenType::Access),
-            Err(TokenError::Invalid)
+            Err(JwtRejection::Invalid)
         );
 
         config.jwt.verification_key_files = vec![fixture("rsa_public.pem")];
@@ -1328,7 +1333,7 @@ mod tests {
         // The old service does not know the new key.
         assert_eq!(
             old_keys.decode(&new_token, TokenType::Access),
-            Err(TokenError::Invalid)
+            Err(JwtRejection::Invalid)
         );
     }
 
@@ -1602,13 +1607,13 @@ mod tests {
 
     #[test]
     fn token_error_messages_are_simplejwt_s() {
-        assert_eq!(TokenError::Invalid.message(), "Token is invalid");
-        assert_eq!(TokenError::Expired.message(), "Token is expired");
-        assert_eq!(TokenError::WrongType.message(), "Token has wrong type");
+        assert_eq!(JwtRejection::Invalid.message(), "Token is invalid");
+        assert_eq!(JwtRejection::Expired.message(), "Token is expired");
+        assert_eq!(JwtRejection::WrongType.message(), "Token has wrong type");
         for e in [
-            TokenError::Invalid,
-            TokenError::Expired,
-            TokenError::WrongType,
+            JwtRejection::Invalid,
+            JwtRejection::Expired,
+            JwtRejection::WrongType,
         ] {
             assert_eq!(e.to_string(), e.message());
         }

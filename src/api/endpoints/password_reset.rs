@@ -1,33 +1,36 @@
 //! `password/reset/` and `password/reset/confirm/`.
 
 use poem::web::Data;
-use poem_openapi::types::Example;
+use poem_openapi::types::{Email, Example};
 use poem_openapi::{Object, OpenApi};
 
 use crate::api::Tag;
-use crate::api::accounts::{Detail, Success};
-use crate::api::email_verification::EmailField;
+use crate::api::endpoints::email_verification::EmailField;
 use crate::api::error::ApiError;
 use crate::api::input::{Fields, FromFields, Input, Presence};
+use crate::api::responses::{Detail, Success};
+use crate::messages;
 use crate::service::accounts::Accounts;
 use crate::service::audit::Caller;
 use crate::service::password_reset::ResetConfirmation;
 
-pub const RESET_SENT: &str = "Password reset e-mail has been sent.";
-pub const RESET_DONE: &str = "Password has been reset with the new password.";
+/// The longest `uid` read (base 36 of an `i64` is 13 characters).
+const MAX_UID_LENGTH: usize = 64;
+/// The longest reset `token` read (ours are 64 hex characters).
+const MAX_TOKEN_LENGTH: usize = 256;
 
 /// The address of the account whose password is forgotten.
 #[derive(Object)]
 #[oai(example)]
 pub struct PasswordResetRequest {
     #[oai(validator(max_length = 254))]
-    email: String,
+    email: Email,
 }
 
 impl Example for PasswordResetRequest {
     fn example() -> Self {
         Self {
-            email: "ada@example.com".into(),
+            email: Email("ada@example.com".into()),
         }
     }
 }
@@ -39,10 +42,10 @@ impl Example for PasswordResetRequest {
 #[oai(example)]
 pub struct PasswordResetConfirmRequest {
     /// The user's id in base 36, from the link.
-    #[oai(validator(min_length = 1))]
+    #[oai(validator(min_length = 1, max_length = 64))]
     uid: String,
     /// The secret from the link.
-    #[oai(validator(min_length = 1))]
+    #[oai(validator(min_length = 1, max_length = 256))]
     token: String,
     #[oai(validator(min_length = 1, max_length = 4096))]
     new_password1: String,
@@ -64,8 +67,8 @@ impl Example for PasswordResetConfirmRequest {
 
 impl FromFields for ResetConfirmation {
     fn from_fields(fields: &mut Fields) -> Self {
-        let uid = fields.text("uid", Presence::Required, 64);
-        let token = fields.text("token", Presence::Required, 256);
+        let uid = fields.text("uid", Presence::Required, MAX_UID_LENGTH);
+        let token = fields.text("token", Presence::Required, MAX_TOKEN_LENGTH);
         let new_password1 = fields.password("new_password1", Presence::Required);
         let new_password2 = fields.password("new_password2", Presence::Required);
         ResetConfirmation {
@@ -99,7 +102,7 @@ impl PasswordResetApi {
         body: Input<PasswordResetRequest, EmailField>,
     ) -> Result<Success<Detail>, ApiError> {
         accounts.request_password_reset(&body.0.0, &caller).await?;
-        Ok(Detail::new(RESET_SENT))
+        Ok(Detail::new(messages::RESET_SENT))
     }
 
     /// Set a new password from a reset link
@@ -120,6 +123,6 @@ impl PasswordResetApi {
         body: Input<PasswordResetConfirmRequest, ResetConfirmation>,
     ) -> Result<Success<Detail>, ApiError> {
         accounts.confirm_password_reset(body.0, &caller).await?;
-        Ok(Detail::new(RESET_DONE))
+        Ok(Detail::new(messages::RESET_DONE))
     }
 }

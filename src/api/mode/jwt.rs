@@ -2,31 +2,40 @@
 //! `token/refresh/`, as dj-rest-auth with SimpleJWT answers them, cookies included.
 
 use chrono::SecondsFormat;
+use poem::http::header;
 use poem::web::Data;
-use poem::web::cookie::{Cookie, CookieJar};
+use poem::web::cookie::CookieJar;
+use poem::{EndpointExt, Request, Route, get};
 use poem_openapi::payload::Json;
+use poem_openapi::registry::{MetaSecurityScheme, Registry};
 use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use crate::api::Tag;
-use crate::api::accounts::{
-    Detail, LOGGED_OUT, LoginRequest, RegisterRequest, Success, UserDetails, VERIFICATION_SENT,
-};
-use crate::api::auth::MaybeAuthenticated;
+use crate::api::cookies::CookieRules;
+use crate::api::edge::csrf;
+use crate::api::edge::reshape::Challenge;
 use crate::api::error::ApiError;
 use crate::api::input::{Fields, FromFields, Input, Presence};
-use crate::api::session_mode::{authenticate_login, close_session};
-use crate::config::{JwtConfig, SameSite};
-use crate::service::accounts::{Accounts, LoginInput, Registered, RegistrationInput};
+use crate::api::mode::credentials::MaybeAuthenticated;
+use crate::api::mode::{Mode, session_login};
+use crate::api::responses::{Detail, Success, UserDetails};
+use crate::api::session_cookie::CookieSessions;
+use crate::config::{Config, JwtConfig};
+use crate::messages;
+use crate::service::accounts::{Accounts, Principal, User};
 use crate::service::audit::Caller;
 use crate::service::error::Error as ServiceError;
-use crate::service::jwt::Issued;
-use crate::service::jwt_auth::{JwtRejection, TokenPair};
+use crate::service::jwt::{Issued, JwtRejection, JwtSessions, TokenPair};
+use crate::service::registration::Registered;
 
-const NO_REFRESH_IN_DATA: &str = "Refresh token was not included in request data.";
-const NO_REFRESH_IN_COOKIE: &str = "Refresh token was not included in cookie data.";
-const NO_VALID_REFRESH: &str = "No valid refresh token found.";
+pub const SCHEME: &str = "JWTAuth";
+/// Documented by `api::document` when `jwt.auth_cookie` names the access cookie.
+pub const COOKIE_SCHEME: &str = "JWTCookie";
 const MAX_TOKEN_LENGTH: usize = 8192;
+
+/// The JWT mode's credential strategy.
+pub struct Jwt;
 
 /// Access and refresh tokens with the user they belong to. `refresh` is `""` when it travels
 /// in an HttpOnly cookie instead; the expirations appear when `jwt.return_expiration`.
@@ -61,8 +70,17 @@ pub struct JwtRegisterResult {
 }
 
 #[derive(ApiResponse)]
-enum JwtRegisterResponse {
-    /// The account was created.
+pub enum JwtLoggedIn {
+    /// An access token (short-lived), a refresh token and the user. Every login starts its
+    /// own refresh-token family, ended by `logout/`.
+    #[oai(status = 200)]
+    Ok(Json<JwtPair>),
+}
+
+#[derive(ApiResponse)]
+pub enum JwtRegistered {
+    /// The account was created: the tokens of a first login, or `{"detail"}` when it must
+    /// first confirm its email address.
     #[oai(status = 201)]
     Created(Json<JwtRegisterResult>),
 }
@@ -71,7 +89,7 @@ enum JwtRegisterResponse {
 #[derive(Object)]
 #[oai(example)]
 pub struct RefreshRequest {
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(validator(max_length = 8192), skip_serializing_if_is_none)]
     refresh: Option<String>,
 }
 
@@ -95,7 +113,10 @@ impl FromFields for RefreshField {
 #[derive(Object)]
 #[oai(example)]
 pub struct VerifyRequest {
-    #[oai(validator(min_length = 1), skip_serializing_if_is_none)]
+    #[oai(
+        validator(min_length = 1, max_length = 8192),
+        skip_serializing_if_is_none
+    )]
     token: Option<String>,
 }
 
@@ -139,14 +160,10 @@ fn iso(issued: &Issued) -> String {
         .to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-/// SimpleJWT's refusal body for `token/verify/` and `token/refresh/`.
-fn token_not_valid(rejection: JwtRejection) -> ApiError {
-    ApiError::token_not_valid(rejection.message())
-}
-
+/// `token/verify/` and `token/refresh/` answer a refused token in SimpleJWT's shape.
 fn refusal(err: ServiceError) -> ApiError {
     match err {
-        ServiceError::TokenRejected(rejection) => token_not_valid(rejection),
+        ServiceError::TokenRejected(rejection) => ApiError::token_not_valid(rejection),
         other => other.into(),
     }
 }
@@ -154,37 +171,11 @@ fn refusal(err: ServiceError) -> ApiError {
 /// Sets the configured JWT cookies (dj-rest-auth's `set_jwt_cookies`).
 fn set_cookies(jar: &CookieJar, config: &JwtConfig, access: &Issued, refresh: Option<&Issued>) {
     if let Some(name) = &config.auth_cookie {
-        jar.add(cookie(config, name, &access.token, access, "/"));
+        jar.add(CookieRules::jwt(config, "/").until(name, &access.token, access.expires_at));
     }
     if let (Some(name), Some(refresh)) = (&config.refresh_cookie, refresh) {
-        jar.add(cookie(
-            config,
-            name,
-            &refresh.token,
-            refresh,
-            &config.refresh_cookie_path,
-        ));
-    }
-}
-
-fn cookie(config: &JwtConfig, name: &str, value: &str, issued: &Issued, path: &str) -> Cookie {
-    let mut cookie = Cookie::new_with_str(name, value);
-    cookie.set_expires(issued.expires_at);
-    cookie.set_path(path);
-    cookie.set_http_only(config.cookie_httponly);
-    cookie.set_secure(config.cookie_secure);
-    cookie.set_same_site(same_site(config.cookie_samesite));
-    if let Some(domain) = &config.cookie_domain {
-        cookie.set_domain(domain);
-    }
-    cookie
-}
-
-pub(crate) fn same_site(value: SameSite) -> poem::web::cookie::SameSite {
-    match value {
-        SameSite::Lax => poem::web::cookie::SameSite::Lax,
-        SameSite::Strict => poem::web::cookie::SameSite::Strict,
-        SameSite::None => poem::web::cookie::SameSite::None,
+        let rules = CookieRules::jwt(config, &config.refresh_cookie_path);
+        jar.add(rules.until(name, &refresh.token, refresh.expires_at));
     }
 }
 
@@ -195,13 +186,7 @@ fn clear_cookies(jar: &CookieJar, config: &JwtConfig) {
         (&config.refresh_cookie, config.refresh_cookie_path.as_str()),
     ] {
         if let Some(name) = name {
-            let mut cookie = Cookie::named(name.as_str());
-            cookie.set_path(path);
-            if let Some(domain) = &config.cookie_domain {
-                cookie.set_domain(domain);
-            }
-            cookie.make_removal();
-            jar.add(cookie);
+            jar.add(CookieRules::jwt(config, path).removal(name));
         }
     }
 }
@@ -225,114 +210,85 @@ fn pair_body(config: &JwtConfig, pair: TokenPair) -> JwtPair {
     }
 }
 
-pub struct JwtModeApi;
+impl Mode for Jwt {
+    type State = JwtSessions;
+    type LoggedIn = JwtLoggedIn;
+    type SignedUp = JwtRegistered;
+    type OwnApi = JwtOwnApi;
 
-#[OpenApi]
-impl JwtModeApi {
-    /// Log in
-    ///
-    /// Checks the credentials and returns an access token (short-lived), a refresh token and
-    /// the user. Every login starts its own refresh-token family, ended by `logout/`.
-    #[oai(
-        path = "/login/",
-        method = "post",
-        operation_id = "login",
-        tag = "Tag::Auth"
-    )]
-    async fn login(
-        &self,
-        accounts: Data<&Accounts>,
-        jar: &CookieJar,
-        caller: Caller,
-        body: Input<LoginRequest, LoginInput>,
-    ) -> Result<Success<JwtPair>, ApiError> {
-        let user = authenticate_login(&accounts, jar, body.0, &caller).await?;
-        let pair = accounts.start_jwt_session(user).await?;
-        let config = &accounts.config().jwt;
-        set_cookies(jar, config, &pair.access, Some(&pair.refresh));
-        Ok(Success::Ok(Json(pair_body(config, pair))))
+    const CHALLENGE: Challenge = Challenge::Bearer;
+
+    fn state(accounts: &Accounts, _config: &Config) -> anyhow::Result<JwtSessions> {
+        JwtSessions::from_config(accounts.clone()).map_err(|err| anyhow::anyhow!(err))
     }
 
-    /// Log out
-    ///
-    /// Revokes the refresh token's family (from the body, or the refresh cookie) and clears
-    /// the JWT cookies. Access tokens already issued expire on their own within minutes.
-    #[oai(
-        path = "/logout/",
-        method = "post",
-        operation_id = "logout",
-        tag = "Tag::Auth"
-    )]
-    async fn logout(
-        &self,
-        accounts: Data<&Accounts>,
-        jar: &CookieJar,
-        caller: Caller,
-        _auth: MaybeAuthenticated,
-        body: Input<RefreshRequest, RefreshField>,
-    ) -> Result<Success<Detail>, ApiError> {
-        let config = &accounts.config().jwt;
-        if accounts.config().auth.session_login {
-            close_session(&accounts, jar, &caller).await?;
-        }
-        // Read the refresh cookie before clearing: the jar then holds the removal cookie.
-        let cookie = config
-            .refresh_cookie
-            .as_deref()
-            .and_then(|name| jar.get(name));
-        clear_cookies(jar, config);
-        let refresh = match (body.0.0, cookie) {
-            (Some(token), _) => token,
-            (None, Some(cookie)) => cookie.value_str().to_owned(),
-            (None, None) => {
-                let message = match config.refresh_cookie {
-                    Some(_) => NO_REFRESH_IN_COOKIE,
-                    None => NO_REFRESH_IN_DATA,
-                };
-                return Err(ApiError::detail(
-                    poem::http::StatusCode::UNAUTHORIZED,
-                    message,
-                ));
-            }
+    fn own_api() -> JwtOwnApi {
+        JwtOwnApi
+    }
+
+    fn outside_prefix(route: Route, sessions: &JwtSessions) -> Route {
+        route.at("/.well-known/jwks.json", get(jwks).data(sessions.clone()))
+    }
+
+    fn scheme_names() -> Vec<&'static str> {
+        vec![SCHEME]
+    }
+
+    fn register_schemes(registry: &mut Registry) {
+        registry.create_security_scheme(
+            SCHEME,
+            MetaSecurityScheme {
+                ty: "http",
+                description: Some(
+                    "An access token from `login/`, `registration/` or `token/refresh/`, \
+                     sent as `Authorization: Bearer <access>`.",
+                ),
+                name: None,
+                key_in: None,
+                scheme: Some("bearer"),
+                bearer_format: Some("JWT"),
+                flows: None,
+                openid_connect_url: None,
+            },
+        );
+    }
+
+    async fn principal(
+        request: &Request,
+        sessions: &JwtSessions,
+    ) -> Result<Option<Principal>, ApiError> {
+        let Some(token) = presented_access(request, &sessions.accounts().config().jwt)? else {
+            return Ok(None);
         };
-        match accounts.logout_jwt(&refresh, &caller).await {
-            Ok(()) => Ok(Detail::new(LOGGED_OUT)),
-            // dj-rest-auth answers these without SimpleJWT's `code`.
+        match sessions.authenticate(&token).await {
+            Ok(principal) => Ok(Some(principal)),
             Err(ServiceError::TokenRejected(rejection)) => {
-                let message = match rejection {
-                    JwtRejection::Blacklisted => JwtRejection::Blacklisted.message(),
-                    _ => JwtRejection::Invalid.message(),
-                };
-                Err(ApiError::detail(
-                    poem::http::StatusCode::UNAUTHORIZED,
-                    message,
-                ))
+                Err(ApiError::access_token_not_valid(rejection))
             }
-            Err(err) => Err(err.into()),
+            Err(other) => Err(other.into()),
         }
     }
 
-    /// Register
-    ///
-    /// Creates an account. Unless email verification is mandatory, the answer carries the
-    /// tokens of a first login; otherwise a confirmation email is sent and the answer says so.
-    #[oai(
-        path = "/registration/",
-        method = "post",
-        operation_id = "register",
-        tag = "Tag::Registration"
-    )]
-    async fn register(
-        &self,
-        accounts: Data<&Accounts>,
+    async fn logged_in(
+        sessions: &JwtSessions,
         jar: &CookieJar,
-        caller: Caller,
-        body: Input<RegisterRequest, RegistrationInput>,
-    ) -> Result<JwtRegisterResponse, ApiError> {
-        let result = match accounts.register(body.0, &caller).await? {
+        user: User,
+    ) -> Result<JwtLoggedIn, ApiError> {
+        let pair = sessions.start(user).await?;
+        let config = &sessions.accounts().config().jwt;
+        set_cookies(jar, config, &pair.access, Some(&pair.refresh));
+        Ok(JwtLoggedIn::Ok(Json(pair_body(config, pair))))
+    }
+
+    async fn signed_up(
+        sessions: &JwtSessions,
+        jar: &CookieJar,
+        registered: Registered,
+    ) -> Result<JwtRegistered, ApiError> {
+        let result = match registered {
             Registered::Active(user) => {
-                let pair = accounts.start_jwt_session(user).await?;
-                let config = &accounts.config().jwt;
+                let pair = sessions.start(user).await?;
+                let config = &sessions.accounts().config().jwt;
                 set_cookies(jar, config, &pair.access, Some(&pair.refresh));
                 let body = pair_body(config, pair);
                 JwtRegisterResult {
@@ -350,10 +306,105 @@ impl JwtModeApi {
                 user: None,
                 access_expiration: None,
                 refresh_expiration: None,
-                detail: Some(VERIFICATION_SENT.into()),
+                detail: Some(messages::VERIFICATION_SENT.into()),
             },
         };
-        Ok(JwtRegisterResponse::Created(Json(result)))
+        Ok(JwtRegistered::Created(Json(result)))
+    }
+}
+
+/// The access token from `Authorization: Bearer <token>`, else from the access cookie (then
+/// with CSRF enforced when `jwt.cookie_use_csrf`), as SimpleJWT and dj-rest-auth read it.
+fn presented_access(request: &Request, config: &JwtConfig) -> Result<Option<String>, ApiError> {
+    if let Some(value) = request.headers().get(header::AUTHORIZATION) {
+        let parts: Vec<&[u8]> = value
+            .as_bytes()
+            .split(|b| b.is_ascii_whitespace())
+            .filter(|p| !p.is_empty())
+            .collect();
+        match parts.as_slice() {
+            [scheme, token] if scheme.eq_ignore_ascii_case(b"Bearer") => {
+                return match std::str::from_utf8(token) {
+                    Ok(token) => Ok(Some(token.to_owned())),
+                    Err(_) => Err(ApiError::access_token_not_valid(JwtRejection::Invalid)),
+                };
+            }
+            [scheme, ..] if scheme.eq_ignore_ascii_case(b"Bearer") => {
+                return Err(ApiError::authentication_failed(
+                    messages::BEARER_HEADER_PARTS,
+                ));
+            }
+            // Another scheme is not ours: fall through to the cookie.
+            _ => {}
+        }
+    }
+    let Some(cookie) = config
+        .auth_cookie
+        .as_deref()
+        .and_then(|name| request.cookie().get(name))
+    else {
+        return Ok(None);
+    };
+    if config.cookie_use_csrf {
+        csrf::require(request)?;
+    }
+    Ok(Some(cookie.value_str().to_owned()))
+}
+
+/// The public keys that verify this service's JWTs, for other services to verify offline.
+#[poem::handler]
+fn jwks(sessions: Data<&JwtSessions>) -> poem::web::Json<serde_json::Value> {
+    poem::web::Json(sessions.jwks())
+}
+
+/// JWT mode's own endpoints: `logout/`, `token/verify/` and `token/refresh/`.
+pub struct JwtOwnApi;
+
+#[OpenApi]
+impl JwtOwnApi {
+    /// Log out
+    ///
+    /// Revokes the refresh token's family (from the body, or the refresh cookie) and clears
+    /// the JWT cookies. Access tokens already issued expire on their own within minutes.
+    #[oai(
+        path = "/logout/",
+        method = "post",
+        operation_id = "logout",
+        tag = "Tag::Auth"
+    )]
+    async fn logout(
+        &self,
+        jwt: Data<&JwtSessions>,
+        sessions: Data<&CookieSessions>,
+        jar: &CookieJar,
+        caller: Caller,
+        _auth: MaybeAuthenticated<Jwt>,
+        body: Input<RefreshRequest, RefreshField>,
+    ) -> Result<Success<Detail>, ApiError> {
+        let config = &jwt.accounts().config().jwt;
+        session_login::close(&sessions, jar, &caller).await?;
+        // Read the refresh cookie before clearing: the jar then holds the removal cookie.
+        let cookie = config
+            .refresh_cookie
+            .as_deref()
+            .and_then(|name| jar.get(name));
+        clear_cookies(jar, config);
+        let refresh = match (body.0.0, cookie) {
+            (Some(token), _) => token,
+            (None, Some(cookie)) => cookie.value_str().to_owned(),
+            (None, None) => {
+                return Err(ApiError::refresh_not_included(
+                    config.refresh_cookie.is_some(),
+                ));
+            }
+        };
+        match jwt.logout(&refresh, &caller).await {
+            Ok(()) => Ok(Detail::new(messages::LOGGED_OUT)),
+            Err(ServiceError::TokenRejected(rejection)) => {
+                Err(ApiError::refresh_refused_at_logout(rejection))
+            }
+            Err(err) => Err(err.into()),
+        }
     }
 
     /// Verify a token
@@ -369,11 +420,11 @@ impl JwtModeApi {
     )]
     async fn verify(
         &self,
-        accounts: Data<&Accounts>,
+        jwt: Data<&JwtSessions>,
         jar: &CookieJar,
         body: Input<VerifyRequest, TokenField>,
     ) -> Result<Success<Empty>, ApiError> {
-        let config = &accounts.config().jwt;
+        let config = &jwt.accounts().config().jwt;
         // The body's token, else the access cookie, else the refresh cookie.
         let from_cookie = [&config.auth_cookie, &config.refresh_cookie]
             .into_iter()
@@ -381,13 +432,9 @@ impl JwtModeApi {
             .find_map(|name| jar.get(name))
             .map(|cookie| cookie.value_str().to_owned());
         let Some(token) = body.0.0.or(from_cookie) else {
-            return Err(crate::service::error::FieldErrors::single(
-                "token",
-                crate::api::input::REQUIRED,
-            )
-            .into());
+            return Err(ApiError::field("token", messages::REQUIRED));
         };
-        accounts.verify_jwt(&token).await.map_err(refusal)?;
+        jwt.verify(&token).await.map_err(refusal)?;
         Ok(Success::Ok(Json(Empty {})))
     }
 
@@ -404,12 +451,12 @@ impl JwtModeApi {
     )]
     async fn refresh(
         &self,
-        accounts: Data<&Accounts>,
+        jwt: Data<&JwtSessions>,
         jar: &CookieJar,
         caller: Caller,
         body: Input<RefreshRequest, RefreshField>,
     ) -> Result<Success<Refreshed>, ApiError> {
-        let config = &accounts.config().jwt;
+        let config = &jwt.accounts().config().jwt;
         let cookie = config
             .refresh_cookie
             .as_deref()
@@ -417,12 +464,9 @@ impl JwtModeApi {
         let token = match (body.0.0, cookie) {
             (Some(token), _) => token,
             (None, Some(cookie)) => cookie.value_str().to_owned(),
-            (None, None) => return Err(ApiError::token_not_valid(NO_VALID_REFRESH)),
+            (None, None) => return Err(ApiError::no_valid_refresh()),
         };
-        let refreshed = accounts
-            .refresh_jwt(&token, &caller)
-            .await
-            .map_err(refusal)?;
+        let refreshed = jwt.refresh(&token, &caller).await.map_err(refusal)?;
         set_cookies(jar, config, &refreshed.access, refreshed.refresh.as_ref());
         // A rotated refresh token in an HttpOnly cookie stays out of the body altogether.
         let in_body = refreshed

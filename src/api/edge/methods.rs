@@ -1,0 +1,89 @@
+//! Methods per path, from the OpenAPI document: the `Allow` header of 405 answers, and a 405
+//! for an unsafe method no operation accepts before CSRF is looked at (a `QUERY` on `csrf/`
+//! is a wrong method, not a forgery).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use poem::{Endpoint, IntoResponse, Request, Response};
+use serde_json::Value;
+
+use crate::api::edge::csrf::is_safe;
+use crate::api::error::ApiError;
+
+/// For each path template of the document (without its trailing `/`), the methods it takes.
+#[derive(Debug, Clone, Default)]
+pub struct AllowedMethods(Arc<BTreeMap<String, Vec<String>>>);
+
+impl AllowedMethods {
+    pub fn from_document(spec: &Value) -> Self {
+        let mut map = BTreeMap::new();
+        if let Some(Value::Object(paths)) = spec.get("paths") {
+            for (path, item) in paths {
+                let methods = item
+                    .as_object()
+                    .map(|ops| {
+                        ops.keys()
+                            .map(|m| m.to_ascii_uppercase())
+                            .collect::<Vec<_>>()
+                    })
+                    .unwrap_or_default();
+                map.insert(path.trim_end_matches('/').to_owned(), methods);
+            }
+        }
+        Self(Arc::new(map))
+    }
+
+    /// The methods `path` takes; empty for a path the document does not have.
+    pub fn for_path(&self, path: &str) -> Vec<String> {
+        let path = path.trim_end_matches('/');
+        self.0
+            .iter()
+            .find(|(template, _)| matches_template(template, path))
+            .map(|(_, methods)| methods.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// `/auth/sessions/{id}` matches `/auth/sessions/42`: a `{...}` segment matches any one.
+fn matches_template(template: &str, path: &str) -> bool {
+    let mut template = template.split('/');
+    let mut path = path.split('/');
+    loop {
+        match (template.next(), path.next()) {
+            (None, None) => return true,
+            (Some(t), Some(p)) if t == p || (t.starts_with('{') && t.ends_with('}')) => {}
+            _ => return false,
+        }
+    }
+}
+
+/// Answers 405 at once for an unsafe method a known path does not take.
+pub async fn refuse_unknown_methods<E: Endpoint>(
+    next: Arc<E>,
+    request: Request,
+    allowed: AllowedMethods,
+) -> poem::Result<Response> {
+    if !is_safe(request.method()) {
+        let methods = allowed.for_path(request.uri().path());
+        let method = request.method().as_str();
+        if !methods.is_empty() && !methods.iter().any(|m| m == method) {
+            return Ok(ApiError::method_not_allowed(method, &methods).into_response());
+        }
+    }
+    Ok(next.call(request).await?.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_match_whole_segments() {
+        assert!(matches_template("/auth/login", "/auth/login"));
+        assert!(matches_template("/auth/sessions/{id}", "/auth/sessions/7"));
+        assert!(!matches_template("/auth/sessions/{id}", "/auth/sessions"));
+        assert!(!matches_template("/auth/login", "/auth/login/extra"));
+        assert!(!matches_template("/auth/login", "/auth/logout"));
+    }
+}

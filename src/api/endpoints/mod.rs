@@ -1,0 +1,20 @@
+//! The endpoints every mode shares, written once over the mode's credential strategy
+//! (`M: Mode`), and the response shapes they share.
+
+pub mod auth;
+pub mod email_verification;
+pub mod password_reset;
+pub mod user;
+
+pub use auth::AuthApi;
+pub use email_verification::EmailVerificationApi;
+pub use password_reset::PasswordResetApi;
+pub use user::UserApi;
+
+/// The document's opening paragraph.
+pub fn description() -> &'static str {
+    "Account management: registration, email verification, login, logout, user details, \
+     password change and reset, wire-compatible with dj-rest-auth. Errors follow Django REST \
+     framework's shapes: `{\"detail\": ...}` or `{\"<field>\": [...]}`. Every path also works \
+     without its trailing slash, and request bodies may also be form-encoded."
+}

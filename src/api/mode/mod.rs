@@ -1,0 +1,81 @@
+//! The auth mode as a type: one credential strategy per `auth.mode` (token, JWT, session).
+//!
+//! A strategy issues its mode's credential at login and registration, authenticates requests
+//! (through the extractors in `credentials`), declares its security scheme and brings the
+//! endpoints that exist in its mode alone (logout, and `token/*` or `csrf/`). Everything else
+//! (`endpoints/`) is written once over `M: Mode`. `api::mounted` is the one place that looks
+//! at `auth.mode`; mode modules never import each other (`session_login` is the one piece
+//! token and JWT share, and it is not a mode).
+
+pub mod credentials;
+pub mod jwt;
+pub mod session;
+pub mod session_login;
+pub mod token;
+
+use std::future::Future;
+
+use poem::web::cookie::CookieJar;
+use poem::{Request, Route};
+use poem_openapi::registry::Registry;
+use poem_openapi::{ApiResponse, OpenApi};
+
+use crate::api::edge::reshape::Challenge;
+use crate::api::error::ApiError;
+use crate::config::Config;
+use crate::service::accounts::{Accounts, Principal, User};
+use crate::service::registration::Registered;
+
+pub use jwt::Jwt;
+pub use session::Session;
+pub use token::Token;
+
+/// One auth mode's credential strategy.
+pub trait Mode: Send + Sync + 'static {
+    /// What the strategy needs at request time, built once at startup and attached as request
+    /// data (JWT: its keys; token and session: the account service).
+    type State: Clone + Send + Sync + 'static;
+    /// `login/`'s success answer (token: 200 `{"key"}`, JWT: 200 pair, session: 204).
+    type LoggedIn: ApiResponse + poem::IntoResponse + Send;
+    /// `registration/`'s success answer (the first credential, or "verification sent").
+    type SignedUp: ApiResponse + poem::IntoResponse + Send;
+    /// `logout/` and the endpoints that exist in this mode alone.
+    type OwnApi: OpenApi + 'static;
+
+    /// How a 401 asks for credentials (session mode has no challenge: DRF answers 403).
+    const CHALLENGE: Challenge;
+    /// Session mode: its login opens a session itself, so `auth.session_login` is moot.
+    const IS_SESSION: bool = false;
+
+    fn state(accounts: &Accounts, config: &Config) -> anyhow::Result<Self::State>;
+    fn own_api() -> Self::OwnApi;
+    /// Routes outside the API prefix (JWT: `/.well-known/jwks.json`).
+    fn outside_prefix(route: Route, _state: &Self::State) -> Route {
+        route
+    }
+
+    /// The security schemes an operation that needs a credential declares (any one will do).
+    fn scheme_names() -> Vec<&'static str>;
+    fn register_schemes(registry: &mut Registry);
+
+    /// The request's credential, checked: `Ok(None)` when none was presented, an error when
+    /// one was presented and refused.
+    fn principal(
+        request: &Request,
+        state: &Self::State,
+    ) -> impl Future<Output = Result<Option<Principal>, ApiError>> + Send;
+
+    /// Hands out the mode's credential to a user who just proved who they are.
+    fn logged_in(
+        state: &Self::State,
+        jar: &CookieJar,
+        user: User,
+    ) -> impl Future<Output = Result<Self::LoggedIn, ApiError>> + Send;
+
+    /// Answers a registration: the first credential, or that a confirmation email went out.
+    fn signed_up(
+        state: &Self::State,
+        jar: &CookieJar,
+        registered: Registered,
+    ) -> impl Future<Output = Result<Self::SignedUp, ApiError>> + Send;
+}

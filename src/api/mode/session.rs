@@ -1,0 +1,157 @@
+//! Session mode (`auth.mode = "session"`): Django's session and CSRF cookies. Login and
+//! registration open a session (204 with `sessionid`); CSRF is enforced at the edge for every
+//! unsafe request, login and registration included (`edge::csrf`).
+
+use poem::Request;
+use poem::web::Data;
+use poem::web::cookie::CookieJar;
+use poem_openapi::payload::Json;
+use poem_openapi::registry::{MetaSecurityScheme, Registry};
+use poem_openapi::{ApiResponse, OpenApi};
+
+use crate::api::Tag;
+use crate::api::edge::reshape::Challenge;
+use crate::api::error::ApiError;
+use crate::api::mode::Mode;
+use crate::api::responses::{Detail, Success};
+use crate::api::session_cookie::CookieSessions;
+use crate::config::Config;
+use crate::messages;
+use crate::service::accounts::{Accounts, Principal, User};
+use crate::service::audit::Caller;
+use crate::service::registration::Registered;
+
+pub const SCHEME: &str = "SessionCookie";
+/// The default cookie name; `api::document` puts the configured one in the document.
+const DEFAULT_COOKIE: &str = "sessionid";
+
+/// The session mode's credential strategy.
+pub struct Session;
+
+#[derive(ApiResponse)]
+pub enum SessionLoggedIn {
+    /// Logged in: the `sessionid` cookie is set (a new one at every login).
+    #[oai(status = 204)]
+    LoggedIn,
+}
+
+#[derive(ApiResponse)]
+pub enum SessionRegistered {
+    /// The account was created and logged in: the `sessionid` cookie is set.
+    #[oai(status = 204)]
+    LoggedIn,
+    /// The account was created and must confirm its email address first.
+    #[oai(status = 201)]
+    VerificationSent(Json<Detail>),
+}
+
+impl Mode for Session {
+    type State = CookieSessions;
+    type LoggedIn = SessionLoggedIn;
+    type SignedUp = SessionRegistered;
+    type OwnApi = SessionOwnApi;
+
+    const CHALLENGE: Challenge = Challenge::Forbidden;
+    const IS_SESSION: bool = true;
+
+    fn state(accounts: &Accounts, config: &Config) -> anyhow::Result<CookieSessions> {
+        let csrf = crate::api::edge::csrf::Csrf::from_config(config);
+        Ok(CookieSessions::new(accounts.clone(), csrf))
+    }
+
+    fn own_api() -> SessionOwnApi {
+        SessionOwnApi
+    }
+
+    fn scheme_names() -> Vec<&'static str> {
+        vec![SCHEME]
+    }
+
+    fn register_schemes(registry: &mut Registry) {
+        registry.create_security_scheme(
+            SCHEME,
+            MetaSecurityScheme {
+                ty: "apiKey",
+                description: Some("The session cookie set by `login/` and `registration/`."),
+                name: Some(DEFAULT_COOKIE),
+                key_in: Some("cookie"),
+                scheme: None,
+                bearer_format: None,
+                flows: None,
+                openid_connect_url: None,
+            },
+        );
+    }
+
+    async fn principal(
+        request: &Request,
+        sessions: &CookieSessions,
+    ) -> Result<Option<Principal>, ApiError> {
+        sessions.principal(request).await
+    }
+
+    async fn logged_in(
+        sessions: &CookieSessions,
+        jar: &CookieJar,
+        user: User,
+    ) -> Result<SessionLoggedIn, ApiError> {
+        sessions.open(jar, &user).await?;
+        Ok(SessionLoggedIn::LoggedIn)
+    }
+
+    async fn signed_up(
+        sessions: &CookieSessions,
+        jar: &CookieJar,
+        registered: Registered,
+    ) -> Result<SessionRegistered, ApiError> {
+        match registered {
+            Registered::Active(user) => {
+                sessions.open(jar, &user).await?;
+                Ok(SessionRegistered::LoggedIn)
+            }
+            Registered::VerificationSent => Ok(SessionRegistered::VerificationSent(Json(
+                Detail::text(messages::VERIFICATION_SENT),
+            ))),
+        }
+    }
+}
+
+/// Session mode's own endpoints: `logout/` and `csrf/`.
+pub struct SessionOwnApi;
+
+#[OpenApi]
+impl SessionOwnApi {
+    /// Log out
+    ///
+    /// Deletes the session and clears its cookie. Logging out without a live session is
+    /// harmless and answers the same.
+    #[oai(
+        path = "/logout/",
+        method = "post",
+        operation_id = "logout",
+        tag = "Tag::Auth"
+    )]
+    async fn logout(
+        &self,
+        sessions: Data<&CookieSessions>,
+        jar: &CookieJar,
+        caller: Caller,
+    ) -> Result<Success<Detail>, ApiError> {
+        sessions.close(jar, &caller).await?;
+        Ok(Detail::new(messages::LOGGED_OUT))
+    }
+
+    /// Get a CSRF cookie
+    ///
+    /// For single-page apps: makes sure the readable `csrftoken` cookie is set (any response
+    /// sets it when the request has none); echo its value in `X-CSRFToken`.
+    #[oai(
+        path = "/csrf/",
+        method = "get",
+        operation_id = "getCsrfToken",
+        tag = "Tag::Auth"
+    )]
+    async fn csrf(&self) -> Success<Detail> {
+        Detail::new(messages::CSRF_SET)
+    }
+}

@@ -1,0 +1,59 @@
+//! Response bodies more than one area answers with: a confirmation message, a success
+//! wrapper, and the user's details.
+
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object};
+
+use crate::service::accounts::User;
+
+/// A confirmation message.
+#[derive(Object)]
+pub struct Detail {
+    detail: String,
+}
+
+impl Detail {
+    pub fn text(text: &str) -> Self {
+        Self {
+            detail: text.to_owned(),
+        }
+    }
+
+    pub fn new(text: &str) -> Success<Self> {
+        Success::Ok(Json(Self {
+            detail: text.to_owned(),
+        }))
+    }
+}
+
+/// A successful answer with a JSON body.
+#[derive(ApiResponse)]
+pub enum Success<T: poem_openapi::types::ToJSON> {
+    /// Success.
+    #[oai(status = 200)]
+    Ok(Json<T>),
+}
+
+/// A user's details. `pk` and `email` are read-only.
+#[derive(Object)]
+pub struct UserDetails {
+    #[oai(read_only)]
+    pk: i64,
+    username: String,
+    #[oai(read_only)]
+    email: String,
+    first_name: String,
+    last_name: String,
+}
+
+impl From<User> for UserDetails {
+    fn from(user: User) -> Self {
+        Self {
+            pk: user.id.0,
+            username: user.username,
+            email: user.email,
+            first_name: user.first_name,
+            last_name: user.last_name,
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! Login: checks an identifier and password under the rate limits, and records the
+//! attempt. Issuing the credential is the auth mode's business (`api::mode`).
+
+use chrono::Utc;
+use secrecy::SecretString;
+
+use crate::config::{EmailVerification, LoginMethod};
+use crate::messages::*;
+use crate::service::accounts::{Accounts, User, normalize_email};
+use crate::service::audit::{Caller, Entry, Event};
+use crate::service::error::{Error, FieldErrors, Result};
+use crate::service::rate_limits::{Action, Subjects};
+use crate::store::{self, users::UserId};
+
+pub struct LoginInput {
+    pub email: Option<String>,
+    pub username: Option<String>,
+    pub password: SecretString,
+}
+
+impl Accounts {
+    /// Checks email/username + password (and, under mandatory verification, a confirmed
+    /// address) and records the login. The caller issues the credential of its mode.
+    pub async fn authenticate(&self, input: LoginInput, caller: &Caller) -> Result<User> {
+        // allauth: every attempt counts against `login`; failures against `login_failed`, per
+        // IP and per address (whether or not it has an account, so the limit reveals nothing).
+        // The failure is counted before the password is checked and given back on success:
+        // counted after, a burst of parallel guesses would all pass the check first.
+        let key = login_key(&input);
+        let subjects = Subjects {
+            ip: caller.ip,
+            key: key.as_deref(),
+            user: None,
+        };
+        let refused = match self.limits.hit(Action::Login, &subjects).await {
+            Ok(()) => self
+                .limits
+                .hit(Action::LoginFailed, &subjects)
+                .await
+                .err()
+                .map(|err| (Action::LoginFailed, err)),
+            Err(err) => Some((Action::Login, err)),
+        };
+        if let Some((action, err)) = refused {
+            if matches!(err, Error::Throttled { .. }) {
+                // Looked up only now: the trail should show whose account is under attack.
+                let user_id = match key.as_deref() {
+                    Some(key) => store::users::find_by_email_or_username(&self.db, key)
+                        .await?
+                        .map(|u| u.id),
+                    None => None,
+                };
+                self.audit
+                    .record(
+                        caller,
+                        Entry::blocked(Event::RateLimit, action.name(), user_id),
+                    )
+                    .await?;
+            }
+            return Err(err);
+        }
+        match self.check_credentials(input).await? {
+            Ok(user) => {
+                // The address's failures are forgiven; the IP only gets this attempt back.
+                if let Some(key) = &key {
+                    self.limits.clear_key(Action::LoginFailed, key).await?;
+                }
+                let ip_only = Subjects {
+                    key: None,
+                    ..subjects
+                };
+                self.limits.release(Action::LoginFailed, &ip_only).await?;
+                self.audit
+                    .record(caller, Entry::success(Event::Login, user.id))
+                    .await?;
+                Ok(user)
+            }
+            Err(refusal) => {
+                self.audit
+                    .record(
+                        caller,
+                        Entry::failure(Event::Login, refusal.reason, refusal.user_id),
+                    )
+                    .await?;
+                Err(FieldErrors::non_field(refusal.message))
+            }
+        }
+    }
+
+    /// Checks a login's credentials. The outer error is a failure of the check itself; the
+    /// inner one a refused login, with what the audit trail records about it.
+    async fn check_credentials(
+        &self,
+        input: LoginInput,
+    ) -> Result<std::result::Result<User, LoginRefusal>> {
+        let methods = &self.config.account.login_methods;
+        let by_email = methods.contains(&LoginMethod::Email);
+        let by_username = methods.contains(&LoginMethod::Username);
+        let email = input.email.filter(|e| !e.trim().is_empty() && by_email);
+        let username = input.username.filter(|u| !u.is_empty() && by_username);
+        let found = match (&email, &username) {
+            (Some(email), _) => {
+                store::users::find_by_email(&self.db, &normalize_email(email)).await?
+            }
+            (None, Some(username)) => store::users::find_by_username(&self.db, username).await?,
+            (None, None) => {
+                return Ok(Err(LoginRefusal {
+                    reason: "incomplete",
+                    user_id: None,
+                    message: match (by_email, by_username) {
+                        (true, false) => MUST_INCLUDE_EMAIL,
+                        (false, true) => MUST_INCLUDE_USERNAME,
+                        _ => MUST_INCLUDE_EITHER,
+                    },
+                }));
+            }
+        };
+        // Unknown users still cost one argon2 verification (against a dummy hash).
+        let verified = self
+            .hasher
+            .verify(
+                &input.password,
+                found.as_ref().map(|u| u.password_hash.as_str()),
+            )
+            .await?;
+        let refused = |reason, user_id, message| {
+            Ok(Err(LoginRefusal {
+                reason,
+                user_id,
+                message,
+            }))
+        };
+        let user = match found {
+            Some(user) if verified.matches && user.is_active => user,
+            // One answer for all three; only the trail tells them apart.
+            None => return refused("unknown_account", None, BAD_CREDENTIALS),
+            Some(user) if !verified.matches => {
+                return refused("wrong_password", Some(user.id), BAD_CREDENTIALS);
+            }
+            Some(user) => return refused("inactive", Some(user.id), BAD_CREDENTIALS),
+        };
+        if self.config.account.email_verification == EmailVerification::Mandatory
+            && !store::users::email_verified(&self.db, user.id, &user.email).await?
+        {
+            return refused("email_not_verified", Some(user.id), EMAIL_NOT_VERIFIED);
+        }
+        if verified.needs_rehash {
+            let hash = self.hasher.hash(&input.password).await?;
+            store::users::set_password_hash(&self.db, user.id, &hash).await?;
+        }
+        store::users::record_login(&self.db, user.id, Utc::now()).await?;
+        Ok(Ok(user.into()))
+    }
+}
+
+/// A refused login: the answer's message, and what the audit trail records.
+struct LoginRefusal {
+    reason: &'static str,
+    user_id: Option<UserId>,
+    message: &'static str,
+}
+
+/// The address (or username) a login is about: the key of per-key limits.
+fn login_key(input: &LoginInput) -> Option<String> {
+    let email = input
+        .email
+        .as_deref()
+        .map(normalize_email)
+        .filter(|e| !e.is_empty());
+    email.or_else(|| {
+        input
+            .username
+            .as_deref()
+            .map(|u| u.to_lowercase())
+            .filter(|u| !u.is_empty())
+    })
+}
