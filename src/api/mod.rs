@@ -16,11 +16,11 @@ pub mod input;
 pub mod mode;
 pub mod responses;
 pub mod session_cookie;
+pub mod tags;
 
 use poem::middleware::{NormalizePath, TrailingSlash};
 use poem::web::Html;
 use poem::{Endpoint, EndpointExt, Response, Route, get};
-use poem_openapi::Tags;
 use serde_json::Value;
 
 use crate::api::edge::body_limit::BodyLimit;
@@ -35,19 +35,6 @@ use crate::config::{AuthMode, Config};
 use crate::service::accounts::Accounts;
 
 pub(crate) const TITLE: &str = "Tessera";
-
-/// Operation groups in the OpenAPI document.
-#[derive(Tags)]
-pub(crate) enum Tag {
-    /// Log in and out.
-    Auth,
-    /// Create an account and confirm its email address.
-    Registration,
-    /// The logged-in user's details.
-    User,
-    /// Change or reset a password.
-    Password,
-}
 
 /// The OpenAPI document for `config`, as served and as committed in `openapi/openapi.json`.
 pub fn openapi_document(config: &Config) -> Value {

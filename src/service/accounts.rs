@@ -84,11 +84,6 @@ impl Credential {
     }
 }
 
-/// Trims and lowercases an email address: the one form it is stored and compared in.
-pub fn normalize_email(email: &str) -> String {
-    email.trim().to_lowercase()
-}
-
 #[derive(Clone)]
 pub struct Accounts {
     pub(super) db: DatabaseConnection,

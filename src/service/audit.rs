@@ -237,7 +237,7 @@ pub async fn history(
 ) -> Result<Vec<Recorded>> {
     let user_id = match email {
         Some(email) => {
-            let email = crate::service::accounts::normalize_email(email);
+            let email = crate::service::email_address::normalize_email(email);
             let Some(user) = store::users::find_by_email(db, &email).await? else {
                 return Err(crate::service::error::Error::NotFound);
             };

@@ -6,8 +6,9 @@ use secrecy::SecretString;
 
 use crate::config::{EmailVerification, LoginMethod};
 use crate::messages::*;
-use crate::service::accounts::{Accounts, User, normalize_email};
+use crate::service::accounts::{Accounts, User};
 use crate::service::audit::{Caller, Entry, Event};
+use crate::service::email_address::normalize_email;
 use crate::service::error::{Error, FieldErrors, Result};
 use crate::service::rate_limits::{Action, Subjects};
 use crate::store::{self, users::UserId};

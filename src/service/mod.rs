@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod email_address;
 pub mod email_verification;
 pub mod error;
 pub mod health;

@@ -9,11 +9,11 @@ use poem_openapi::Object;
 use poem_openapi::OpenApi;
 use poem_openapi::types::{Email, Example};
 
-use crate::api::Tag;
 use crate::api::error::ApiError;
 use crate::api::input::{Fields, FromFields, Input, Presence};
 use crate::api::mode::{Mode, session_login};
 use crate::api::session_cookie::CookieSessions;
+use crate::api::tags::Tag;
 use crate::service::accounts::Accounts;
 use crate::service::audit::Caller;
 use crate::service::login::LoginInput;

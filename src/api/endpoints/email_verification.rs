@@ -4,10 +4,10 @@ use poem::web::Data;
 use poem_openapi::types::{Email, Example};
 use poem_openapi::{Object, OpenApi};
 
-use crate::api::Tag;
 use crate::api::error::ApiError;
 use crate::api::input::{Fields, FromFields, Input, Presence};
 use crate::api::responses::{Detail, Success};
+use crate::api::tags::Tag;
 use crate::messages;
 use crate::service::accounts::Accounts;
 use crate::service::audit::Caller;

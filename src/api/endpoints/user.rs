@@ -7,12 +7,12 @@ use poem_openapi::payload::Json;
 use poem_openapi::types::Example;
 use poem_openapi::{Object, OpenApi};
 
-use crate::api::Tag;
 use crate::api::error::ApiError;
 use crate::api::input::{Fields, FromFields, Input, Presence};
 use crate::api::mode::Mode;
 use crate::api::mode::credentials::Authenticated;
 use crate::api::responses::{Detail, Success, UserDetails};
+use crate::api::tags::Tag;
 use crate::messages;
 use crate::service::accounts::{Accounts, MAX_NAME_LENGTH};
 use crate::service::audit::Caller;

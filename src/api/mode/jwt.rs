@@ -11,7 +11,6 @@ use poem_openapi::registry::{MetaSecurityScheme, Registry};
 use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
-use crate::api::Tag;
 use crate::api::cookies::CookieRules;
 use crate::api::edge::csrf;
 use crate::api::edge::reshape::Challenge;
@@ -21,6 +20,7 @@ use crate::api::mode::credentials::MaybeAuthenticated;
 use crate::api::mode::{Mode, session_login};
 use crate::api::responses::{Detail, Success, UserDetails};
 use crate::api::session_cookie::CookieSessions;
+use crate::api::tags::Tag;
 use crate::config::{Config, JwtConfig};
 use crate::messages;
 use crate::service::accounts::{Accounts, Principal, User};

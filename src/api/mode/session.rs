@@ -9,12 +9,12 @@ use poem_openapi::payload::Json;
 use poem_openapi::registry::{MetaSecurityScheme, Registry};
 use poem_openapi::{ApiResponse, OpenApi};
 
-use crate::api::Tag;
 use crate::api::edge::reshape::Challenge;
 use crate::api::error::ApiError;
 use crate::api::mode::Mode;
 use crate::api::responses::{Detail, Success};
 use crate::api::session_cookie::CookieSessions;
+use crate::api::tags::Tag;
 use crate::config::Config;
 use crate::messages;
 use crate::service::accounts::{Accounts, Principal, User};
