@@ -592,16 +592,32 @@ fn serialize_url_redacted<S: serde::Serializer>(
 
 /// `postgres://user:pw@host/db` → `postgres://user:[redacted]@host/db`, for logs and errors.
 pub fn redact_url_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:[redacted]@{host}{tail}"),
-            None => url.to_owned(),
+    match url::Url::parse(url) {
+        Ok(parsed) if parsed.password().is_none() => url.to_owned(),
+        Ok(mut parsed) => {
+            // `set_password` percent-encodes its argument; put the marker in afterwards.
+            let _ = parsed.set_password(Some("redacted"));
+            parsed.as_str().replacen(":redacted@", ":[redacted]@", 1)
+        }
+        // Not a URL we can take apart: show none of what follows the scheme.
+        Err(_) => match url.split_once("://") {
+            Some((scheme, _)) => format!("{scheme}://[redacted]"),
+            None => "[redacted]".into(),
         },
-        None => url.to_owned(),
+    }
+}
+
+/// `scheme://host[:port]` over http(s) and nothing else: what a browser sends as `Origin`.
+fn is_web_origin(entry: &str) -> bool {
+    match url::Url::parse(entry) {
+        Ok(url) => {
+            matches!(url.scheme(), "http" | "https")
+                && url
+                    .origin()
+                    .ascii_serialization()
+                    .eq_ignore_ascii_case(entry)
+        }
+        Err(_) => false,
     }
 }
 
@@ -737,11 +753,7 @@ impl Config {
         ) {
             return invalid(format!("password_hashing: {err}"));
         }
-        if let Some(origin) = self.cors.allowed_origins.iter().find(|o| {
-            o.as_str() == "*"
-                || !(o.starts_with("http://") || o.starts_with("https://"))
-                || o.ends_with('/')
-        }) {
+        if let Some(origin) = self.cors.allowed_origins.iter().find(|o| !is_web_origin(o)) {
             return invalid(format!(
                 "cors.allowed_origins: {origin:?} is not an origin like \"https://app.example.com\" \
                  (no wildcard: credentials are allowed for listed origins)"

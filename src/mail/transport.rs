@@ -269,47 +269,23 @@ fn print_to_console(formatted: &[u8]) {
 
 /// The password in a URL's userinfo, as written and percent-decoded.
 fn url_password(url: &str) -> Vec<String> {
-    let Some((_, rest)) = url.split_once("://") else {
+    let Some(password) = url::Url::parse(url)
+        .ok()
+        .and_then(|url| url.password().map(str::to_owned))
+        .filter(|password| !password.is_empty())
+    else {
         return Vec::new();
     };
-    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-    let Some((userinfo, _host)) = authority.rsplit_once('@') else {
-        return Vec::new();
-    };
-    let Some((_user, password)) = userinfo.split_once(':') else {
-        return Vec::new();
-    };
-    if password.is_empty() {
-        return Vec::new();
-    }
-    let mut secrets = vec![password.to_owned()];
-    let decoded = percent_decode(password);
-    if decoded != password {
+    let decoded = percent_encoding::percent_decode_str(&password)
+        .decode_utf8_lossy()
+        .into_owned();
+    let mut secrets = vec![password];
+    if decoded != secrets[0] {
         secrets.push(decoded);
     }
     // Longest first, so a secret containing another is replaced whole.
     secrets.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
     secrets
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |at: usize| bytes.get(at).and_then(|&b| (b as char).to_digit(16));
-        match (bytes[i], hex(i + 1), hex(i + 2)) {
-            (b'%', Some(hi), Some(lo)) => {
-                out.push((hi * 16 + lo) as u8);
-                i += 3;
-            }
-            (byte, _, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn scrub(mut message: String, secrets: &[String]) -> String {
