@@ -7,7 +7,8 @@ pub mod templates;
 pub mod transport;
 
 /// The kinds of message Tessera sends; each has a subject, a text body and an HTML body.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumIter)]
+#[strum(serialize_all = "snake_case")]
 pub enum MailKind {
     /// Confirm an email address (at signup and on resend).
     EmailConfirmation,
@@ -20,21 +21,9 @@ pub enum MailKind {
 }
 
 impl MailKind {
-    pub const ALL: [MailKind; 4] = [
-        MailKind::EmailConfirmation,
-        MailKind::PasswordReset,
-        MailKind::AccountAlreadyExists,
-        MailKind::PasswordChanged,
-    ];
-
     /// The name used for template files and the outbox `kind` column.
     pub fn as_str(self) -> &'static str {
-        match self {
-            MailKind::EmailConfirmation => "email_confirmation",
-            MailKind::PasswordReset => "password_reset",
-            MailKind::AccountAlreadyExists => "account_already_exists",
-            MailKind::PasswordChanged => "password_changed",
-        }
+        self.into()
     }
 }
 

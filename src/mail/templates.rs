@@ -150,7 +150,7 @@ impl Templates {
             subject_prefix: config.subject_prefix.clone(),
             origins,
         };
-        for kind in MailKind::ALL {
+        for kind in <MailKind as strum::IntoEnumIterator>::iter() {
             templates.render(kind, &example_context(kind))?;
         }
         Ok(templates)
@@ -308,7 +308,7 @@ mod tests {
     #[test]
     fn every_kind_renders_with_its_link_in_text_and_as_href() {
         let templates = built_in();
-        for kind in MailKind::ALL {
+        for kind in <MailKind as strum::IntoEnumIterator>::iter() {
             let context = example_context(kind);
             let rendered = templates.render(kind, &context).unwrap();
             assert!(

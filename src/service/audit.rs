@@ -41,7 +41,8 @@ impl Caller {
 }
 
 /// What happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumIter)]
+#[strum(serialize_all = "snake_case")]
 pub enum Event {
     Login,
     Logout,
@@ -57,20 +58,12 @@ pub enum Event {
 
 impl Event {
     pub fn name(self) -> &'static str {
-        match self {
-            Event::Login => "login",
-            Event::Logout => "logout",
-            Event::Registration => "registration",
-            Event::EmailVerification => "email_verification",
-            Event::PasswordChange => "password_change",
-            Event::PasswordReset => "password_reset",
-            Event::RefreshTokenReuse => "refresh_token_reuse",
-            Event::RateLimit => "rate_limit",
-        }
+        self.into()
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumIter)]
+#[strum(serialize_all = "snake_case")]
 pub enum Outcome {
     Success,
     Failure,
@@ -80,11 +73,7 @@ pub enum Outcome {
 
 impl Outcome {
     pub fn name(self) -> &'static str {
-        match self {
-            Outcome::Success => "success",
-            Outcome::Failure => "failure",
-            Outcome::Blocked => "blocked",
-        }
+        self.into()
     }
 }
 

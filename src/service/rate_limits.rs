@@ -19,7 +19,8 @@ use crate::service::error::{Error, Result};
 use crate::store;
 
 /// The limited actions (allauth's names).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::EnumIter)]
+#[strum(serialize_all = "snake_case")]
 pub enum Action {
     Login,
     LoginFailed,
@@ -32,15 +33,7 @@ pub enum Action {
 
 impl Action {
     pub fn name(self) -> &'static str {
-        match self {
-            Action::Login => "login",
-            Action::LoginFailed => "login_failed",
-            Action::Signup => "signup",
-            Action::ConfirmEmail => "confirm_email",
-            Action::ResetPassword => "reset_password",
-            Action::ResetPasswordFromKey => "reset_password_from_key",
-            Action::ChangePassword => "change_password",
-        }
+        self.into()
     }
 }
 
@@ -69,15 +62,7 @@ impl RateLimiter {
     pub fn new(config: &RateLimitsConfig, db: DatabaseConnection) -> Self {
         let mut rules = HashMap::new();
         if config.enabled {
-            for action in [
-                Action::Login,
-                Action::LoginFailed,
-                Action::Signup,
-                Action::ConfirmEmail,
-                Action::ResetPassword,
-                Action::ResetPasswordFromKey,
-                Action::ChangePassword,
-            ] {
+            for action in <Action as strum::IntoEnumIterator>::iter() {
                 let parsed = config
                     .actions()
                     .into_iter()
