@@ -598,11 +598,15 @@ mod tests {
         Lockfile::load(&path).expect("parse fabricated Cargo.lock")
     }
 
-    fn snapshot() -> Database {
-        let path = resolve_db_path(None);
-        open_database(&path).unwrap_or_else(|e| {
-            panic!("these tests need the advisory-db snapshot (set ${DB_ENV} to move it): {e}")
-        })
+    /// The advisory-db fixture committed with the tests (a few real advisories copied from the
+    /// snapshot, see its README.md), so the tests need nothing outside the repository.
+    fn fixture_path() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/advisory-db")
+    }
+
+    fn fixture() -> Database {
+        open_database(&fixture_path())
+            .unwrap_or_else(|e| panic!("the advisory-db test fixture does not load: {e}"))
     }
 
     fn ids(vulns: &[Vulnerability]) -> Vec<String> {
@@ -680,8 +684,8 @@ mod tests {
     }
 
     #[test]
-    fn snapshot_advisory_matches_a_vulnerable_version_only() {
-        let db = snapshot();
+    fn advisory_matches_a_vulnerable_version_only() {
+        let db = fixture();
         let policy = Policy::default();
 
         // RUSTSEC-2026-0141: lettre < 0.11.22 (>= 0.10.1).
@@ -725,7 +729,7 @@ mod tests {
 
     #[test]
     fn ignore_moves_a_vulnerability_aside_and_stale_ignores_are_reported() {
-        let db = snapshot();
+        let db = fixture();
         let policy = Policy::parse(
             "[[ignore]]\nid = \"RUSTSEC-2026-0141\"\nreason = \"boring-tls only\"\n\n\
              [[ignore]]\nid = \"RUSTSEC-2021-0003\"\nreason = \"smallvec is not in this tree\"\n",
@@ -741,7 +745,7 @@ mod tests {
 
     #[test]
     fn unmaintained_is_a_warning_not_a_failure() {
-        let db = snapshot();
+        let db = fixture();
         // RUSTSEC-2024-0384: `instant` is unmaintained.
         let findings = audit(&db, &lockfile(&[("instant", "0.1.13")]), &Policy::default());
         assert!(findings.vulnerabilities.is_empty());
@@ -752,6 +756,13 @@ mod tests {
             .find(|w| w.advisory.as_ref().map(|a| a.id.as_str()) == Some("RUSTSEC-2024-0384"))
             .expect("instant is reported as unmaintained");
         assert!(warning.is_unmaintained());
+    }
+
+    #[test]
+    fn snapshot_file_names_the_source() {
+        let described = snapshot_description(&fixture_path()).expect("the fixture has SNAPSHOT");
+        assert!(described.contains("rustsec/advisory-db at "), "{described}");
+        assert_eq!(snapshot_description(&fixture_path().join("crates")), None);
     }
 
     #[test]
