@@ -62,9 +62,20 @@ impl Options {
     }
 }
 
+/// The `xtask` package directory. `cargo run` and `cargo test` set `CARGO_MANIFEST_DIR` for the
+/// process too, and that value wins over the one compiled in: checkouts sharing one
+/// `CARGO_TARGET_DIR` (git worktrees, a fresh clone) reuse each other's xtask build whenever
+/// cargo finds it up to date, and the compiled-in path names whichever checkout built it last.
+pub fn manifest_dir() -> PathBuf {
+    match env::var_os("CARGO_MANIFEST_DIR") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+    }
+}
+
 /// The workspace root (the directory holding the root `Cargo.toml` and `Cargo.lock`).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    manifest_dir()
         .parent()
         .expect("xtask lives one level below the workspace root")
         .to_path_buf()
@@ -601,7 +612,7 @@ mod tests {
     /// The advisory-db fixture committed with the tests (a few real advisories copied from the
     /// snapshot, see its README.md), so the tests need nothing outside the repository.
     fn fixture_path() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/advisory-db")
+        manifest_dir().join("tests/fixtures/advisory-db")
     }
 
     fn fixture() -> Database {
