@@ -20,7 +20,7 @@ workers="${FUZZ_WORKERS:-1}"              # 1 keeps a seeded run reproducible
 rate_limits="${FUZZ_RATE_LIMITS:-false}"  # the server's rate_limits.enabled; see README
 log_root="${FUZZ_LOG_DIR:-$root/target/fuzz/schemathesis}"
 venv="${FUZZ_VENV:-$root/target/test-tools/schemathesis-venv}"
-checks="not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance,negative_data_rejection"
+checks="${FUZZ_CHECKS:-not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance,negative_data_rejection}"
 # The password every fuzz account is registered with (long, uncommon, unlike any email).
 password="Fuzz-Only-Passphrase-7w9q-Zebra"
 
@@ -38,7 +38,7 @@ py="$venv/bin/python"
 # ---- the binary (the debug build CI already has) -----------------------------------------
 step "cargo build --bin tessera"
 cargo build --quiet --bin tessera
-bin="$root/target/debug/tessera"
+bin="${CARGO_TARGET_DIR:-$root/target}/debug/tessera"
 
 # ---- helpers -----------------------------------------------------------------------------
 server_pid=""
