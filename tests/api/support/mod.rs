@@ -18,14 +18,13 @@ use tessera::{App, Config};
 pub const PASSWORD: &str = "correct horse battery staple";
 
 /// Runs each named `async fn(Backend)` scenario once per backend, as separate tests.
-#[macro_export]
 macro_rules! on_each_backend {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name(super::common::Backend::Sqlite).await
+                    super::$name(crate::support::Backend::Sqlite).await
                 }
             )*
         }
@@ -33,7 +32,7 @@ macro_rules! on_each_backend {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    match super::common::Backend::postgres() {
+                    match crate::support::Backend::postgres() {
                         Some(backend) => super::$name(backend).await,
                         None => eprintln!("skipped: TESSERA_TEST_DATABASE_URL is not set"),
                     }
@@ -146,7 +145,7 @@ pub fn test_config(database: &TestDb) -> Config {
     config.email.retry_initial_seconds = 0.2;
     config.email.retry_max_seconds = 1.0;
     // Every test comes from 127.0.0.1: per-IP limits would trip over each other, so only the
-    // per-address confirmation limit stays (the email tests rely on it); tests/rate_limits.rs
+    // per-address confirmation limit stays (the email tests rely on it); tests/api/rate_limits.rs
     // turns the others back on.
     unlimit_all_but_confirm_email(&mut config.rate_limits);
     config.secret_key = Some(

@@ -5,11 +5,9 @@
 //! everything that kills a reset link, enumeration prevention at signup, template overrides
 //! and HTML escaping. Links must come from configuration, never from the request's `Host`.
 
-mod common;
-
 use chrono::{Duration, Utc};
-use common::smtp::ReceivedMail;
-use common::{Backend, PASSWORD, Reply, TestApp};
+use crate::support::smtp::ReceivedMail;
+use crate::support::{Backend, PASSWORD, Reply, TestApp};
 use entity::{email_address, email_confirmation, outbox_message, password_reset_token, user};
 use futures_util::future::join_all;
 use sea_orm::sea_query::Expr;

@@ -1,8 +1,6 @@
 //! `password/change/`: the new password works, other credentials die, Django's messages.
 
-mod common;
-
-use common::{Backend, PASSWORD, Reply, TestApp};
+use crate::support::{Backend, PASSWORD, Reply, TestApp};
 use serde_json::{Value, json};
 
 on_each_backend!(

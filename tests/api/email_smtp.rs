@@ -4,13 +4,11 @@
 //! `email.give_up_after_seconds` saying why; several instances on one database send each
 //! message once.
 
-mod common;
-
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use common::smtp::{ReceivedMail, SmtpSink, free_port};
-use common::{Backend, PASSWORD, Reply, TestApp, TestDb, test_config};
+use crate::support::smtp::{ReceivedMail, SmtpSink, free_port};
+use crate::support::{Backend, PASSWORD, Reply, TestApp, TestDb, test_config};
 use entity::outbox_message;
 use futures_util::future::join_all;
 use sea_orm::{DatabaseConnection, EntityTrait, QueryOrder};
@@ -443,7 +441,7 @@ impl Instance {
 
 async fn two_instances_on_one_database_send_each_message_once(backend: Backend) {
     const COUNT: usize = 20;
-    common::init_tracing();
+    crate::support::init_tracing();
     let sink = SmtpSink::start();
     let database = TestDb::create(&backend).await;
     let mut config = test_config(&database);

@@ -1,8 +1,6 @@
 //! `user/`: the user object, DRF's token-authentication errors, PUT and PATCH rules.
 
-mod common;
-
-use common::{Backend, PASSWORD, Reply, TestApp};
+use crate::support::{Backend, PASSWORD, Reply, TestApp};
 use entity::user;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde_json::{Value, json};

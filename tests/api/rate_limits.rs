@@ -2,9 +2,7 @@
 //! per address (identically for unknown addresses) and per user; counters cleared on success
 //! and reset; shared through the database; client IPs from trusted proxies only.
 
-mod common;
-
-use common::{Backend, PASSWORD, Reply, TestApp, TestDb};
+use crate::support::{Backend, PASSWORD, Reply, TestApp, TestDb};
 use serde_json::json;
 use tessera::config::{Config, RateLimitStore};
 
@@ -41,7 +39,7 @@ fn assert_throttled(reply: &Reply) -> u64 {
 
 async fn login_is_limited_per_ip_with_drf_message_and_retry_after(backend: Backend) {
     // Counts live in fixed windows: start well clear of a window's end.
-    common::clear_of_window_end(60, 10).await;
+    crate::support::clear_of_window_end(60, 10).await;
     let app = TestApp::spawn_with(backend, |c| limits(c, |l| l.login = "3/m/ip".into())).await;
     app.register("ip@example.com").await;
     for _ in 0..3 {
@@ -53,7 +51,7 @@ async fn login_is_limited_per_ip_with_drf_message_and_retry_after(backend: Backe
 
 async fn failed_logins_are_limited_per_address_alike_for_unknown_ones(backend: Backend) {
     // Counts live in fixed windows: start well clear of a window's end.
-    common::clear_of_window_end(60, 10).await;
+    crate::support::clear_of_window_end(60, 10).await;
     let app = TestApp::spawn_with(backend, |c| {
         limits(c, |l| {
             l.login = String::new();
@@ -79,7 +77,7 @@ async fn failed_logins_are_limited_per_address_alike_for_unknown_ones(backend: B
 
 async fn success_and_reset_clear_the_failed_login_count(backend: Backend) {
     // Counts live in fixed windows: start well clear of a window's end.
-    common::clear_of_window_end(60, 10).await;
+    crate::support::clear_of_window_end(60, 10).await;
     let app = TestApp::spawn_with(backend, |c| {
         limits(c, |l| {
             l.login = String::new();
@@ -133,7 +131,7 @@ async fn success_and_reset_clear_the_failed_login_count(backend: Backend) {
 
 async fn signup_reset_and_password_change_are_limited(backend: Backend) {
     // Counts live in fixed windows: start well clear of a window's end.
-    common::clear_of_window_end(60, 10).await;
+    crate::support::clear_of_window_end(60, 10).await;
     let app = TestApp::spawn_with(backend, |c| {
         limits(c, |l| {
             l.signup = "2/m/ip".into();
@@ -175,7 +173,7 @@ async fn signup_reset_and_password_change_are_limited(backend: Backend) {
 
 async fn disabled_or_empty_rules_do_not_limit(backend: Backend) {
     // Counts live in fixed windows: start well clear of a window's end.
-    common::clear_of_window_end(60, 10).await;
+    crate::support::clear_of_window_end(60, 10).await;
     let off = TestApp::spawn_with(backend.clone(), |c| {
         limits(c, |l| {
             l.enabled = false;
@@ -196,10 +194,10 @@ async fn disabled_or_empty_rules_do_not_limit(backend: Backend) {
 
 async fn database_counters_survive_a_restart_memory_ones_do_not(backend: Backend) {
     // Counts live in fixed windows: start well clear of a window's end.
-    common::clear_of_window_end(60, 10).await;
+    crate::support::clear_of_window_end(60, 10).await;
     for store in [RateLimitStore::Database, RateLimitStore::Memory] {
         let database = TestDb::create(&backend).await;
-        let mut config = common::test_config(&database);
+        let mut config = crate::support::test_config(&database);
         limits(&mut config, |l| {
             l.store = store;
             l.login = "2/m/ip".into();
@@ -233,7 +231,7 @@ async fn login_as(app: &TestApp, client: &str) -> Reply {
 
 async fn forwarded_for_is_believed_only_from_trusted_proxies(backend: Backend) {
     // Counts live in fixed windows: start well clear of a window's end.
-    common::clear_of_window_end(60, 10).await;
+    crate::support::clear_of_window_end(60, 10).await;
     let trusting = TestApp::spawn_with(backend.clone(), |c| {
         limits(c, |l| l.login = "1/m/ip".into());
         c.server.trusted_proxies = vec!["127.0.0.0/8".into()];

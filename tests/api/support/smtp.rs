@@ -1,4 +1,4 @@
-//! A real SMTP server for tests: `tests/support/smtp_sink.py` (aiosmtpd) in a child process,
+//! A real SMTP server for tests: `tests/api/support/smtp_sink.py` (aiosmtpd) in a child process,
 //! storing every accepted message as a file the test reads back.
 //!
 //! Python and aiosmtpd come from a virtualenv the harness builds once per machine under
@@ -18,7 +18,7 @@ use tempfile::TempDir;
 /// The aiosmtpd release the sink runs on. Changing it rebuilds the virtualenv.
 pub const AIOSMTPD: &str = "aiosmtpd==1.4.6";
 
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/smtp_sink.py");
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/api/support/smtp_sink.py");
 /// A cold Python start plus aiosmtpd's own readiness check takes well under a second.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long `start_on` waits for a port that is still being released.
@@ -109,7 +109,7 @@ fn run(command: &mut Command, what: &str) {
         Ok(output) => output,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => panic!(
             "{what}: python3 was not found. The SMTP tests run a real SMTP server written in \
-             Python (tests/support/smtp_sink.py): install Python 3 with the venv module and pip \
+             Python (tests/api/support/smtp_sink.py): install Python 3 with the venv module and pip \
              (Debian: apt-get install python3 python3-venv)"
         ),
         Err(err) => panic!("{what}: {err}"),

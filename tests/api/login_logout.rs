@@ -1,10 +1,8 @@
 //! `login/` and `logout/` in token mode: per-device keys, identical failures, DRF's messages,
 //! expiry, hashed storage and rehashing of outdated password hashes.
 
-mod common;
-
 use chrono::{Duration, Utc};
-use common::{Backend, PASSWORD, Reply, TestApp};
+use crate::support::{Backend, PASSWORD, Reply, TestApp};
 use entity::{auth_token, user};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde_json::{Value, json};

@@ -3,14 +3,12 @@
 //! order it happened, and nothing secret. Rows are read back through the entity; the tests
 //! assert on what the server recorded, never on what they wrote themselves.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use common::process::{ServeProcess, call, run};
-use common::{Backend, PASSWORD, Reply, TestApp};
+use crate::support::process::{ServeProcess, call, run};
+use crate::support::{Backend, PASSWORD, Reply, TestApp};
 use entity::{audit_event, user};
 use reqwest::Method;
 use sea_orm::sea_query::Expr;
@@ -139,7 +137,7 @@ fn assert_status(reply: &Reply, status: u16) {
 }
 
 /// Waits until the outbox is empty of unsent messages and holds at least `count`.
-async fn delivered(app: &TestApp, count: usize) -> Vec<common::smtp::ReceivedMail> {
+async fn delivered(app: &TestApp, count: usize) -> Vec<crate::support::smtp::ReceivedMail> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let rows = app.outbox_rows().await;
@@ -192,7 +190,7 @@ async fn confirm_reset(app: &TestApp, uid: &str, token: &str, password: &str) ->
 fn rate_limits(config: &mut Config, edit: impl FnOnce(&mut tessera::config::RateLimitsConfig)) {
     config.rate_limits = Default::default();
     config.rate_limits.enabled = true;
-    common::unlimit_all_but_confirm_email(&mut config.rate_limits);
+    crate::support::unlimit_all_but_confirm_email(&mut config.rate_limits);
     edit(&mut config.rate_limits);
 }
 
@@ -654,7 +652,7 @@ async fn session_login_in_token_mode_records_both_credentials(backend: Backend) 
 
 async fn failed_login_limits_are_recorded_with_the_targeted_account(backend: Backend) {
     // Counts live in fixed windows: start well clear of a window's end.
-    common::clear_of_window_end(60, 10).await;
+    crate::support::clear_of_window_end(60, 10).await;
     let app = TestApp::spawn_with(backend, |config| {
         rate_limits(config, |l| l.login_failed = "100/m/ip,2/300s/key".into())
     })
@@ -693,7 +691,7 @@ async fn failed_login_limits_are_recorded_with_the_targeted_account(backend: Bac
 
 async fn other_rate_limits_are_recorded_with_their_action(backend: Backend) {
     // Counts live in fixed windows: start well clear of a window's end.
-    common::clear_of_window_end(60, 10).await;
+    crate::support::clear_of_window_end(60, 10).await;
     let app = TestApp::spawn_with(backend, |config| {
         frontend_links(config);
         rate_limits(config, |l| {
@@ -771,7 +769,7 @@ async fn other_rate_limits_are_recorded_with_their_action(backend: Backend) {
 
 async fn forwarded_for_is_recorded_only_behind_a_trusted_proxy(backend: Backend) {
     // Counts live in fixed windows: start well clear of a window's end.
-    common::clear_of_window_end(60, 10).await;
+    crate::support::clear_of_window_end(60, 10).await;
     let app = TestApp::spawn_with(backend, |config| {
         config.server.trusted_proxies = vec![LOCALHOST.into()];
         rate_limits(config, |l| l.login_failed = "100/m/ip,2/300s/key".into())

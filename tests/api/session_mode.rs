@@ -7,12 +7,10 @@
 //! Requests are built by hand (the harness client keeps no cookies): `Browser` below sends
 //! exactly the cookies it was given and remembers what `Set-Cookie` tells it, as a browser does.
 
-mod common;
-
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
-use common::{Backend, PASSWORD, Reply, TestApp};
+use crate::support::{Backend, PASSWORD, Reply, TestApp};
 use entity::session;
 use reqwest::Method;
 use sea_orm::sea_query::Expr;

@@ -6,13 +6,11 @@
 //!
 //! Requests are built by hand (no cookie store) so every `Cookie` sent is visible here.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
-use common::{Backend, PASSWORD, Reply, TestApp};
+use crate::support::{Backend, PASSWORD, Reply, TestApp};
 use futures_util::future::join_all;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{Value, json};

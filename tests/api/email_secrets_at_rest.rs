@@ -1,8 +1,6 @@
 //! What the database keeps of emailed secrets: digests, and no bodies once mail is delivered.
 
-mod common;
-
-use common::{Backend, TestApp};
+use crate::support::{Backend, TestApp};
 use sea_orm::EntityTrait;
 
 on_each_backend!(delivered_mail_leaves_no_usable_key_in_the_database);

@@ -15,11 +15,9 @@
 //! `token/verify/` refuse it), since SimpleJWT's access tokens are stateless and live out
 //! their few minutes by design.
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::{Backend, PASSWORD, Reply, TestApp};
+use crate::support::{Backend, PASSWORD, Reply, TestApp};
 use reqwest::Method;
 use serde_json::{Value, json};
 use tessera::Config;
