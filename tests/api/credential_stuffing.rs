@@ -62,7 +62,7 @@ fn configure(config: &mut Config, store: RateLimitStore) {
 fn label(backend: &Backend, store: RateLimitStore) -> String {
     let backend = match backend {
         Backend::Sqlite => "sqlite",
-        Backend::Postgres(_) => "postgres",
+        Backend::Postgres => "postgres",
     };
     let store = match store {
         RateLimitStore::Memory => "memory counters",

@@ -32,3 +32,11 @@ mod registration;
 mod security_headers;
 mod session_mode;
 mod user_details;
+
+/// CI must not lose the PostgreSQL twins without anyone noticing: with `CI=true`, a run
+/// without `TESSERA_TEST_DATABASE_URL` (which would report them all as ignored) fails here,
+/// saying how to set it.
+#[test]
+fn ci_runs_the_postgresql_twins() {
+    test_support::assert_postgres_under_ci();
+}
