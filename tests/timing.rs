@@ -13,16 +13,16 @@
 //! Cargo runs test binaries one after another, so here only these run (one at a time, below).
 
 #[macro_use]
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 #[path = "api/support/mod.rs"]
 mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{Backend, PASSWORD, TestApp};
 use sea_orm::ConnectionTrait;
 use secrecy::SecretString;
 use serde_json::{Value, json};
+use support::{Backend, PASSWORD, TestApp};
 use tessera::config::{Config, PasswordHashingConfig};
 use tessera::service::password_hashing::PasswordHasher;
 

@@ -12,8 +12,7 @@ use entity::{
 };
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    ActiveModelTrait, Database, DatabaseConnection, EntityTrait, ModelTrait,
-    PaginatorTrait, Set,
+    ActiveModelTrait, Database, DatabaseConnection, EntityTrait, ModelTrait, PaginatorTrait, Set,
 };
 
 /// Microsecond precision: PostgreSQL does not keep nanoseconds.

@@ -3,10 +3,13 @@
 use std::time::{Duration, Instant};
 
 use mail_parser::MimeHeaders;
-use crate::support::smtp::{ReceivedMail, SmtpSink, free_port};
 use tessera::config::{EmailBackend, EmailConfig};
 use tessera::mail::Rendered;
 use tessera::mail::transport::Transport;
+
+use crate::support::free_port;
+use crate::support::mail::ReceivedMail;
+use crate::support::smtp::SmtpSink;
 
 const LINK: &str = "https://app.example.com/verify-email/k3y/";
 

@@ -2,9 +2,11 @@
 //! per address (identically for unknown addresses) and per user; counters cleared on success
 //! and reset; shared through the database; client IPs from trusted proxies only.
 
-use crate::support::{Backend, PASSWORD, Reply, TestApp, TestDb};
 use serde_json::json;
 use tessera::config::{Config, RateLimitStore};
+
+use crate::support::mail::uid_and_token;
+use crate::support::{Backend, PASSWORD, Reply, TestApp, TestDb, confirm_reset};
 
 on_each_backend!(
     login_is_limited_per_ip_with_drf_message_and_retry_after,
@@ -111,17 +113,12 @@ async fn success_and_reset_clear_the_failed_login_count(backend: Backend) {
             .status,
         200
     );
-    let mail = app.wait_for_mail(2).await; // confirmation + reset
-    let link = mail.iter().rev().find_map(|m| m.first_link()).unwrap();
-    let parts: Vec<&str> = link.trim_end_matches('/').rsplit('/').take(2).collect();
-    let (token, uid) = (parts[0], parts[1]);
+    // The default link: `{public_url}/password-reset/confirm/{uid}/{token}/`.
+    let prefix = format!("{}/password-reset/confirm/", app.config.public_url);
+    let link = app.newest_link(2, &prefix).await; // confirmation + reset
+    let (uid, token) = uid_and_token(&link, &prefix);
     let new_password = "a completely new passphrase";
-    let confirm = app
-        .post(
-            "password/reset/confirm/",
-            json!({"uid": uid, "token": token, "new_password1": new_password, "new_password2": new_password}),
-        )
-        .await;
+    let confirm = confirm_reset(&app, &uid, &token, new_password, new_password).await;
     assert_eq!(confirm.status, 200, "{}", confirm.text);
     assert_eq!(
         app.login("clear@example.com", new_password).await.status,

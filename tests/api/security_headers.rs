@@ -27,7 +27,8 @@ async fn every_answer_carries_the_security_headers(backend: Backend) {
     let answers = [
         (
             "login (credential)",
-            app.login("headers@example.com", crate::support::PASSWORD).await,
+            app.login("headers@example.com", crate::support::PASSWORD)
+                .await,
         ),
         ("user/", app.get("user/", Some(&key)).await),
         ("401", app.get("user/", None).await),
