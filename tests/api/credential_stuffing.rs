@@ -3,8 +3,8 @@
 //! per IP and per account, every answer is the same whether or not the account exists, and
 //! the audit trail shows what happened.
 //!
-//! Doubles as a demonstration: `cargo test --test credential_stuffing -- --nocapture` prints a
-//! summary of each run.
+//! Doubles as a demonstration: `cargo test --test api credential_stuffing:: -- --nocapture`
+//! prints a summary of each run.
 
 use std::fmt::Write as _;
 
