@@ -254,7 +254,7 @@ impl<'a> Client<'a> {
         }
         for cookie in self.kind.credential_cookies() {
             assert!(
-                self.held.cookies.contains(*cookie),
+                self.held.cookies.contains(cookie),
                 "{:?}: {cookie} is set: {reply:?}",
                 self.kind
             );
@@ -280,7 +280,7 @@ impl<'a> Client<'a> {
         assert_eq!(reply.body, json!({"detail": LOGGED_OUT}));
         for cookie in self.kind.credential_cookies() {
             assert!(
-                !self.held.cookies.contains(*cookie),
+                !self.held.cookies.contains(cookie),
                 "{:?}: logout clears {cookie}: {reply:?}",
                 self.kind
             );

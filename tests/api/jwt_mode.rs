@@ -1079,7 +1079,7 @@ async fn cookies_follow_dj_rest_auth_settings(backend: Backend) {
         assert_eq!(cookie.path(), Some(path), "{cookie:?}");
         assert!(!cookie.secure(), "not Secure unless configured: {cookie:?}");
         assert!(
-            !cookie.domain().is_some(),
+            cookie.domain().is_none(),
             "no Domain unless configured: {cookie:?}"
         );
         let expires = cookie.expires().expect("an Expires attribute");
