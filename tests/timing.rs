@@ -7,15 +7,22 @@
 //! max(5 ms, 10% of one password verification), the verification measured here with the
 //! default argon2 parameters the server runs with. This compares cases with each other; it
 //! sets no speed target (those live in `examples/login_bench.rs`).
+//!
+//! A test binary of its own, not a module of `tests/api`: there, hundreds of other tests would
+//! run beside these on the same cores while they measure, and the medians would compare noise.
+//! Cargo runs test binaries one after another, so here only these run (one at a time, below).
 
-mod common;
+#[macro_use]
+#[allow(dead_code, unused_imports)]
+#[path = "api/support/mod.rs"]
+mod support;
 
 use std::time::{Duration, Instant};
 
-use common::{Backend, PASSWORD, TestApp};
 use sea_orm::ConnectionTrait;
 use secrecy::SecretString;
 use serde_json::{Value, json};
+use support::{Backend, PASSWORD, TestApp};
 use tessera::config::{Config, PasswordHashingConfig};
 use tessera::service::password_hashing::PasswordHasher;
 

@@ -1,7 +1,8 @@
 //! Checks that the models match the schema the `migration` crate builds:
 //! every entity is inserted and read back through sea-orm on SQLite (always)
 //! and PostgreSQL (when `TESSERA_TEST_DATABASE_URL` is set; a throwaway
-//! database is created from it and dropped afterwards).
+//! database is created from it and dropped afterwards; without it the
+//! PostgreSQL test is reported as ignored).
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use entity::prelude::*;
@@ -11,8 +12,7 @@ use entity::{
 };
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, Database, DatabaseConnection, EntityTrait, ModelTrait,
-    PaginatorTrait, Set,
+    ActiveModelTrait, Database, DatabaseConnection, EntityTrait, ModelTrait, PaginatorTrait, Set,
 };
 
 /// Microsecond precision: PostgreSQL does not keep nanoseconds.
@@ -221,45 +221,13 @@ async fn sqlite_roundtrip() {
     db.close().await.unwrap();
 }
 
-#[tokio::test]
-async fn postgres_roundtrip() {
-    let Ok(admin_url) = std::env::var("TESSERA_TEST_DATABASE_URL") else {
-        eprintln!("TESSERA_TEST_DATABASE_URL not set; skipping PostgreSQL round-trip test");
-        return;
-    };
-    let admin = Database::connect(&admin_url).await.unwrap();
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let name = format!("tessera_entity_test_{}_{nanos}", std::process::id());
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-
-    let (base, query) = match admin_url.split_once('?') {
-        Some((base, query)) => (base, format!("?{query}")),
-        None => (admin_url.as_str(), String::new()),
-    };
-    let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
-    let db = Database::connect(format!("{server}/{name}{query}"))
-        .await
-        .unwrap();
-
-    // Run the checks in a task so the database is dropped even if they fail.
-    let result = tokio::spawn(async move {
+test_support::postgres_test! {
+    #[tokio::test]
+    async fn postgres_roundtrip() {
+        // Dropped at the end, or while a failure unwinds: the database goes with it.
+        let database = test_support::PostgresDatabase::create().await;
+        let db = Database::connect(database.url()).await.unwrap();
         exercise(&db).await;
         db.close().await.unwrap();
-    })
-    .await;
-
-    admin
-        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .await
-        .unwrap();
-    admin.close().await.unwrap();
-    if let Err(panic) = result {
-        std::panic::resume_unwind(panic.into_panic());
     }
 }

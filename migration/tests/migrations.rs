@@ -1,7 +1,8 @@
 //! Runs the migrations up, down and up again against SQLite (always) and
 //! PostgreSQL (when `TESSERA_TEST_DATABASE_URL` is set, e.g.
 //! `postgres://postgres@127.0.0.1:5432/test`; a throwaway database is created
-//! from it and dropped afterwards).
+//! from it and dropped afterwards; without it the PostgreSQL test is reported
+//! as ignored).
 
 use migration::{Migrator, MigratorTrait, SchemaManager};
 use sea_orm_migration::sea_orm::{
@@ -211,43 +212,13 @@ async fn sqlite_up_down_up() {
     db.close().await.unwrap();
 }
 
-#[tokio::test]
-async fn postgres_up_down_up() {
-    let Ok(admin_url) = std::env::var("TESSERA_TEST_DATABASE_URL") else {
-        eprintln!("TESSERA_TEST_DATABASE_URL not set; skipping PostgreSQL migration test");
-        return;
-    };
-    let admin = Database::connect(&admin_url).await.unwrap();
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let name = format!("tessera_migration_test_{}_{nanos}", std::process::id());
-    exec(&admin, &format!("CREATE DATABASE {name}")).await;
-
-    let (base, query) = match admin_url.split_once('?') {
-        Some((base, query)) => (base, format!("?{query}")),
-        None => (admin_url.as_str(), String::new()),
-    };
-    let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
-    let db = Database::connect(format!("{server}/{name}{query}"))
-        .await
-        .unwrap();
-
-    // Run the checks in a task so the database is dropped even if they fail.
-    let result = tokio::spawn(async move {
+test_support::postgres_test! {
+    #[tokio::test]
+    async fn postgres_up_down_up() {
+        // Dropped at the end, or while a failure unwinds: the database goes with it.
+        let database = test_support::PostgresDatabase::create().await;
+        let db = Database::connect(database.url()).await.unwrap();
         exercise(&db).await;
         db.close().await.unwrap();
-    })
-    .await;
-
-    exec(
-        &admin,
-        &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-    )
-    .await;
-    admin.close().await.unwrap();
-    if let Err(panic) = result {
-        std::panic::resume_unwind(panic.into_panic());
     }
 }

@@ -1,15 +1,13 @@
 //! The OpenAPI document: committed copy up to date, served as generated, fit for generators.
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::{Backend, TestApp};
+use crate::support::{Backend, TestApp};
 use serde_json::Value;
 use tessera::Config;
 use tessera::config::AuthMode;
 
-const COMMITTED: &str = include_str!("../openapi/openapi.json");
+const COMMITTED: &str = include_str!("../../openapi/openapi.json");
 
 fn generated() -> Value {
     tessera::api::openapi_document(&Config::default())
@@ -35,12 +33,12 @@ fn committed_documents() -> Vec<(AuthMode, &'static str, &'static str)> {
         ),
         (
             AuthMode::Jwt,
-            include_str!("../openapi/openapi-jwt.json"),
+            include_str!("../../openapi/openapi-jwt.json"),
             "TESSERA_AUTH__MODE=jwt cargo run -- openapi > openapi/openapi-jwt.json",
         ),
         (
             AuthMode::Session,
-            include_str!("../openapi/openapi-session.json"),
+            include_str!("../../openapi/openapi-session.json"),
             "TESSERA_AUTH__MODE=session cargo run -- openapi > openapi/openapi-session.json",
         ),
     ]

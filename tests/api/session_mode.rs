@@ -4,23 +4,26 @@
 //! fixation, digests at rest, idle and absolute expiry, logout, password change and reset, and
 //! the OpenAPI document's cookie and CSRF schemes.
 //!
-//! Requests are built by hand (the harness client keeps no cookies): `Browser` below sends
-//! exactly the cookies it was given and remembers what `Set-Cookie` tells it, as a browser does.
-
-mod common;
-
-use std::collections::BTreeMap;
+//! Requests are built by hand (the harness client keeps no cookies): `Browser`
+//! (`support/cookies.rs`) sends exactly the cookies it was given and remembers what
+//! `Set-Cookie` tells it, as a browser does.
 
 use chrono::{DateTime, Duration, Utc};
-use common::{Backend, PASSWORD, Reply, TestApp};
 use entity::session;
 use reqwest::Method;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use tessera::Config;
 use tessera::config::{AuthMode, EmailVerification, SameSite};
+
+use crate::support::cookies::{
+    Browser, CSRF_COOKIE, CSRF_HEADER, Csrf, SESSION_COOKIE, SetCookie, issued, set_cookie,
+    set_cookies, with_cookies,
+};
+use crate::support::{
+    Backend, PASSWORD, Reply, TestApp, assert_detail, credentials, new_passwords, sha256_hex,
+};
 
 on_each_backend!(
     login_answers_204_and_sets_the_session_cookie,
@@ -50,11 +53,8 @@ on_each_backend!(
     openapi_document_declares_the_cookie_and_csrf_schemes,
 );
 
-const SESSION_COOKIE: &str = "sessionid";
-const CSRF_COOKIE: &str = "csrftoken";
-const CSRF_HEADER: &str = "X-CSRFToken";
-/// Django's `CSRF_COOKIE_AGE`: a year (52 weeks).
-const CSRF_COOKIE_AGE: &str = "31449600";
+/// Django's `CSRF_COOKIE_AGE`: a year (52 weeks), in seconds.
+const CSRF_COOKIE_AGE: i64 = 31449600;
 /// Django's `CSRF_ALLOWED_CHARS`.
 const CSRF_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 
@@ -70,7 +70,6 @@ const BAD_CREDENTIALS: &str = "Unable to log in with provided credentials.";
 const RESET_SENT: &str = "Password reset e-mail has been sent.";
 const RESET_DONE: &str = "Password has been reset with the new password.";
 const VERIFICATION_SENT: &str = "Verification e-mail sent.";
-const RESET_URL: &str = "https://app.example.com/reset/{uid}/{token}/";
 const RESET_PREFIX: &str = "https://app.example.com/reset/";
 
 async fn spawn(backend: Backend) -> TestApp {
@@ -81,19 +80,10 @@ async fn spawn(backend: Backend) -> TestApp {
 async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> TestApp {
     TestApp::spawn_with(backend, |config| {
         config.auth.mode = AuthMode::Session;
-        config.frontend.password_reset_url = Some(RESET_URL.into());
+        config.frontend.password_reset_url = Some(format!("{RESET_PREFIX}{{uid}}/{{token}}/"));
         configure(config);
     })
     .await
-}
-
-fn sha256_hex(text: &str) -> String {
-    hex::encode(Sha256::digest(text.as_bytes()))
-}
-
-fn assert_detail(reply: &Reply, status: u16, detail: &str) {
-    assert_eq!(reply.status, status, "{}", reply.text);
-    assert_eq!(reply.body, json!({ "detail": detail }), "{}", reply.text);
 }
 
 /// DRF's `SessionAuthentication` has no challenge, so "no credentials" is a 403 without
@@ -105,102 +95,6 @@ fn assert_not_provided(reply: &Reply) {
         None,
         "no challenge in session mode"
     );
-}
-
-fn credentials(email: &str, password: &str) -> Value {
-    json!({"email": email, "password": password})
-}
-
-fn new_passwords(password: &str) -> Value {
-    json!({"new_password1": password, "new_password2": password})
-}
-
-// ---------------------------------------------------------------------------------------------
-// Set-Cookie, read as a browser reads it
-// ---------------------------------------------------------------------------------------------
-
-#[derive(Debug, Clone)]
-struct SetCookie {
-    raw: String,
-    name: String,
-    value: String,
-    /// Attribute names lowercased; flags (`HttpOnly`, `Secure`) map to "".
-    attributes: BTreeMap<String, String>,
-}
-
-impl SetCookie {
-    fn parse(raw: &str) -> Self {
-        let mut parts = raw.split(';').map(str::trim);
-        let (name, value) = parts
-            .next()
-            .and_then(|pair| pair.split_once('='))
-            .unwrap_or_else(|| panic!("a name=value pair in {raw:?}"));
-        let attributes = parts
-            .filter(|part| !part.is_empty())
-            .map(|part| match part.split_once('=') {
-                Some((key, value)) => (key.trim().to_ascii_lowercase(), value.trim().to_owned()),
-                None => (part.to_ascii_lowercase(), String::new()),
-            })
-            .collect();
-        Self {
-            raw: raw.to_owned(),
-            name: name.trim().to_owned(),
-            value: value.trim().trim_matches('"').to_owned(),
-            attributes,
-        }
-    }
-
-    fn attr(&self, name: &str) -> Option<&str> {
-        self.attributes.get(name).map(String::as_str)
-    }
-
-    fn has(&self, name: &str) -> bool {
-        self.attributes.contains_key(name)
-    }
-
-    fn expires(&self) -> Option<DateTime<Utc>> {
-        self.attr("expires").map(|text| {
-            DateTime::parse_from_rfc2822(text)
-                .unwrap_or_else(|err| panic!("an HTTP date in {:?}: {err}", self.raw))
-                .with_timezone(&Utc)
-        })
-    }
-
-    /// A cookie told to go away: emptied, and dead already (Max-Age=0 or Expires in the past).
-    fn is_removal(&self) -> bool {
-        self.value.is_empty()
-            && (self.attr("max-age") == Some("0")
-                || self.expires().is_some_and(|at| at < Utc::now()))
-    }
-}
-
-fn set_cookies(reply: &Reply) -> Vec<SetCookie> {
-    reply
-        .headers
-        .get_all("set-cookie")
-        .iter()
-        .map(|value| SetCookie::parse(value.to_str().expect("an ASCII Set-Cookie")))
-        .collect()
-}
-
-/// The one `Set-Cookie` for `name`, if any.
-fn set_cookie(reply: &Reply, name: &str) -> Option<SetCookie> {
-    let mut found: Vec<SetCookie> = set_cookies(reply)
-        .into_iter()
-        .filter(|cookie| cookie.name == name)
-        .collect();
-    assert!(found.len() <= 1, "one Set-Cookie for {name}: {found:?}");
-    found.pop()
-}
-
-fn issued(reply: &Reply, name: &str) -> SetCookie {
-    set_cookie(reply, name).unwrap_or_else(|| {
-        panic!(
-            "the answer ({}) sets {name}; Set-Cookie: {:?}",
-            reply.status,
-            set_cookies(reply)
-        )
-    })
 }
 
 /// Cookie attributes the settings decide.
@@ -222,25 +116,25 @@ const KNOWN_ATTRIBUTES: &[&str] = &[
 
 fn assert_common_attributes(cookie: &SetCookie, expected: &Expected) {
     assert_eq!(
-        cookie.attr("samesite"),
+        cookie.same_site().as_deref(),
         Some(expected.same_site),
         "{}",
         cookie.raw
     );
-    assert_eq!(cookie.attr("path"), Some("/"), "{}", cookie.raw);
+    assert_eq!(cookie.path(), Some("/"), "{}", cookie.raw);
     assert_eq!(
-        cookie.has("secure"),
+        cookie.secure(),
         expected.secure,
         "Secure exactly when configured: {}",
         cookie.raw
     );
     assert_eq!(
-        cookie.attr("domain"),
+        cookie.domain(),
         expected.domain,
         "Domain exactly when configured: {}",
         cookie.raw
     );
-    for name in cookie.attributes.keys() {
+    for name in cookie.attribute_names() {
         assert!(
             KNOWN_ATTRIBUTES.contains(&name.as_str()),
             "unexpected attribute {name}: {}",
@@ -257,9 +151,9 @@ fn assert_session_cookie(cookie: &SetCookie, expected: &Expected) {
         "an unguessable session id: {}",
         cookie.raw
     );
-    assert!(cookie.has("httponly"), "HttpOnly: {}", cookie.raw);
+    assert!(cookie.http_only(), "HttpOnly: {}", cookie.raw);
     assert!(
-        cookie.expires().is_some() || cookie.has("max-age"),
+        cookie.expires().is_some() || cookie.max_age().is_some(),
         "a persistent cookie: {}",
         cookie.raw
     );
@@ -276,17 +170,8 @@ fn assert_csrf_cookie(cookie: &SetCookie, expected: &Expected) {
         "{}",
         cookie.raw
     );
-    assert!(
-        !cookie.has("httponly"),
-        "the page must read it: {}",
-        cookie.raw
-    );
-    assert_eq!(
-        cookie.attr("max-age"),
-        Some(CSRF_COOKIE_AGE),
-        "{}",
-        cookie.raw
-    );
+    assert!(!cookie.http_only(), "the page must read it: {}", cookie.raw);
+    assert_eq!(cookie.max_age(), Some(CSRF_COOKIE_AGE), "{}", cookie.raw);
     assert_common_attributes(cookie, expected);
 }
 
@@ -316,133 +201,6 @@ fn other_secret(secret: &str) -> String {
 // ---------------------------------------------------------------------------------------------
 // A browser: cookies in, Set-Cookie out, the CSRF cookie echoed by the page's script
 // ---------------------------------------------------------------------------------------------
-
-#[derive(Debug, Clone, Copy)]
-enum Csrf<'a> {
-    /// The page copies the `csrftoken` cookie into `X-CSRFToken` (when it has one).
-    FromCookie,
-    /// No header (a cross-site form post, a careless client).
-    Omit,
-    /// This header value.
-    Header(&'a str),
-}
-
-struct Browser<'a> {
-    app: &'a TestApp,
-    jar: BTreeMap<String, String>,
-    /// The `Origin` header the browser sends (the page it runs on), if any.
-    origin: Option<String>,
-}
-
-impl<'a> Browser<'a> {
-    fn new(app: &'a TestApp) -> Self {
-        Self {
-            app,
-            jar: BTreeMap::new(),
-            origin: None,
-        }
-    }
-
-    fn cookie(&self, name: &str) -> Option<String> {
-        self.jar.get(name).cloned()
-    }
-
-    fn session(&self) -> String {
-        self.cookie(SESSION_COOKIE)
-            .expect("the browser holds a session cookie")
-    }
-
-    fn csrf(&self) -> String {
-        self.cookie(CSRF_COOKIE)
-            .expect("the browser holds a CSRF cookie")
-    }
-
-    fn plant(&mut self, name: &str, value: &str) {
-        self.jar.insert(name.to_owned(), value.to_owned());
-    }
-
-    async fn send(
-        &mut self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-        csrf: Csrf<'_>,
-    ) -> Reply {
-        let mut request = self.app.client.request(method, self.app.api(path));
-        if !self.jar.is_empty() {
-            let header = self
-                .jar
-                .iter()
-                .map(|(name, value)| format!("{name}={value}"))
-                .collect::<Vec<_>>()
-                .join("; ");
-            request = request.header("Cookie", header);
-        }
-        match csrf {
-            Csrf::FromCookie => {
-                if let Some(token) = self.jar.get(CSRF_COOKIE) {
-                    request = request.header(CSRF_HEADER, token.as_str());
-                }
-            }
-            Csrf::Omit => {}
-            Csrf::Header(value) => request = request.header(CSRF_HEADER, value),
-        }
-        if let Some(origin) = &self.origin {
-            request = request.header("Origin", origin.as_str());
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let reply = self.app.send(request).await;
-        for cookie in set_cookies(&reply) {
-            if cookie.is_removal() {
-                self.jar.remove(&cookie.name);
-            } else {
-                self.jar.insert(cookie.name, cookie.value);
-            }
-        }
-        reply
-    }
-
-    async fn get(&mut self, path: &str) -> Reply {
-        self.send(Method::GET, path, None, Csrf::Omit).await
-    }
-
-    /// `GET csrf/`, as a single-page app does before its first unsafe request.
-    async fn fetch_csrf(&mut self) -> Reply {
-        let reply = self.get("csrf/").await;
-        assert_eq!(reply.status, 200, "{}", reply.text);
-        assert!(self.jar.contains_key(CSRF_COOKIE), "{reply:?}");
-        reply
-    }
-
-    /// An unsafe request made properly: the CSRF cookie (fetched first if missing) echoed.
-    async fn unsafe_request(&mut self, method: Method, path: &str, body: Value) -> Reply {
-        if !self.jar.contains_key(CSRF_COOKIE) {
-            self.fetch_csrf().await;
-        }
-        self.send(method, path, Some(body), Csrf::FromCookie).await
-    }
-
-    async fn post(&mut self, path: &str, body: Value) -> Reply {
-        self.unsafe_request(Method::POST, path, body).await
-    }
-
-    async fn login(&mut self, email: &str, password: &str) -> Reply {
-        self.post("login/", credentials(email, password)).await
-    }
-
-    async fn login_ok(&mut self, email: &str) -> Reply {
-        let reply = self.login(email, PASSWORD).await;
-        assert_eq!(reply.status, 204, "login failed: {}", reply.text);
-        assert!(self.jar.contains_key(SESSION_COOKIE), "{reply:?}");
-        reply
-    }
-
-    async fn me(&mut self) -> Reply {
-        self.get("user/").await
-    }
-}
 
 /// A new browser that signed up (and so is logged in).
 async fn register<'a>(app: &'a TestApp, email: &str) -> Browser<'a> {
@@ -497,35 +255,6 @@ async fn set_session_column(app: &TestApp, column: session::Column, at: DateTime
         .exec(&app.db)
         .await
         .unwrap();
-}
-
-/// Waits for the newest password-reset message and returns `(uid, token)` from its link.
-async fn reset_link(app: &TestApp) -> (String, String) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let link = app.sent_mail().iter().rev().find_map(|mail| {
-            let start = mail.text.find(RESET_PREFIX)?;
-            Some(
-                mail.text[start + RESET_PREFIX.len()..]
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned(),
-            )
-        });
-        if let Some(rest) = link {
-            let (uid, token) = rest
-                .trim_end_matches('/')
-                .split_once('/')
-                .unwrap_or_else(|| panic!("uid/token in {rest}"));
-            return (uid.to_owned(), token.to_owned());
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no password-reset message arrived"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -624,13 +353,8 @@ async fn secure_domain_and_samesite_follow_the_settings(backend: Backend) {
     assert_eq!(logout.status, 200, "{}", logout.text);
     let removal = issued(&logout, SESSION_COOKIE);
     assert!(removal.is_removal(), "{}", removal.raw);
-    assert_eq!(removal.attr("path"), Some("/"), "{}", removal.raw);
-    assert_eq!(
-        removal.attr("domain"),
-        Some("example.test"),
-        "{}",
-        removal.raw
-    );
+    assert_eq!(removal.path(), Some("/"), "{}", removal.raw);
+    assert_eq!(removal.domain(), Some("example.test"), "{}", removal.raw);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1127,7 +851,7 @@ async fn logout_deletes_the_session_and_clears_the_cookie(backend: Backend) {
         "the cookie is cleared: {}",
         removal.raw
     );
-    assert_eq!(removal.attr("path"), Some("/"), "{}", removal.raw);
+    assert_eq!(removal.path(), Some("/"), "{}", removal.raw);
     assert_eq!(browser.cookie(SESSION_COOKIE), None);
 
     let rows = session::Entity::find()
@@ -1266,7 +990,7 @@ async fn password_reset_ends_every_session(backend: Backend) {
         .post("password/reset/", json!({"email": "ada@example.com"}))
         .await;
     assert_detail(&request, 200, RESET_SENT);
-    let (uid, token) = reset_link(&app).await;
+    let (uid, token) = app.reset_link(RESET_PREFIX).await;
     let confirm = json!({
         "uid": uid, "token": token,
         "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD,
@@ -1310,9 +1034,7 @@ async fn cookieless_login(app: &TestApp, email: &str) -> Reply {
 /// A browser holding the cookies this answer set.
 fn browser_from<'a>(app: &'a TestApp, reply: &Reply) -> Browser<'a> {
     let mut browser = Browser::new(app);
-    for cookie in set_cookies(reply) {
-        browser.plant(&cookie.name, &cookie.value);
-    }
+    browser.jar.apply(reply);
     browser
 }
 
@@ -1443,19 +1165,15 @@ async fn session_login_logout_ends_the_session_too(backend: Backend) {
     assert_eq!(browser.me().await.status, 200);
 
     // The browser logs out with both credentials of this login.
-    let request = app
-        .client
-        .post(app.api("logout/"))
-        .header("Authorization", format!("Token {key}"))
-        .header(
-            "Cookie",
-            format!(
-                "{SESSION_COOKIE}={session}; {CSRF_COOKIE}={}",
-                browser.csrf()
-            ),
-        )
-        .header(CSRF_HEADER, browser.csrf())
-        .json(&json!({}));
+    let csrf = browser.csrf();
+    let request = with_cookies(
+        app.client
+            .post(app.api("logout/"))
+            .header("Authorization", format!("Token {key}")),
+        &[(SESSION_COOKIE, &session), (CSRF_COOKIE, &csrf)],
+    )
+    .header(CSRF_HEADER, browser.csrf())
+    .json(&json!({}));
     let logout = app.send(request).await;
     assert_detail(&logout, 200, LOGGED_OUT);
     assert_eq!(app.get("user/", Some(&key)).await.status, 401);

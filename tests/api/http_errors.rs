@@ -2,9 +2,7 @@
 //! bodies, limits, the prefix, and the documents and probes served beside the API. Every
 //! error is DRF-shaped JSON; bad input never yields a 500.
 
-mod common;
-
-use common::{Backend, PASSWORD, Reply, TestApp};
+use crate::support::{Backend, PASSWORD, Reply, TestApp};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

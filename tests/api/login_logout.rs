@@ -1,16 +1,14 @@
 //! `login/` and `logout/` in token mode: per-device keys, identical failures, DRF's messages,
 //! expiry, hashed storage and rehashing of outdated password hashes.
 
-mod common;
-
 use chrono::{Duration, Utc};
-use common::{Backend, PASSWORD, Reply, TestApp};
 use entity::{auth_token, user};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use tessera::Config;
 use tessera::config::LoginMethod;
+
+use crate::support::{Backend, PASSWORD, Reply, TestApp, assert_invalid_token, sha256_hex};
 
 on_each_backend!(
     login_returns_a_new_key_per_device,
@@ -37,11 +35,6 @@ on_each_backend!(
 );
 
 const BAD_CREDENTIALS: &str = "Unable to log in with provided credentials.";
-const INVALID_TOKEN: &str = "Invalid token.";
-
-fn sha256_hex(text: &str) -> String {
-    hex::encode(Sha256::digest(text.as_bytes()))
-}
 
 fn assert_is_token_key(key: &str) {
     assert_eq!(key.len(), 40, "{key}");
@@ -52,17 +45,8 @@ fn assert_is_token_key(key: &str) {
     );
 }
 
-async fn stored_user(app: &TestApp, email: &str) -> user::Model {
-    user::Entity::find()
-        .filter(user::Column::Email.eq(email))
-        .one(&app.db)
-        .await
-        .unwrap()
-        .expect("the user is stored")
-}
-
 async fn deactivate(app: &TestApp, email: &str) {
-    let mut active: user::ActiveModel = stored_user(app, email).await.into();
+    let mut active: user::ActiveModel = app.stored_user(email).await.into();
     active.is_active = Set(false);
     active.update(&app.db).await.unwrap();
 }
@@ -87,24 +71,8 @@ fn headers_but_date(reply: &Reply) -> Vec<(String, Vec<u8>)> {
     headers
 }
 
-fn assert_invalid_token(reply: &Reply) {
-    assert_eq!(reply.status, 401, "{}", reply.text);
-    assert_eq!(reply.body, json!({"detail": INVALID_TOKEN}));
-    assert_eq!(reply.header("www-authenticate"), Some("Token"));
-}
-
 async fn login_methods_app(backend: Backend, methods: Vec<LoginMethod>) -> TestApp {
     TestApp::spawn_with(backend, |c| c.account.login_methods = methods).await
-}
-
-async fn register_with_username(app: &TestApp, email: &str, username: &str) {
-    let reply = app
-        .post(
-            "registration/",
-            json!({"email": email, "username": username, "password1": PASSWORD, "password2": PASSWORD}),
-        )
-        .await;
-    assert_eq!(reply.status, 201, "{}", reply.text);
 }
 
 async fn login_returns_a_new_key_per_device(backend: Backend) {
@@ -162,7 +130,7 @@ async fn failed_logins_are_indistinguishable(backend: Backend) {
         );
     }
     // The inactive account really has that password: only its state refuses it.
-    let mut active: user::ActiveModel = stored_user(&app, "inactive@example.com").await.into();
+    let mut active: user::ActiveModel = app.stored_user("inactive@example.com").await.into();
     active.is_active = Set(true);
     active.update(&app.db).await.unwrap();
     app.login_key("inactive@example.com", PASSWORD).await;
@@ -227,7 +195,7 @@ async fn login_email_is_trimmed_and_case_insensitive(backend: Backend) {
 
 async fn username_field_does_not_replace_email_by_default(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    register_with_username(&app, "ada@example.com", "ada").await;
+    app.register_with_username("ada@example.com", "ada").await;
     let reply = app
         .post("login/", json!({"username": "ada", "password": PASSWORD}))
         .await;
@@ -240,7 +208,8 @@ async fn username_field_does_not_replace_email_by_default(backend: Backend) {
 
 async fn username_login_method(backend: Backend) {
     let app = login_methods_app(backend, vec![LoginMethod::Username]).await;
-    register_with_username(&app, "linus@example.com", "Linus").await;
+    app.register_with_username("linus@example.com", "Linus")
+        .await;
 
     for username in ["Linus", "linus", "LINUS"] {
         let reply = app
@@ -278,7 +247,8 @@ async fn username_login_method(backend: Backend) {
 
 async fn email_or_username_login_methods(backend: Backend) {
     let app = login_methods_app(backend, vec![LoginMethod::Email, LoginMethod::Username]).await;
-    register_with_username(&app, "grace@example.com", "grace").await;
+    app.register_with_username("grace@example.com", "grace")
+        .await;
     app.login_key("grace@example.com", PASSWORD).await;
     let by_username = app
         .post("login/", json!({"username": "GRACE", "password": PASSWORD}))
@@ -475,7 +445,7 @@ async fn tokens_are_stored_as_sha256_digests(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let registration_key = app.register("ada@example.com").await;
     let login_key = app.login_key("ada@example.com", PASSWORD).await;
-    let user = stored_user(&app, "ada@example.com").await;
+    let user = app.stored_user("ada@example.com").await;
 
     let rows: Vec<Value> = auth_token::Entity::find()
         .filter(auth_token::Column::UserId.eq(user.id))
@@ -508,7 +478,7 @@ async fn tokens_are_stored_as_sha256_digests(backend: Backend) {
 async fn outdated_password_hash_is_rehashed_on_login(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.register("ada@example.com").await;
-    let original = stored_user(&app, "ada@example.com").await.password_hash;
+    let original = app.stored_user("ada@example.com").await.password_hash;
     assert!(
         original.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"),
         "the harness's cheap parameters: {original}"
@@ -522,12 +492,12 @@ async fn outdated_password_hash_is_rehashed_on_login(backend: Backend) {
     let wrong = app.login("ada@example.com", "not the password").await;
     assert_eq!(wrong.status, 400);
     assert_eq!(
-        stored_user(&app, "ada@example.com").await.password_hash,
+        app.stored_user("ada@example.com").await.password_hash,
         original
     );
 
     app.login_key("ada@example.com", PASSWORD).await;
-    let rehashed = stored_user(&app, "ada@example.com").await.password_hash;
+    let rehashed = app.stored_user("ada@example.com").await.password_hash;
     assert!(
         rehashed.starts_with("$argon2id$v=19$m=2048,t=1,p=1$"),
         "rehashed with the new parameters: {rehashed}"
@@ -544,10 +514,10 @@ async fn outdated_password_hash_is_rehashed_on_login(backend: Backend) {
 async fn current_password_hash_is_left_alone_on_login(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.register("ada@example.com").await;
-    let original = stored_user(&app, "ada@example.com").await.password_hash;
+    let original = app.stored_user("ada@example.com").await.password_hash;
     app.login_key("ada@example.com", PASSWORD).await;
     assert_eq!(
-        stored_user(&app, "ada@example.com").await.password_hash,
+        app.stored_user("ada@example.com").await.password_hash,
         original,
         "a hash made with the configured parameters is not rewritten on login"
     );
@@ -559,7 +529,7 @@ async fn default_hashing_parameters_are_owasp_argon2id(backend: Backend) {
     })
     .await;
     app.register("ada@example.com").await;
-    let hash = stored_user(&app, "ada@example.com").await.password_hash;
+    let hash = app.stored_user("ada@example.com").await.password_hash;
     assert!(
         hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
         "default argon2id parameters: {hash}"

@@ -1,8 +1,6 @@
 //! Security headers on every answer (errors included) and CORS for listed origins only.
 
-mod common;
-
-use common::{Backend, TestApp};
+use crate::support::{Backend, TestApp};
 use serde_json::json;
 
 on_each_backend!(
@@ -10,7 +8,7 @@ on_each_backend!(
     cors_answers_listed_origins_only,
 );
 
-fn assert_secured(reply: &common::Reply, what: &str) {
+fn assert_secured(reply: &crate::support::Reply, what: &str) {
     assert_eq!(
         reply.header("x-content-type-options"),
         Some("nosniff"),
@@ -29,7 +27,8 @@ async fn every_answer_carries_the_security_headers(backend: Backend) {
     let answers = [
         (
             "login (credential)",
-            app.login("headers@example.com", common::PASSWORD).await,
+            app.login("headers@example.com", crate::support::PASSWORD)
+                .await,
         ),
         ("user/", app.get("user/", Some(&key)).await),
         ("401", app.get("user/", None).await),

@@ -1,15 +1,15 @@
 //! The mail transports against a real SMTP server (aiosmtpd) and the file system.
 
-#[path = "common/smtp.rs"]
-mod smtp;
-
 use std::time::{Duration, Instant};
 
 use mail_parser::MimeHeaders;
-use smtp::{ReceivedMail, SmtpSink, free_port};
 use tessera::config::{EmailBackend, EmailConfig};
 use tessera::mail::Rendered;
 use tessera::mail::transport::Transport;
+
+use crate::support::free_port;
+use crate::support::mail::ReceivedMail;
+use crate::support::smtp::SmtpSink;
 
 const LINK: &str = "https://app.example.com/verify-email/k3y/";
 

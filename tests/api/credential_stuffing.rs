@@ -3,14 +3,12 @@
 //! per IP and per account, every answer is the same whether or not the account exists, and
 //! the audit trail shows what happened.
 //!
-//! Doubles as a demonstration: `cargo test --test credential_stuffing -- --nocapture` prints a
-//! summary of each run.
-
-mod common;
+//! Doubles as a demonstration: `cargo test --test api credential_stuffing:: -- --nocapture`
+//! prints a summary of each run.
 
 use std::fmt::Write as _;
 
-use common::{Backend, PASSWORD, Reply, TestApp};
+use crate::support::{Backend, PASSWORD, Reply, TestApp};
 use entity::audit_event;
 use reqwest::header::{CONTENT_LENGTH, DATE, RETRY_AFTER};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
@@ -64,7 +62,7 @@ fn configure(config: &mut Config, store: RateLimitStore) {
 fn label(backend: &Backend, store: RateLimitStore) -> String {
     let backend = match backend {
         Backend::Sqlite => "sqlite",
-        Backend::Postgres(_) => "postgres",
+        Backend::Postgres => "postgres",
     };
     let store = match store {
         RateLimitStore::Memory => "memory counters",
@@ -354,7 +352,7 @@ async fn stuffing_from_one_ip(backend: Backend, store: RateLimitStore) {
     }
     let before = last_audit_id(&app).await;
 
-    common::clear_of_window_end(60, 15).await;
+    crate::support::clear_of_window_end(60, 15).await;
     let mut attempts = Vec::new();
     for round in 1..=ROUNDS {
         for (pair, (real, fake)) in PAIRS.into_iter().enumerate() {
@@ -514,7 +512,7 @@ async fn distributed_stuffing(backend: Backend, store: RateLimitStore) {
     let bystander = user_id(&app, &token).await;
     let before = last_audit_id(&app).await;
 
-    common::clear_of_window_end(KEY_PERIOD, 30).await;
+    crate::support::clear_of_window_end(KEY_PERIOD, 30).await;
     let mut attempts = Vec::new();
     for round in 1..=ROUNDS {
         for (email, user_id) in [(REAL, Some(victim)), (FAKE, None)] {
@@ -654,7 +652,7 @@ async fn parallel_burst(backend: Backend, store: RateLimitStore) {
     let label = label(&backend, store);
     let app = TestApp::spawn_with(backend, |c| configure(c, store)).await;
     app.register("victim@example.com").await;
-    common::clear_of_window_end(60, 20).await;
+    crate::support::clear_of_window_end(60, 20).await;
 
     // At one account from as many addresses: 5 guesses per 300 s, however they arrive.
     let per_account = futures_util::future::join_all((1..=BURST).map(|i| {

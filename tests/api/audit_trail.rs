@@ -3,14 +3,8 @@
 //! order it happened, and nothing secret. Rows are read back through the entity; the tests
 //! assert on what the server recorded, never on what they wrote themselves.
 
-mod common;
-
-use std::collections::BTreeMap;
 use std::process::Output;
-use std::time::{Duration, Instant};
 
-use common::process::{ServeProcess, call, run};
-use common::{Backend, PASSWORD, Reply, TestApp};
 use entity::{audit_event, user};
 use reqwest::Method;
 use sea_orm::sea_query::Expr;
@@ -18,6 +12,11 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{Value, json};
 use tessera::Config;
 use tessera::config::{AuthMode, EmailVerification};
+
+use crate::support::cookies::{Browser, Csrf};
+use crate::support::mail::{RESET_PREFIX, VERIFY_PREFIX, frontend_links, key_from, uid_and_token};
+use crate::support::process::{ServeProcess, call, run};
+use crate::support::{Backend, PASSWORD, Reply, TestApp, confirm_reset, credentials, signup_body};
 
 on_each_backend!(
     token_journey_is_recorded_in_order,
@@ -40,10 +39,6 @@ const NEW_PASSWORD: &str = "a completely different passphrase";
 const WRONG_PASSWORD: &str = "definitely not the password";
 const LOCALHOST: &str = "127.0.0.1";
 const FORWARDED_CLIENT: &str = "203.0.113.9";
-
-const PUBLIC_URL: &str = "https://accounts.example.com";
-const VERIFY_PREFIX: &str = "https://app.example.com/account/confirm-email/";
-const RESET_PREFIX: &str = "https://app.example.com/account/reset/";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -95,17 +90,6 @@ async fn events_after(app: &TestApp, before: usize) -> Vec<audit_event::Model> {
     rows
 }
 
-async fn user_id(app: &TestApp, email: &str) -> i64 {
-    user::Entity::find()
-        .filter(user::Column::Email.eq(email))
-        .one(&app.db)
-        .await
-        .unwrap()
-        .unwrap_or_else(|| panic!("an account {email}"))
-        .id
-        .0
-}
-
 async fn set_active(app: &TestApp, email: &str, active: bool) {
     let updated = user::Entity::update_many()
         .col_expr(user::Column::IsActive, Expr::value(active))
@@ -127,73 +111,14 @@ async fn post_as(app: &TestApp, user_agent: &str, path: &str, body: Value) -> Re
     .await
 }
 
-fn credentials(email: &str, password: &str) -> Value {
-    json!({"email": email, "password": password})
-}
-
-fn signup_body(email: &str, password: &str) -> Value {
-    json!({"email": email, "password1": password, "password2": password})
-}
-
 fn assert_status(reply: &Reply, status: u16) {
     assert_eq!(reply.status, status, "{}", reply.text);
-}
-
-/// Waits until the outbox is empty of unsent messages and holds at least `count`.
-async fn delivered(app: &TestApp, count: usize) -> Vec<common::smtp::ReceivedMail> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let rows = app.outbox_rows().await;
-        if rows.len() >= count && rows.iter().all(|r| r.sent_at.is_some()) {
-            return app.sent_mail();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "expected {count} sent message(s): {rows:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// The newest mailed link starting with `prefix`, without the prefix and trailing slash.
-async fn newest_link(app: &TestApp, count: usize, prefix: &str) -> String {
-    let mail = delivered(app, count).await;
-    mail.iter()
-        .rev()
-        .filter_map(|m| m.first_link())
-        .find_map(|link| {
-            link.strip_prefix(prefix)
-                .map(|rest| rest.trim_end_matches('/').to_owned())
-        })
-        .unwrap_or_else(|| panic!("a link starting with {prefix} in {} message(s)", mail.len()))
-}
-
-/// Links to a frontend on another host, so keys and reset links can be taken apart.
-fn frontend_links(config: &mut Config) {
-    config.public_url = PUBLIC_URL.parse().unwrap();
-    config.frontend.verify_email_url = Some(format!("{VERIFY_PREFIX}{{key}}/"));
-    config.frontend.password_reset_url = Some(format!("{RESET_PREFIX}{{uid}}/{{token}}/"));
-}
-
-fn split_reset_link(rest: &str) -> (String, String) {
-    let (uid, token) = rest
-        .split_once('/')
-        .unwrap_or_else(|| panic!("uid/token in {rest}"));
-    (uid.to_owned(), token.to_owned())
-}
-
-async fn confirm_reset(app: &TestApp, uid: &str, token: &str, password: &str) -> Reply {
-    app.post(
-        "password/reset/confirm/",
-        json!({"uid": uid, "token": token, "new_password1": password, "new_password2": password}),
-    )
-    .await
 }
 
 fn rate_limits(config: &mut Config, edit: impl FnOnce(&mut tessera::config::RateLimitsConfig)) {
     config.rate_limits = Default::default();
     config.rate_limits.enabled = true;
-    common::unlimit_all_but_confirm_email(&mut config.rate_limits);
+    crate::support::unlimit_all_but_confirm_email(&mut config.rate_limits);
     edit(&mut config.rate_limits);
 }
 
@@ -214,7 +139,7 @@ async fn token_journey_is_recorded_in_order(backend: Backend) {
         )
         .await;
     assert_status(&signup, 201);
-    let ada = user_id(&app, "ada@example.com").await;
+    let ada = app.stored_user("ada@example.com").await.id.0;
 
     assert_status(
         &post_as(
@@ -348,7 +273,7 @@ async fn email_flows_are_recorded(backend: Backend) {
         .post("registration/", signup_body("ada@example.com", PASSWORD))
         .await;
     assert_status(&first, 201);
-    let ada = user_id(&app, "ada@example.com").await;
+    let ada = app.stored_user("ada@example.com").await.id.0;
     // Someone else tries the same address: answered as new, recorded against the owner.
     let taken = app
         .post(
@@ -362,7 +287,7 @@ async fn email_flows_are_recorded(backend: Backend) {
     let unverified = app.login("ada@example.com", PASSWORD).await;
     assert_status(&unverified, 400);
 
-    let key = newest_link(&app, 2, VERIFY_PREFIX).await;
+    let key = key_from(&app.newest_link(2, VERIFY_PREFIX).await, VERIFY_PREFIX);
     assert_status(
         &app.post("registration/verify-email/", json!({"key": key}))
             .await,
@@ -381,19 +306,28 @@ async fn email_flows_are_recorded(backend: Backend) {
             .await,
         200,
     );
-    let (uid, token) = split_reset_link(&newest_link(&app, 3, RESET_PREFIX).await);
+    let (uid, token) = uid_and_token(&app.newest_link(3, RESET_PREFIX).await, RESET_PREFIX);
     // A valid uid with a wrong token, while the real link is live.
     let forged = "0123456789abcdef0123456789abcdef";
     assert_ne!(forged, token);
-    assert_status(&confirm_reset(&app, &uid, forged, NEW_PASSWORD).await, 400);
-    // An unknown uid is not an account: nothing to record.
     assert_status(
-        &confirm_reset(&app, "zzzzzz", forged, NEW_PASSWORD).await,
+        &confirm_reset(&app, &uid, forged, NEW_PASSWORD, NEW_PASSWORD).await,
         400,
     );
-    assert_status(&confirm_reset(&app, &uid, &token, NEW_PASSWORD).await, 200);
+    // An unknown uid is not an account: nothing to record.
+    assert_status(
+        &confirm_reset(&app, "zzzzzz", forged, NEW_PASSWORD, NEW_PASSWORD).await,
+        400,
+    );
+    assert_status(
+        &confirm_reset(&app, &uid, &token, NEW_PASSWORD, NEW_PASSWORD).await,
+        200,
+    );
     // The used link is dead now: a second use is an invalid link.
-    assert_status(&confirm_reset(&app, &uid, &token, NEW_PASSWORD).await, 400);
+    assert_status(
+        &confirm_reset(&app, &uid, &token, NEW_PASSWORD, NEW_PASSWORD).await,
+        400,
+    );
     app.login_key("ada@example.com", NEW_PASSWORD).await;
 
     let rows = all_events(&app).await;
@@ -429,7 +363,7 @@ async fn jwt_reuse_and_logout_are_recorded(backend: Backend) {
         .post("registration/", signup_body("ada@example.com", PASSWORD))
         .await;
     assert_status(&signup, 201);
-    let ada = user_id(&app, "ada@example.com").await;
+    let ada = app.stored_user("ada@example.com").await.id.0;
     let login = post_as(&app, UA, "login/", credentials("ada@example.com", PASSWORD)).await;
     assert_status(&login, 200);
     let refresh = login.body["refresh"].as_str().unwrap().to_owned();
@@ -482,86 +416,21 @@ async fn jwt_reuse_and_logout_are_recorded(backend: Backend) {
 // 4. Session mode
 // ---------------------------------------------------------------------------------------------
 
-/// The cookies a response sets, by name (removals as empty values).
-fn cookies_set(reply: &Reply) -> BTreeMap<String, String> {
-    reply
-        .headers
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .filter_map(|raw| {
-            let pair = raw.split(';').next()?;
-            let (name, value) = pair.split_once('=')?;
-            Some((
-                name.trim().to_owned(),
-                value.trim().trim_matches('"').to_owned(),
-            ))
-        })
-        .collect()
-}
-
-/// A minimal browser: keeps cookies, echoes `csrftoken` in `X-CSRFToken`.
-struct Browser<'a> {
-    app: &'a TestApp,
-    jar: BTreeMap<String, String>,
-}
-
-impl<'a> Browser<'a> {
-    fn new(app: &'a TestApp) -> Self {
-        Self {
-            app,
-            jar: BTreeMap::new(),
-        }
-    }
-
-    async fn send(&mut self, request: reqwest::RequestBuilder) -> Reply {
-        let mut request = request.header("User-Agent", UA);
-        if !self.jar.is_empty() {
-            let cookie = self
-                .jar
-                .iter()
-                .map(|(name, value)| format!("{name}={value}"))
-                .collect::<Vec<_>>()
-                .join("; ");
-            request = request.header("Cookie", cookie);
-        }
-        if let Some(csrf) = self.jar.get("csrftoken") {
-            request = request.header("X-CSRFToken", csrf.as_str());
-        }
-        let reply = self.app.send(request).await;
-        for (name, value) in cookies_set(&reply) {
-            if value.is_empty() {
-                self.jar.remove(&name);
-            } else {
-                self.jar.insert(name, value);
-            }
-        }
-        reply
-    }
-
-    async fn post(&mut self, path: &str, body: Value) -> Reply {
-        if !self.jar.contains_key("csrftoken") {
-            let reply = self.send(self.app.client.get(self.app.api("csrf/"))).await;
-            assert_status(&reply, 200);
-            assert!(self.jar.contains_key("csrftoken"), "{reply:?}");
-        }
-        self.send(self.app.client.post(self.app.api(path)).json(&body))
-            .await
-    }
-
-    fn has_session(&self) -> bool {
-        self.jar.contains_key("sessionid")
-    }
+/// A browser (cookies kept, `csrftoken` echoed) that names itself `UA`.
+fn browser(app: &TestApp) -> Browser<'_> {
+    let mut browser = Browser::new(app);
+    browser.user_agent = Some(UA);
+    browser
 }
 
 async fn session_logout_is_recorded(backend: Backend) {
     let app = TestApp::spawn_with(backend, |config| config.auth.mode = AuthMode::Session).await;
-    let mut browser = Browser::new(&app);
+    let mut browser = browser(&app);
     let signup = browser
         .post("registration/", signup_body("ada@example.com", PASSWORD))
         .await;
     assert_status(&signup, 204);
-    let ada = user_id(&app, "ada@example.com").await;
+    let ada = app.stored_user("ada@example.com").await.id.0;
     assert!(browser.has_session());
     assert_status(&browser.post("logout/", json!({})).await, 200);
     assert!(!browser.has_session());
@@ -606,25 +475,27 @@ async fn session_logout_is_recorded(backend: Backend) {
 async fn session_login_in_token_mode_records_both_credentials(backend: Backend) {
     let app = TestApp::spawn_with(backend, |config| config.auth.session_login = true).await;
     app.register("ada@example.com").await;
-    let ada = user_id(&app, "ada@example.com").await;
-    let mut browser = Browser::new(&app);
+    let ada = app.stored_user("ada@example.com").await.id.0;
+    let mut browser = browser(&app);
     // A cookie-less login needs no CSRF token.
     let login = browser
-        .send(
+        .send_request(
             app.client
                 .post(app.api("login/"))
                 .json(&credentials("ada@example.com", PASSWORD)),
+            Csrf::FromCookie,
         )
         .await;
     assert_status(&login, 200);
     assert!(browser.has_session(), "{login:?}");
     let key = login.body["key"].as_str().unwrap().to_owned();
     let logout = browser
-        .send(
+        .send_request(
             app.client
                 .post(app.api("logout/"))
                 .header("Authorization", format!("Token {key}"))
                 .json(&json!({})),
+            Csrf::FromCookie,
         )
         .await;
     assert_status(&logout, 200);
@@ -655,7 +526,7 @@ async fn session_login_in_token_mode_records_both_credentials(backend: Backend) 
 
 async fn failed_login_limits_are_recorded_with_the_targeted_account(backend: Backend) {
     // Counts live in fixed windows: start well clear of a window's end.
-    common::clear_of_window_end(60, 10).await;
+    crate::support::clear_of_window_end(60, 10).await;
     let app = TestApp::spawn_with(backend, |config| {
         rate_limits(config, |l| {
             l.login_failed = "100/m/ip,2/300s/key".parse().unwrap()
@@ -663,7 +534,7 @@ async fn failed_login_limits_are_recorded_with_the_targeted_account(backend: Bac
     })
     .await;
     app.register("known@example.com").await;
-    let known = user_id(&app, "known@example.com").await;
+    let known = app.stored_user("known@example.com").await.id.0;
     for email in ["known@example.com", "unknown@example.com"] {
         for _ in 0..2 {
             assert_status(&app.login(email, WRONG_PASSWORD).await, 400);
@@ -696,7 +567,7 @@ async fn failed_login_limits_are_recorded_with_the_targeted_account(backend: Bac
 
 async fn other_rate_limits_are_recorded_with_their_action(backend: Backend) {
     // Counts live in fixed windows: start well clear of a window's end.
-    common::clear_of_window_end(60, 10).await;
+    crate::support::clear_of_window_end(60, 10).await;
     let app = TestApp::spawn_with(backend, |config| {
         frontend_links(config);
         rate_limits(config, |l| {
@@ -710,7 +581,7 @@ async fn other_rate_limits_are_recorded_with_their_action(backend: Backend) {
     })
     .await;
     let key = app.register("ada@example.com").await;
-    let ada = user_id(&app, "ada@example.com").await;
+    let ada = app.stored_user("ada@example.com").await.id.0;
     assert_status(
         &app.post("registration/", signup_body("bob@example.com", PASSWORD))
             .await,
@@ -745,8 +616,14 @@ async fn other_rate_limits_are_recorded_with_their_action(backend: Backend) {
     assert_status(&app.post("password/reset/", reset.clone()).await, 200);
     assert_status(&app.post("password/reset/", reset).await, 429);
     let garbage = "0123456789abcdef0123456789abcdef";
-    assert_status(&confirm_reset(&app, "zzzzzz", garbage, PASSWORD).await, 400);
-    assert_status(&confirm_reset(&app, "zzzzzz", garbage, PASSWORD).await, 429);
+    assert_status(
+        &confirm_reset(&app, "zzzzzz", garbage, PASSWORD, PASSWORD).await,
+        400,
+    );
+    assert_status(
+        &confirm_reset(&app, "zzzzzz", garbage, PASSWORD, PASSWORD).await,
+        429,
+    );
 
     let rows = all_events(&app).await;
     assert_eq!(
@@ -774,7 +651,7 @@ async fn other_rate_limits_are_recorded_with_their_action(backend: Backend) {
 
 async fn forwarded_for_is_recorded_only_behind_a_trusted_proxy(backend: Backend) {
     // Counts live in fixed windows: start well clear of a window's end.
-    common::clear_of_window_end(60, 10).await;
+    crate::support::clear_of_window_end(60, 10).await;
     let app = TestApp::spawn_with(backend, |config| {
         config.server.trusted_proxies = vec![LOCALHOST.parse::<std::net::IpAddr>().unwrap().into()];
         rate_limits(config, |l| {
@@ -783,7 +660,7 @@ async fn forwarded_for_is_recorded_only_behind_a_trusted_proxy(backend: Backend)
     })
     .await;
     app.register("proxy@example.com").await;
-    let proxied = user_id(&app, "proxy@example.com").await;
+    let proxied = app.stored_user("proxy@example.com").await.id.0;
     let login_via_proxy = |password: &str| {
         app.client
             .post(app.api("login/"))
@@ -846,7 +723,7 @@ async fn the_trail_holds_no_secrets(backend: Backend) {
             .await,
             400,
         );
-        let verification_key = newest_link(&app, 1, VERIFY_PREFIX).await;
+        let verification_key = key_from(&app.newest_link(1, VERIFY_PREFIX).await, VERIFY_PREFIX);
         assert_status(
             &app.post(
                 "registration/verify-email/",
@@ -875,13 +752,23 @@ async fn the_trail_holds_no_secrets(backend: Backend) {
                 .await,
             200,
         );
-        let link = newest_link(&app, 2, RESET_PREFIX).await;
-        let (uid, token) = split_reset_link(&link);
+        let link = app.newest_link(2, RESET_PREFIX).await;
+        let (uid, token) = uid_and_token(&link, RESET_PREFIX);
         assert_status(
-            &confirm_reset(&app, &uid, &token[..token.len() - 1], NEW_PASSWORD).await,
+            &confirm_reset(
+                &app,
+                &uid,
+                &token[..token.len() - 1],
+                NEW_PASSWORD,
+                NEW_PASSWORD,
+            )
+            .await,
             400,
         );
-        assert_status(&confirm_reset(&app, &uid, &token, NEW_PASSWORD).await, 200);
+        assert_status(
+            &confirm_reset(&app, &uid, &token, NEW_PASSWORD, NEW_PASSWORD).await,
+            200,
+        );
         let after_reset = app.login_key("ada@example.com", NEW_PASSWORD).await;
         assert_status(
             &app.post_with_token("logout/", &after_reset, json!({}))
@@ -893,8 +780,8 @@ async fn the_trail_holds_no_secrets(backend: Backend) {
             login_key,
             after_reset,
             verification_key,
-            format!("{RESET_PREFIX}{link}/"),
             link,
+            format!("{uid}/{token}"),
             token,
         ]);
         let rows = all_events(&app).await;
@@ -992,7 +879,7 @@ async fn racing_signups(backend: Backend, verification: EmailVerification) {
             }
         }
     }
-    let owner = user_id(&app, "race@example.com").await;
+    let owner = app.stored_user("race@example.com").await.id.0;
     let mut rows = summaries(&app).await;
     rows.sort();
     let mut expected =
@@ -1020,16 +907,16 @@ async fn a_reset_link_used_twice_at_once_records_the_refused_use(backend: Backen
     const USES: usize = 8;
     let app = TestApp::spawn_with(backend, frontend_links).await;
     app.register("ada@example.com").await;
-    let ada = user_id(&app, "ada@example.com").await;
+    let ada = app.stored_user("ada@example.com").await.id.0;
     assert_status(
         &app.post("password/reset/", json!({"email": "ada@example.com"}))
             .await,
         200,
     );
-    let (uid, token) = split_reset_link(&newest_link(&app, 2, RESET_PREFIX).await);
+    let (uid, token) = uid_and_token(&app.newest_link(2, RESET_PREFIX).await, RESET_PREFIX);
     let before = all_events(&app).await.len();
     let replies = futures_util::future::join_all(
-        (0..USES).map(|_| confirm_reset(&app, &uid, &token, NEW_PASSWORD)),
+        (0..USES).map(|_| confirm_reset(&app, &uid, &token, NEW_PASSWORD, NEW_PASSWORD)),
     )
     .await;
     let statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
@@ -1082,7 +969,7 @@ async fn events_past_the_retention_period_are_deleted(backend: Backend) {
     backdated_event(&app, 31, "old").await;
     backdated_event(&app, 29, "recent").await;
     app.register("ada@example.com").await;
-    let ada = user_id(&app, "ada@example.com").await;
+    let ada = app.stored_user("ada@example.com").await.id.0;
     assert_eq!(
         summaries(&app).await,
         vec![
@@ -1096,7 +983,7 @@ async fn events_past_the_retention_period_are_deleted(backend: Backend) {
     let forever = TestApp::spawn_with(backend, |config| config.audit.retention_days = 0).await;
     backdated_event(&forever, 3650, "ancient").await;
     forever.register("ada@example.com").await;
-    let ada = user_id(&forever, "ada@example.com").await;
+    let ada = forever.stored_user("ada@example.com").await.id.0;
     assert_eq!(
         summaries(&forever).await,
         vec![

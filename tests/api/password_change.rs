@@ -1,9 +1,8 @@
 //! `password/change/`: the new password works, other credentials die, Django's messages.
 
-mod common;
-
-use common::{Backend, PASSWORD, Reply, TestApp};
 use serde_json::{Value, json};
+
+use crate::support::{Backend, PASSWORD, Reply, TestApp, assert_invalid_token, new_passwords};
 
 on_each_backend!(
     change_sets_the_new_password,
@@ -30,10 +29,6 @@ async fn change(app: &TestApp, token: &str, body: Value) -> Reply {
     app.post_with_token("password/change/", token, body).await
 }
 
-fn new_passwords(password: &str) -> Value {
-    json!({"new_password1": password, "new_password2": password})
-}
-
 /// After a refused change: the old password still logs in, the new one does not, and the
 /// given tokens still work.
 async fn assert_nothing_changed(app: &TestApp, email: &str, tokens: &[&str]) {
@@ -48,11 +43,6 @@ async fn assert_nothing_changed(app: &TestApp, email: &str, tokens: &[&str]) {
         let me = app.get("user/", Some(token)).await;
         assert_eq!(me.status, 200, "token still valid: {}", me.text);
     }
-}
-
-fn assert_invalid_token(reply: &Reply) {
-    assert_eq!(reply.status, 401, "{}", reply.text);
-    assert_eq!(reply.body, json!({"detail": "Invalid token."}));
 }
 
 async fn change_sets_the_new_password(backend: Backend) {

@@ -5,7 +5,7 @@
 Each accepted message's bytes (as received after DATA) are written atomically to DIR/<n>.eml,
 n = 1, 2, ... With --reply, every message is answered with that reply after DATA instead of
 250 and nothing is stored. Prints "ready" once listening; exits when stdin closes or on SIGTERM.
-Started and stopped by tests/common/smtp.rs.
+Started and stopped by tests/api/support/smtp.rs.
 """
 
 import argparse

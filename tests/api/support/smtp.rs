@@ -1,12 +1,10 @@
-//! A real SMTP server for tests: `tests/support/smtp_sink.py` (aiosmtpd) in a child process,
+//! A real SMTP server for tests: `tests/api/support/smtp_sink.py` (aiosmtpd) in a child process,
 //! storing every accepted message as a file the test reads back.
 //!
 //! Python and aiosmtpd come from a virtualenv the harness builds once per machine under
 //! `<target>/test-tools/venv`, so a fresh checkout passes with plain `cargo test`.
-#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::OnceLock;
@@ -15,10 +13,16 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+use super::free_port;
+use super::mail::ReceivedMail;
+
 /// The aiosmtpd release the sink runs on. Changing it rebuilds the virtualenv.
 pub const AIOSMTPD: &str = "aiosmtpd==1.4.6";
 
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/smtp_sink.py");
+const SCRIPT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/api/support/smtp_sink.py"
+);
 /// A cold Python start plus aiosmtpd's own readiness check takes well under a second.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long `start_on` waits for a port that is still being released.
@@ -109,7 +113,7 @@ fn run(command: &mut Command, what: &str) {
         Ok(output) => output,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => panic!(
             "{what}: python3 was not found. The SMTP tests run a real SMTP server written in \
-             Python (tests/support/smtp_sink.py): install Python 3 with the venv module and pip \
+             Python (tests/api/support/smtp_sink.py): install Python 3 with the venv module and pip \
              (Debian: apt-get install python3 python3-venv)"
         ),
         Err(err) => panic!("{what}: {err}"),
@@ -285,94 +289,5 @@ impl Drop for SmtpSink {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// A port nothing listens on at the moment.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("bind an ephemeral port")
-        .port()
-}
-
-/// One received message, parsed.
-#[derive(Debug, Clone)]
-pub struct ReceivedMail {
-    pub raw: Vec<u8>,
-    /// The `To:` addresses.
-    pub to: Vec<String>,
-    /// The `From:` address (without display name).
-    pub from: String,
-    /// Decoded (RFC 2047) subject.
-    pub subject: String,
-    /// The first `text/plain` part, decoded; empty when there is none.
-    pub text: String,
-    /// The first `text/html` part, decoded; empty when there is none.
-    pub html: String,
-    /// The top-level content type, e.g. `multipart/alternative`.
-    pub content_type: String,
-}
-
-impl ReceivedMail {
-    /// Parses an RFC 5322 message (from the sink or the `file` backend).
-    pub fn parse(raw: Vec<u8>) -> Self {
-        use mail_parser::MimeHeaders;
-
-        let parser = mail_parser::MessageParser::default();
-        let message = parser.parse(&raw).expect("a parseable message");
-        let addresses = |list: Option<&mail_parser::Address>| -> Vec<String> {
-            list.map(|list| {
-                list.iter()
-                    .filter_map(|addr| addr.address().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
-        };
-        let to = addresses(message.to());
-        let from = addresses(message.from())
-            .into_iter()
-            .next()
-            .unwrap_or_default();
-        let part_text = |subtype: &str| {
-            message
-                .parts
-                .iter()
-                .find(|part| part.is_content_type("text", subtype))
-                .and_then(|part| part.text_contents().map(str::to_owned))
-                .unwrap_or_default()
-        };
-        let content_type = message
-            .content_type()
-            .map(|ct| format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or_default()).to_lowercase())
-            .unwrap_or_else(|| "text/plain".into());
-        let subject = message.subject().unwrap_or_default().to_owned();
-        let text = part_text("plain");
-        let html = part_text("html");
-        Self {
-            raw,
-            to,
-            from,
-            subject,
-            text,
-            html,
-            content_type,
-        }
-    }
-
-    /// The first http(s) URL in the text body, e.g. a confirmation or reset link.
-    pub fn first_link(&self) -> Option<String> {
-        let start = ["https://", "http://"]
-            .iter()
-            .filter_map(|scheme| self.text.find(scheme))
-            .min()?;
-        let link: String = self.text[start..]
-            .chars()
-            .take_while(|c| !c.is_whitespace() && !matches!(c, '<' | '>' | '"' | '\''))
-            .collect();
-        Some(
-            link.trim_end_matches(['.', ',', ';', ':', '!', '?', ')'])
-                .to_owned(),
-        )
     }
 }

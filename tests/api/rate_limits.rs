@@ -2,11 +2,11 @@
 //! per address (identically for unknown addresses) and per user; counters cleared on success
 //! and reset; shared through the database; client IPs from trusted proxies only.
 
-mod common;
-
-use common::{Backend, PASSWORD, Reply, TestApp, TestDb};
 use serde_json::json;
 use tessera::config::{Config, RateLimitStore};
+
+use crate::support::mail::uid_and_token;
+use crate::support::{Backend, PASSWORD, Reply, TestApp, TestDb, confirm_reset};
 
 on_each_backend!(
     login_is_limited_per_ip_with_drf_message_and_retry_after,
@@ -41,7 +41,7 @@ fn assert_throttled(reply: &Reply) -> u64 {
 
 async fn login_is_limited_per_ip_with_drf_message_and_retry_after(backend: Backend) {
     // Counts live in fixed windows: start well clear of a window's end.
-    common::clear_of_window_end(60, 10).await;
+    crate::support::clear_of_window_end(60, 10).await;
     let app = TestApp::spawn_with(backend, |c| {
         limits(c, |l| l.login = "3/m/ip".parse().unwrap())
     })
@@ -56,7 +56,7 @@ async fn login_is_limited_per_ip_with_drf_message_and_retry_after(backend: Backe
 
 async fn failed_logins_are_limited_per_address_alike_for_unknown_ones(backend: Backend) {
     // Counts live in fixed windows: start well clear of a window's end.
-    common::clear_of_window_end(60, 10).await;
+    crate::support::clear_of_window_end(60, 10).await;
     let app = TestApp::spawn_with(backend, |c| {
         limits(c, |l| {
             l.login = Default::default();
@@ -82,7 +82,7 @@ async fn failed_logins_are_limited_per_address_alike_for_unknown_ones(backend: B
 
 async fn success_and_reset_clear_the_failed_login_count(backend: Backend) {
     // Counts live in fixed windows: start well clear of a window's end.
-    common::clear_of_window_end(60, 10).await;
+    crate::support::clear_of_window_end(60, 10).await;
     let app = TestApp::spawn_with(backend, |c| {
         limits(c, |l| {
             l.login = Default::default();
@@ -116,17 +116,12 @@ async fn success_and_reset_clear_the_failed_login_count(backend: Backend) {
             .status,
         200
     );
-    let mail = app.wait_for_mail(2).await; // confirmation + reset
-    let link = mail.iter().rev().find_map(|m| m.first_link()).unwrap();
-    let parts: Vec<&str> = link.trim_end_matches('/').rsplit('/').take(2).collect();
-    let (token, uid) = (parts[0], parts[1]);
+    // The default link: `{public_url}/password-reset/confirm/{uid}/{token}/`.
+    let prefix = format!("{}/password-reset/confirm/", app.config.public_base());
+    let link = app.newest_link(2, &prefix).await; // confirmation + reset
+    let (uid, token) = uid_and_token(&link, &prefix);
     let new_password = "a completely new passphrase";
-    let confirm = app
-        .post(
-            "password/reset/confirm/",
-            json!({"uid": uid, "token": token, "new_password1": new_password, "new_password2": new_password}),
-        )
-        .await;
+    let confirm = confirm_reset(&app, &uid, &token, new_password, new_password).await;
     assert_eq!(confirm.status, 200, "{}", confirm.text);
     assert_eq!(
         app.login("clear@example.com", new_password).await.status,
@@ -136,7 +131,7 @@ async fn success_and_reset_clear_the_failed_login_count(backend: Backend) {
 
 async fn signup_reset_and_password_change_are_limited(backend: Backend) {
     // Counts live in fixed windows: start well clear of a window's end.
-    common::clear_of_window_end(60, 10).await;
+    crate::support::clear_of_window_end(60, 10).await;
     let app = TestApp::spawn_with(backend, |c| {
         limits(c, |l| {
             l.signup = "2/m/ip".parse().unwrap();
@@ -178,7 +173,7 @@ async fn signup_reset_and_password_change_are_limited(backend: Backend) {
 
 async fn disabled_or_empty_rules_do_not_limit(backend: Backend) {
     // Counts live in fixed windows: start well clear of a window's end.
-    common::clear_of_window_end(60, 10).await;
+    crate::support::clear_of_window_end(60, 10).await;
     let off = TestApp::spawn_with(backend.clone(), |c| {
         limits(c, |l| {
             l.enabled = false;
@@ -199,10 +194,10 @@ async fn disabled_or_empty_rules_do_not_limit(backend: Backend) {
 
 async fn database_counters_survive_a_restart_memory_ones_do_not(backend: Backend) {
     // Counts live in fixed windows: start well clear of a window's end.
-    common::clear_of_window_end(60, 10).await;
+    crate::support::clear_of_window_end(60, 10).await;
     for store in [RateLimitStore::Database, RateLimitStore::Memory] {
         let database = TestDb::create(&backend).await;
-        let mut config = common::test_config(&database);
+        let mut config = crate::support::test_config(&database);
         limits(&mut config, |l| {
             l.store = store;
             l.login = "2/m/ip".parse().unwrap();
@@ -236,7 +231,7 @@ async fn login_as(app: &TestApp, client: &str) -> Reply {
 
 async fn forwarded_for_is_believed_only_from_trusted_proxies(backend: Backend) {
     // Counts live in fixed windows: start well clear of a window's end.
-    common::clear_of_window_end(60, 10).await;
+    crate::support::clear_of_window_end(60, 10).await;
     let trusting = TestApp::spawn_with(backend.clone(), |c| {
         limits(c, |l| l.login = "1/m/ip".parse().unwrap());
         c.server.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];

@@ -5,18 +5,20 @@
 //! everything that kills a reset link, enumeration prevention at signup, template overrides
 //! and HTML escaping. Links must come from configuration, never from the request's `Host`.
 
-mod common;
-
 use chrono::{Duration, Utc};
-use common::smtp::ReceivedMail;
-use common::{Backend, PASSWORD, Reply, TestApp};
 use entity::{email_address, email_confirmation, outbox_message, password_reset_token, user};
 use futures_util::future::join_all;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
-use tessera::Config;
 use tessera::config::EmailVerification;
+
+use crate::support::mail::{
+    PUBLIC_URL, RESET_PREFIX, ReceivedMail, VERIFY_PREFIX, frontend_links, key_from, uid_and_token,
+};
+use crate::support::{
+    Backend, PASSWORD, Reply, TestApp, assert_detail, assert_invalid_token, confirm_reset,
+};
 
 on_each_backend!(
     optional_signup_mails_a_key_that_verifies_once,
@@ -42,9 +44,6 @@ on_each_backend!(
     html_bodies_escape_user_values_and_text_bodies_do_not,
 );
 
-const PUBLIC_URL: &str = "https://accounts.example.com";
-const VERIFY_URL: &str = "https://app.example.com/account/confirm-email/{key}/";
-const RESET_URL: &str = "https://app.example.com/account/reset/{uid}/{token}/";
 const EVIL_HOST: &str = "evil.example";
 
 const CONFIRM_SUBJECT: &str = "[Tessera] Please confirm your email address";
@@ -66,13 +65,6 @@ const EMAIL_TAKEN: &str = "User is already registered with this e-mail address."
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
-
-/// Links configured for a frontend on another host than the API.
-fn frontend_links(config: &mut Config) {
-    config.public_url = PUBLIC_URL.parse().unwrap();
-    config.frontend.verify_email_url = Some(VERIFY_URL.into());
-    config.frontend.password_reset_url = Some(RESET_URL.into());
-}
 
 async fn spawn(backend: Backend, verification: EmailVerification) -> TestApp {
     TestApp::spawn_with(backend, |config| {
@@ -122,58 +114,21 @@ async fn request_reset(app: &TestApp, email: &str) -> Reply {
     reply
 }
 
-async fn confirm_reset(app: &TestApp, uid: &str, token: &str, p1: &str, p2: &str) -> Reply {
-    app.post(
-        "password/reset/confirm/",
-        json!({"uid": uid, "token": token, "new_password1": p1, "new_password2": p2}),
-    )
-    .await
-}
-
-fn assert_detail(reply: &Reply, status: u16, detail: &str) {
-    assert_eq!(reply.status, status, "{}", reply.text);
-    assert_eq!(reply.body, json!({ "detail": detail }), "{}", reply.text);
-}
-
 fn assert_field_error(reply: &Reply, field: &str, messages: &[&str]) {
     assert_eq!(reply.status, 400, "{}", reply.text);
     assert_eq!(reply.body, json!({ field: messages }), "{}", reply.text);
 }
 
-fn assert_invalid_token(reply: &Reply) {
-    assert_detail(reply, 401, "Invalid token.");
-}
-
-/// Waits until the outbox holds at least `count` messages and every one of them is marked
-/// sent, then returns what the `file` backend wrote. Waiting for the outbox rather than for
-/// files means no message is read while the backend is still writing it.
-async fn delivered(app: &TestApp, count: usize) -> Vec<ReceivedMail> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let rows = app.outbox_rows().await;
-        if rows.len() >= count && rows.iter().all(|r| r.sent_at.is_some()) {
-            let mail = app.sent_mail();
-            assert_eq!(mail.len(), rows.len(), "one file per sent message");
-            return mail;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "expected {count} sent message(s): {rows:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-}
-
 /// Waits for `count` delivered messages and returns those with `subject`.
 async fn delivered_with_subject(app: &TestApp, count: usize, subject: &str) -> Vec<ReceivedMail> {
-    let all = delivered(app, count).await;
+    let all = app.delivered(count).await;
     all.into_iter().filter(|m| m.subject == subject).collect()
 }
 
 /// Waits until every queued message has left the outbox, then returns what was delivered.
 /// Used before asserting that some message was *not* sent.
 async fn all_delivered(app: &TestApp) -> Vec<ReceivedMail> {
-    delivered(app, 0).await
+    app.delivered(0).await
 }
 
 async fn outbox_of_kind(app: &TestApp, kind: &str) -> Vec<outbox_message::Model> {
@@ -199,18 +154,7 @@ fn checked_link(mail: &ReceivedMail, expected_prefix: &str) -> String {
         "an HTML part: {}",
         mail.html
     );
-    let link = mail
-        .first_link()
-        .unwrap_or_else(|| panic!("a link in the text part: {}", mail.text));
-    assert!(
-        link.starts_with(expected_prefix),
-        "the link {link} comes from configuration ({expected_prefix}...)"
-    );
-    assert!(
-        mail.html.contains(&format!("href=\"{link}\"")),
-        "the HTML part links to {link}: {}",
-        mail.html
-    );
+    let link = mail.link(expected_prefix);
     let raw = String::from_utf8_lossy(&mail.raw);
     assert!(
         !raw.contains(EVIL_HOST)
@@ -219,35 +163,6 @@ fn checked_link(mail: &ReceivedMail, expected_prefix: &str) -> String {
         "the Host header leaked into the message:\n{raw}"
     );
     link
-}
-
-/// The key from a confirmation link built from `VERIFY_URL`.
-fn key_from(link: &str) -> String {
-    let key = link
-        .strip_prefix("https://app.example.com/account/confirm-email/")
-        .and_then(|rest| rest.strip_suffix('/'))
-        .unwrap_or_else(|| panic!("{link} follows {VERIFY_URL}"));
-    assert!(
-        key.len() >= 32 && key.chars().all(|c| c.is_ascii_alphanumeric()),
-        "a key of at least 128 random bits: {key:?}"
-    );
-    key.to_owned()
-}
-
-/// `(uid, token)` from a reset link built from `RESET_URL`.
-fn uid_and_token(link: &str) -> (String, String) {
-    let rest = link
-        .strip_prefix("https://app.example.com/account/reset/")
-        .and_then(|rest| rest.strip_suffix('/'))
-        .unwrap_or_else(|| panic!("{link} follows {RESET_URL}"));
-    let (uid, token) = rest
-        .split_once('/')
-        .unwrap_or_else(|| panic!("uid/token in {link}"));
-    assert!(
-        token.len() >= 32 && token.chars().all(|c| c.is_ascii_alphanumeric()),
-        "a token of at least 128 random bits: {token:?}"
-    );
-    (uid.to_owned(), token.to_owned())
 }
 
 /// Django's `int_to_base36`, written independently of the implementation.
@@ -263,15 +178,6 @@ fn base36(mut n: i64) -> String {
     }
     out.reverse();
     String::from_utf8(out).unwrap()
-}
-
-async fn stored_user(app: &TestApp, email: &str) -> user::Model {
-    user::Entity::find()
-        .filter(user::Column::Email.eq(email))
-        .one(&app.db)
-        .await
-        .unwrap()
-        .unwrap_or_else(|| panic!("a user {email}"))
 }
 
 async fn email_verified(app: &TestApp, email: &str) -> bool {
@@ -320,19 +226,16 @@ async fn expire_all_reset_tokens(app: &TestApp) {
 
 /// Requests a reset for `email` and returns `(uid, token)` from the message that arrives as
 /// the `expected_count`-th one.
-async fn reset_link(app: &TestApp, email: &str, expected_count: usize) -> (String, String) {
+async fn request_reset_link(app: &TestApp, email: &str, expected_count: usize) -> (String, String) {
     // Everything delivered so far (the caller waited for it): the new message is the other one.
     let earlier: Vec<Vec<u8>> = app.sent_mail().into_iter().map(|m| m.raw).collect();
     request_reset(app, email).await;
-    let mail = delivered(app, expected_count).await;
+    let mail = app.delivered(expected_count).await;
     let new: Vec<&ReceivedMail> = mail.iter().filter(|m| !earlier.contains(&m.raw)).collect();
     assert_eq!(new.len(), 1, "one new message");
     assert_eq!(new[0].subject, RESET_SUBJECT);
     assert_eq!(new[0].to, [email]);
-    uid_and_token(&checked_link(
-        new[0],
-        "https://app.example.com/account/reset/",
-    ))
+    uid_and_token(&checked_link(new[0], RESET_PREFIX), RESET_PREFIX)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -353,7 +256,7 @@ async fn optional_signup_mails_a_key_that_verifies_once(backend: Backend) {
         .expect("optional verification logs the new user in");
     assert!(!email_verified(&app, "ada@example.com").await);
 
-    let mail = delivered(&app, 1).await;
+    let mail = app.delivered(1).await;
     assert_eq!(mail.len(), 1);
     let message = &mail[0];
     assert_eq!(message.to, ["ada@example.com"]);
@@ -365,8 +268,8 @@ async fn optional_signup_mails_a_key_that_verifies_once(backend: Backend) {
         "{}",
         message.text
     );
-    let link = checked_link(message, "https://app.example.com/account/confirm-email/");
-    let key = key_from(&link);
+    let link = checked_link(message, VERIFY_PREFIX);
+    let key = key_from(&link, VERIFY_PREFIX);
 
     assert_detail(&verify(&app, &key).await, 200, OK);
     assert!(email_verified(&app, "ada@example.com").await);
@@ -389,16 +292,13 @@ async fn links_default_to_public_url_whatever_the_host_header(backend: Backend) 
         json!({"email": "ada@example.com", "password1": PASSWORD, "password2": PASSWORD}),
     )
     .await;
-    let confirmation = &delivered(&app, 1).await[0];
+    let confirmation = &app.delivered(1).await[0];
     let link = checked_link(
         confirmation,
         "https://accounts.example.com/base/verify-email/",
     );
-    let key = link
-        .strip_prefix("https://accounts.example.com/base/verify-email/")
-        .and_then(|k| k.strip_suffix('/'))
-        .unwrap_or_else(|| panic!("{{public_url}}/verify-email/{{key}}/: {link}"));
-    assert_detail(&verify(&app, key).await, 200, OK);
+    let key = key_from(&link, "https://accounts.example.com/base/verify-email/");
+    assert_detail(&verify(&app, &key).await, 200, OK);
 
     let reply =
         post_from_evil_host(&app, "password/reset/", json!({"email": "ada@example.com"})).await;
@@ -408,15 +308,12 @@ async fn links_default_to_public_url_whatever_the_host_header(backend: Backend) 
         &resets[0],
         "https://accounts.example.com/base/password-reset/confirm/",
     );
-    let (uid, token) = link
-        .strip_prefix("https://accounts.example.com/base/password-reset/confirm/")
-        .and_then(|rest| rest.strip_suffix('/'))
-        .and_then(|rest| rest.split_once('/'))
-        .unwrap_or_else(|| {
-            panic!("{{public_url}}/password-reset/confirm/{{uid}}/{{token}}/: {link}")
-        });
+    let (uid, token) = uid_and_token(
+        &link,
+        "https://accounts.example.com/base/password-reset/confirm/",
+    );
     assert_detail(
-        &confirm_reset(&app, uid, token, NEW_PASSWORD, NEW_PASSWORD).await,
+        &confirm_reset(&app, &uid, &token, NEW_PASSWORD, NEW_PASSWORD).await,
         200,
         RESET_DONE,
     );
@@ -450,13 +347,10 @@ async fn mandatory_verification_gates_login_until_the_key_is_used(backend: Backe
         .await;
     assert_eq!(wrong.body, json!({"non_field_errors": [BAD_CREDENTIALS]}));
 
-    let mail = delivered(&app, 1).await;
+    let mail = app.delivered(1).await;
     assert_eq!(mail[0].subject, CONFIRM_SUBJECT);
     assert_eq!(mail[0].to, ["ada@example.com"]);
-    let key = key_from(&checked_link(
-        &mail[0],
-        "https://app.example.com/account/confirm-email/",
-    ));
+    let key = key_from(&checked_link(&mail[0], VERIFY_PREFIX), VERIFY_PREFIX);
     assert_detail(&verify(&app, &key).await, 200, OK);
 
     let token = app.login_key("ada@example.com", PASSWORD).await;
@@ -482,13 +376,10 @@ async fn none_sends_nothing_at_signup_but_resend_mails_a_working_key(backend: Ba
     )
     .await;
     assert_detail(&reply, 200, OK);
-    let mail = delivered(&app, 1).await;
+    let mail = app.delivered(1).await;
     assert_eq!(mail[0].subject, CONFIRM_SUBJECT);
     assert_eq!(mail[0].to, ["ada@example.com"]);
-    let key = key_from(&checked_link(
-        &mail[0],
-        "https://app.example.com/account/confirm-email/",
-    ));
+    let key = key_from(&checked_link(&mail[0], VERIFY_PREFIX), VERIFY_PREFIX);
 
     // A second resend right away is answered alike but limited (1 per 180 s per address).
     assert_detail(&resend(&app, "ada@example.com").await, 200, OK);
@@ -503,11 +394,8 @@ async fn none_sends_nothing_at_signup_but_resend_mails_a_working_key(backend: Ba
 async fn resend_answers_ok_and_mails_only_unverified_accounts_within_the_limit(backend: Backend) {
     let app = spawn(backend, EmailVerification::Optional).await;
     app.register("ada@example.com").await;
-    let signup_mail = delivered(&app, 1).await;
-    let signup_key = key_from(&checked_link(
-        &signup_mail[0],
-        "https://app.example.com/account/confirm-email/",
-    ));
+    let signup_mail = app.delivered(1).await;
+    let signup_key = key_from(&checked_link(&signup_mail[0], VERIFY_PREFIX), VERIFY_PREFIX);
     let confirmations = || outbox_of_kind(&app, "email_confirmation");
     assert_eq!(confirmations().await.len(), 1);
 
@@ -530,10 +418,7 @@ async fn resend_answers_ok_and_mails_only_unverified_accounts_within_the_limit(b
         .iter()
         .map(|m| {
             assert_eq!(m.to, ["ada@example.com"]);
-            key_from(&checked_link(
-                m,
-                "https://app.example.com/account/confirm-email/",
-            ))
+            key_from(&checked_link(m, VERIFY_PREFIX), VERIFY_PREFIX)
         })
         .collect();
     assert!(keys.contains(&signup_key));
@@ -609,11 +494,8 @@ async fn concurrent_resends_send_one_mail(backend: Backend) {
 async fn a_key_confirmed_twice_at_once_works_once(backend: Backend) {
     let app = spawn(backend, EmailVerification::Optional).await;
     app.register("ada@example.com").await;
-    let mail = delivered(&app, 1).await;
-    let key = key_from(&checked_link(
-        &mail[0],
-        "https://app.example.com/account/confirm-email/",
-    ));
+    let mail = app.delivered(1).await;
+    let key = key_from(&checked_link(&mail[0], VERIFY_PREFIX), VERIFY_PREFIX);
     let replies = join_all((0..4).map(|_| verify(&app, &key))).await;
     let statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
     assert_eq!(
@@ -644,11 +526,8 @@ async fn garbage_and_expired_keys_are_not_found(backend: Backend) {
 
     let reply = register_reply(&app, "ada@example.com", PASSWORD).await;
     assert_eq!(reply.status, 201, "{}", reply.text);
-    let mail = delivered(&app, 1).await;
-    let key = key_from(&checked_link(
-        &mail[0],
-        "https://app.example.com/account/confirm-email/",
-    ));
+    let mail = app.delivered(1).await;
+    let key = key_from(&checked_link(&mail[0], VERIFY_PREFIX), VERIFY_PREFIX);
     // A near miss of a real key is not accepted either.
     let mut near = key.clone();
     let last = near.pop().unwrap();
@@ -685,13 +564,13 @@ async fn password_reset_journey(backend: Backend) {
     let reply =
         post_from_evil_host(&app, "password/reset/", json!({"email": "ada@example.com"})).await;
     assert_detail(&reply, 200, RESET_SENT);
-    let mail = delivered(&app, 1).await;
+    let mail = app.delivered(1).await;
     assert_eq!(mail.len(), 1);
     let message = &mail[0];
     assert_eq!(message.subject, RESET_SUBJECT);
     assert_eq!(message.to, ["ada@example.com"]);
-    let link = checked_link(message, "https://app.example.com/account/reset/");
-    let (uid, token) = uid_and_token(&link);
+    let link = checked_link(message, RESET_PREFIX);
+    let (uid, token) = uid_and_token(&link, RESET_PREFIX);
     assert_eq!(uid, base36(pk), "uid is the pk in base 36");
     assert_ne!(uid, pk.to_string());
 
@@ -765,8 +644,8 @@ async fn reset_for_an_unknown_email_looks_the_same_and_mails_nothing(backend: Ba
 async fn a_newer_reset_kills_the_older_link(backend: Backend) {
     let app = spawn(backend, EmailVerification::None).await;
     app.register("ada@example.com").await;
-    let (uid, first) = reset_link(&app, "ada@example.com", 1).await;
-    let (uid2, second) = reset_link(&app, "ada@example.com", 2).await;
+    let (uid, first) = request_reset_link(&app, "ada@example.com", 1).await;
+    let (uid2, second) = request_reset_link(&app, "ada@example.com", 2).await;
     assert_eq!(uid, uid2);
     assert_ne!(first, second);
 
@@ -790,10 +669,7 @@ async fn concurrent_resets_leave_one_live_link(backend: Backend) {
     // without using it up.
     let mut live = 0;
     for message in &mail {
-        let (uid, token) = uid_and_token(&checked_link(
-            message,
-            "https://app.example.com/account/reset/",
-        ));
+        let (uid, token) = uid_and_token(&checked_link(message, RESET_PREFIX), RESET_PREFIX);
         let probe = confirm_reset(&app, &uid, &token, NEW_PASSWORD, "not the same at all").await;
         assert_eq!(probe.status, 400, "{}", probe.text);
         if probe.body.get("new_password2").is_some() {
@@ -808,7 +684,7 @@ async fn concurrent_resets_leave_one_live_link(backend: Backend) {
 async fn a_password_change_kills_an_outstanding_link(backend: Backend) {
     let app = spawn(backend, EmailVerification::None).await;
     let token = app.register("ada@example.com").await;
-    let (uid, reset_token) = reset_link(&app, "ada@example.com", 1).await;
+    let (uid, reset_token) = request_reset_link(&app, "ada@example.com", 1).await;
 
     let changed = app
         .post_with_token(
@@ -845,7 +721,7 @@ async fn a_password_change_kills_an_outstanding_link(backend: Backend) {
 async fn reset_confirm_errors_use_drf_shapes(backend: Backend) {
     let app = spawn(backend, EmailVerification::None).await;
     app.register("ada@example.com").await;
-    let (uid, token) = reset_link(&app, "ada@example.com", 1).await;
+    let (uid, token) = request_reset_link(&app, "ada@example.com", 1).await;
 
     // Unknown or malformed uid (whatever the token).
     for bad_uid in ["zzzzzz", "-1", "!!", "ä"] {
@@ -860,7 +736,7 @@ async fn reset_confirm_errors_use_drf_shapes(backend: Backend) {
     }
     // Another user's uid with this token.
     app.register("bob@example.com").await;
-    let bob = stored_user(&app, "bob@example.com").await;
+    let bob = app.stored_user("bob@example.com").await;
     let crossed = confirm_reset(&app, &base36(bob.id.0), &token, NEW_PASSWORD, NEW_PASSWORD).await;
     assert_field_error(&crossed, "token", &[INVALID_VALUE]);
 
@@ -905,7 +781,7 @@ async fn reset_confirm_errors_use_drf_shapes(backend: Backend) {
 async fn a_reset_link_used_twice_at_once_works_once(backend: Backend) {
     let app = spawn(backend, EmailVerification::None).await;
     app.register("ada@example.com").await;
-    let (uid, token) = reset_link(&app, "ada@example.com", 1).await;
+    let (uid, token) = request_reset_link(&app, "ada@example.com", 1).await;
     let passwords: Vec<String> = (0..4)
         .map(|n| format!("racing passphrase number {n}"))
         .collect();
@@ -936,7 +812,7 @@ async fn a_reset_link_used_twice_at_once_works_once(backend: Backend) {
 async fn an_expired_reset_link_is_refused(backend: Backend) {
     let app = spawn(backend, EmailVerification::None).await;
     let token = app.register("ada@example.com").await;
-    let (uid, reset_token) = reset_link(&app, "ada@example.com", 1).await;
+    let (uid, reset_token) = request_reset_link(&app, "ada@example.com", 1).await;
     expire_all_reset_tokens(&app).await;
 
     let reply = confirm_reset(&app, &uid, &reset_token, NEW_PASSWORD, NEW_PASSWORD).await;
@@ -1004,10 +880,7 @@ async fn mandatory_signup_with_a_taken_email_answers_as_new_and_mails_the_owner(
     );
 
     // The owner's account is untouched: their password, not the intruder's, logs in.
-    let key = key_from(&checked_link(
-        confirmation,
-        "https://app.example.com/account/confirm-email/",
-    ));
+    let key = key_from(&checked_link(confirmation, VERIFY_PREFIX), VERIFY_PREFIX);
     assert_detail(&verify(&app, &key).await, 200, OK);
     app.login_key("ada@example.com", PASSWORD).await;
     let intruder = app
@@ -1079,8 +952,8 @@ async fn a_subject_override_changes_only_the_subject(backend: Backend) {
         app.register("ada@example.com").await;
         request_reset(app, "ada@example.com").await;
     }
-    let custom_mail = delivered(&custom, 2).await;
-    let standard_mail = delivered(&standard, 2).await;
+    let custom_mail = custom.delivered(2).await;
+    let standard_mail = standard.delivered(2).await;
 
     let confirmation = |mail: &[ReceivedMail]| {
         mail.iter()
@@ -1094,8 +967,8 @@ async fn a_subject_override_changes_only_the_subject(backend: Backend) {
         "[Tessera] Welcome to Tessera, ada: one more step"
     );
     assert_eq!(theirs.subject, CONFIRM_SUBJECT);
-    let our_link = checked_link(&ours, "https://app.example.com/account/confirm-email/");
-    let their_link = checked_link(&theirs, "https://app.example.com/account/confirm-email/");
+    let our_link = checked_link(&ours, VERIFY_PREFIX);
+    let their_link = checked_link(&theirs, VERIFY_PREFIX);
     assert_eq!(
         without(&ours.text, &our_link),
         without(&theirs.text, &their_link),
@@ -1113,7 +986,11 @@ async fn a_subject_override_changes_only_the_subject(backend: Backend) {
         custom_mail.iter().map(|m| &m.subject).collect::<Vec<_>>()
     );
     // And the overridden key still confirms.
-    assert_detail(&verify(&custom, &key_from(&our_link)).await, 200, OK);
+    assert_detail(
+        &verify(&custom, &key_from(&our_link, VERIFY_PREFIX)).await,
+        200,
+        OK,
+    );
 }
 
 async fn html_bodies_escape_user_values_and_text_bodies_do_not(backend: Backend) {
@@ -1143,7 +1020,7 @@ async fn html_bodies_escape_user_values_and_text_bodies_do_not(backend: Backend)
     let token = app.register("ada@example.com").await;
 
     // Built-in confirmation template.
-    let confirmation = &delivered(&app, 1).await[0];
+    let confirmation = &app.delivered(1).await[0];
     assert!(
         confirmation
             .html

@@ -1,11 +1,10 @@
 //! `user/`: the user object, DRF's token-authentication errors, PUT and PATCH rules.
 
-mod common;
-
-use common::{Backend, PASSWORD, Reply, TestApp};
 use entity::user;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, Set};
 use serde_json::{Value, json};
+
+use crate::support::{Backend, PASSWORD, Reply, TestApp};
 
 on_each_backend!(
     get_returns_exactly_the_user_object,
@@ -28,26 +27,6 @@ on_each_backend!(
 const NOT_PROVIDED: &str = "Authentication credentials were not provided.";
 const TAKEN: &str = "A user with that username already exists.";
 const INVALID_USERNAME: &str = "Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters.";
-
-async fn stored_user(app: &TestApp, email: &str) -> user::Model {
-    user::Entity::find()
-        .filter(user::Column::Email.eq(email))
-        .one(&app.db)
-        .await
-        .unwrap()
-        .expect("the user is stored")
-}
-
-async fn register_with_username(app: &TestApp, email: &str, username: &str) -> String {
-    let reply = app
-        .post(
-            "registration/",
-            json!({"email": email, "username": username, "password1": PASSWORD, "password2": PASSWORD}),
-        )
-        .await;
-    assert_eq!(reply.status, 201, "{}", reply.text);
-    reply.body["key"].as_str().unwrap().to_owned()
-}
 
 async fn put(app: &TestApp, token: &str, body: Value) -> Reply {
     app.send(
@@ -93,8 +72,8 @@ fn assert_unauthorized(reply: &Reply, detail: &str) {
 
 async fn get_returns_exactly_the_user_object(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let key = register_with_username(&app, "ada@example.com", "Ada").await;
-    let stored = stored_user(&app, "ada@example.com").await;
+    let key = app.register_with_username("ada@example.com", "Ada").await;
+    let stored = app.stored_user("ada@example.com").await;
     let reply = app.get("user/", Some(&key)).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(
@@ -169,8 +148,10 @@ async fn unknown_token_is_unauthorized(backend: Backend) {
 
 async fn put_with_own_username_in_any_case_works(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let key = register_with_username(&app, "linus@example.com", "Linus").await;
-    let pk = stored_user(&app, "linus@example.com").await.id.0;
+    let key = app
+        .register_with_username("linus@example.com", "Linus")
+        .await;
+    let pk = app.stored_user("linus@example.com").await.id.0;
 
     let same = put(&app, &key, json!({"username": "Linus"})).await;
     assert_eq!(same.status, 200, "{}", same.text);
@@ -194,7 +175,7 @@ async fn put_with_own_username_in_any_case_works(backend: Backend) {
 
 async fn put_requires_username(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let key = register_with_username(&app, "ada@example.com", "ada").await;
+    let key = app.register_with_username("ada@example.com", "ada").await;
     let reply = put(&app, &key, json!({"first_name": "Ada"})).await;
     assert_eq!(reply.status, 400, "{}", reply.text);
     assert_eq!(reply.body, json!({"username": ["This field is required."]}));
@@ -212,8 +193,8 @@ async fn put_requires_username(backend: Backend) {
 
 async fn put_and_patch_cannot_change_email_or_pk(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let key = register_with_username(&app, "ada@example.com", "ada").await;
-    let pk = stored_user(&app, "ada@example.com").await.id.0;
+    let key = app.register_with_username("ada@example.com", "ada").await;
+    let pk = app.stored_user("ada@example.com").await.id.0;
 
     let put_reply = put(
         &app,
@@ -238,7 +219,7 @@ async fn put_and_patch_cannot_change_email_or_pk(backend: Backend) {
         json!({"pk": pk, "username": "ada", "email": "ada@example.com", "first_name": "Ada", "last_name": "Lovelace"})
     );
 
-    let stored = stored_user(&app, "ada@example.com").await;
+    let stored = app.stored_user("ada@example.com").await;
     assert_eq!(stored.id.0, pk);
     assert_eq!(stored.last_name, "Lovelace");
     // The address still logs in; the ones sent never became an account's.
@@ -250,7 +231,7 @@ async fn put_and_patch_cannot_change_email_or_pk(backend: Backend) {
 
 async fn patch_changes_only_what_is_sent(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let key = register_with_username(&app, "ada@example.com", "ada").await;
+    let key = app.register_with_username("ada@example.com", "ada").await;
 
     let first = patch(&app, &key, json!({"first_name": "Ada"})).await;
     assert_eq!(first.status, 200, "{}", first.text);
@@ -278,15 +259,16 @@ async fn patch_changes_only_what_is_sent(backend: Backend) {
     assert_eq!(renamed.status, 200, "{}", renamed.text);
     assert_eq!(renamed.body["username"], "countess");
     assert_eq!(
-        stored_user(&app, "ada@example.com").await.username,
+        app.stored_user("ada@example.com").await.username,
         "countess"
     );
 }
 
 async fn username_taken_by_another_user_is_refused(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    register_with_username(&app, "linus@example.com", "Linus").await;
-    let key = register_with_username(&app, "ada@example.com", "ada").await;
+    app.register_with_username("linus@example.com", "Linus")
+        .await;
+    let key = app.register_with_username("ada@example.com", "ada").await;
 
     for taken in ["Linus", "linus", "LINUS"] {
         let reply = patch(&app, &key, json!({"username": taken, "first_name": "X"})).await;
@@ -296,7 +278,7 @@ async fn username_taken_by_another_user_is_refused(backend: Backend) {
         assert_eq!(reply.status, 400, "{taken}: {}", reply.text);
         assert_eq!(reply.body, json!({"username": [TAKEN]}), "{taken}");
     }
-    let stored = stored_user(&app, "ada@example.com").await;
+    let stored = app.stored_user("ada@example.com").await;
     assert_eq!(stored.username, "ada");
     assert_eq!(
         stored.first_name, "",
@@ -306,7 +288,7 @@ async fn username_taken_by_another_user_is_refused(backend: Backend) {
 
 async fn invalid_username_is_refused(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let key = register_with_username(&app, "ada@example.com", "ada").await;
+    let key = app.register_with_username("ada@example.com", "ada").await;
     for invalid in ["no spaces", "semi;colon", "slash/ed", "ada!"] {
         let reply = patch(&app, &key, json!({"username": invalid})).await;
         assert_eq!(reply.status, 400, "{invalid}: {}", reply.text);
@@ -326,7 +308,7 @@ async fn invalid_username_is_refused(backend: Backend) {
 
 async fn names_over_150_characters_are_refused(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let key = register_with_username(&app, "ada@example.com", "ada").await;
+    let key = app.register_with_username("ada@example.com", "ada").await;
     let too_long = "é".repeat(151);
     let longest = "é".repeat(150);
 
@@ -350,7 +332,7 @@ async fn names_over_150_characters_are_refused(backend: Backend) {
         long_username.body,
         json!({"username": ["Ensure this field has no more than 150 characters."]})
     );
-    assert_eq!(stored_user(&app, "ada@example.com").await.first_name, "");
+    assert_eq!(app.stored_user("ada@example.com").await.first_name, "");
 
     // Exactly 150 characters (300 bytes) is fine: the limit counts characters.
     let ok = patch(&app, &key, json!({"first_name": longest})).await;
@@ -363,7 +345,7 @@ async fn inactive_users_token_is_refused(backend: Backend) {
     let key = app.register("ada@example.com").await;
     assert_eq!(app.get("user/", Some(&key)).await.status, 200);
 
-    let mut active: user::ActiveModel = stored_user(&app, "ada@example.com").await.into();
+    let mut active: user::ActiveModel = app.stored_user("ada@example.com").await.into();
     active.is_active = Set(false);
     active.update(&app.db).await.unwrap();
 
@@ -372,7 +354,7 @@ async fn inactive_users_token_is_refused(backend: Backend) {
     assert_unauthorized(&reply, "User inactive or deleted.");
     let update = patch(&app, &key, json!({"first_name": "Ada"})).await;
     assert_eq!(update.status, 401, "{}", update.text);
-    assert_eq!(stored_user(&app, "ada@example.com").await.first_name, "");
+    assert_eq!(app.stored_user("ada@example.com").await.first_name, "");
 }
 
 async fn update_without_credentials_is_unauthorized(backend: Backend) {
@@ -389,5 +371,5 @@ async fn update_without_credentials_is_unauthorized(backend: Backend) {
         let reply = app.send(request).await;
         assert_unauthorized(&reply, NOT_PROVIDED);
     }
-    assert_eq!(stored_user(&app, "ada@example.com").await.first_name, "");
+    assert_eq!(app.stored_user("ada@example.com").await.first_name, "");
 }

@@ -15,15 +15,13 @@
 //! `token/verify/` refuse it), since SimpleJWT's access tokens are stateless and live out
 //! their few minutes by design.
 
-mod common;
-
-use std::collections::BTreeMap;
-
-use common::{Backend, PASSWORD, Reply, TestApp};
 use reqwest::Method;
 use serde_json::{Value, json};
 use tessera::Config;
 use tessera::config::AuthMode;
+
+use crate::support::cookies::{CSRF_COOKIE, CSRF_HEADER, Jar, SESSION_COOKIE};
+use crate::support::{Backend, PASSWORD, Reply, TestApp};
 
 on_each_backend!(
     password_journey_token_mobile,
@@ -43,12 +41,8 @@ const LOGGED_OUT: &str = "Successfully logged out.";
 const BAD_CREDENTIALS: &str = "Unable to log in with provided credentials.";
 const RESET_SENT: &str = "Password reset e-mail has been sent.";
 const RESET_DONE: &str = "Password has been reset with the new password.";
-const RESET_URL: &str = "https://app.example.com/reset/{uid}/{token}/";
 const RESET_PREFIX: &str = "https://app.example.com/reset/";
 
-const SESSION_COOKIE: &str = "sessionid";
-const CSRF_COOKIE: &str = "csrftoken";
-const CSRF_HEADER: &str = "X-CSRFToken";
 const ACCESS_COOKIE: &str = "app-auth";
 const REFRESH_COOKIE: &str = "app-refresh-token";
 
@@ -101,7 +95,7 @@ impl Kind {
 async fn spawn(backend: Backend, kind: Kind) -> TestApp {
     TestApp::spawn_with(backend, |config| {
         kind.configure(config);
-        config.frontend.password_reset_url = Some(RESET_URL.into());
+        config.frontend.password_reset_url = Some(format!("{RESET_PREFIX}{{uid}}/{{token}}/"));
     })
     .await
 }
@@ -115,7 +109,7 @@ struct Held {
     access: Option<String>,
     refresh: Option<String>,
     /// Browsers: the cookie jar (the CSRF cookie included).
-    cookies: BTreeMap<String, String>,
+    cookies: Jar,
 }
 
 fn is_safe(method: &Method) -> bool {
@@ -149,17 +143,9 @@ async fn send(
             }
         }
         Kind::JwtBrowser | Kind::SessionBrowser => {
-            if !held.cookies.is_empty() {
-                let header = held
-                    .cookies
-                    .iter()
-                    .map(|(name, value)| format!("{name}={value}"))
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                request = request.header("Cookie", header);
-            }
+            request = held.cookies.attach(request);
             if unsafe_method && let Some(csrf) = held.cookies.get(CSRF_COOKIE) {
-                request = request.header(CSRF_HEADER, csrf.as_str());
+                request = request.header(CSRF_HEADER, csrf);
             }
         }
     }
@@ -167,32 +153,6 @@ async fn send(
         request = request.json(&body);
     }
     app.send(request).await
-}
-
-/// A browser applies `Set-Cookie`: a value is stored, an emptied or expired cookie removed.
-fn apply_set_cookies(jar: &mut BTreeMap<String, String>, reply: &Reply) {
-    for value in reply.headers.get_all("set-cookie") {
-        let raw = value.to_str().expect("an ASCII Set-Cookie");
-        let mut parts = raw.split(';').map(str::trim);
-        let (name, value) = parts
-            .next()
-            .and_then(|pair| pair.split_once('='))
-            .unwrap_or_else(|| panic!("a name=value pair in {raw:?}"));
-        let removed = value.is_empty()
-            || parts.any(|part| {
-                part.eq_ignore_ascii_case("max-age=0")
-                    || part
-                        .to_ascii_lowercase()
-                        .strip_prefix("expires=")
-                        .and_then(|date| chrono::DateTime::parse_from_rfc2822(date).ok())
-                        .is_some_and(|at| at < chrono::Utc::now())
-            });
-        if removed {
-            jar.remove(name);
-        } else {
-            jar.insert(name.to_owned(), value.to_owned());
-        }
-    }
 }
 
 /// A frontend of one kind, on one device.
@@ -214,15 +174,12 @@ impl<'a> Client<'a> {
     /// A request with this client's credential; browsers fetch the CSRF cookie before their
     /// first unsafe request, and remember every cookie they are given.
     async fn request(&mut self, method: Method, path: &str, body: Option<Value>) -> Reply {
-        if self.kind.is_browser()
-            && !is_safe(&method)
-            && !self.held.cookies.contains_key(CSRF_COOKIE)
-        {
+        if self.kind.is_browser() && !is_safe(&method) && !self.held.cookies.contains(CSRF_COOKIE) {
             self.fetch_csrf_cookie().await;
         }
         let reply = send(self.app, self.kind, &self.held, method, path, body).await;
         if self.kind.is_browser() {
-            apply_set_cookies(&mut self.held.cookies, &reply);
+            self.held.cookies.apply(&reply);
         }
         reply
     }
@@ -234,9 +191,9 @@ impl<'a> Client<'a> {
             _ => "user/",
         };
         let reply = send(self.app, self.kind, &self.held, Method::GET, path, None).await;
-        apply_set_cookies(&mut self.held.cookies, &reply);
+        self.held.cookies.apply(&reply);
         assert!(
-            self.held.cookies.contains_key(CSRF_COOKIE),
+            self.held.cookies.contains(CSRF_COOKIE),
             "{:?}: GET {path} sets the CSRF cookie: {reply:?}",
             self.kind
         );
@@ -297,7 +254,7 @@ impl<'a> Client<'a> {
         }
         for cookie in self.kind.credential_cookies() {
             assert!(
-                self.held.cookies.contains_key(*cookie),
+                self.held.cookies.contains(cookie),
                 "{:?}: {cookie} is set: {reply:?}",
                 self.kind
             );
@@ -323,7 +280,7 @@ impl<'a> Client<'a> {
         assert_eq!(reply.body, json!({"detail": LOGGED_OUT}));
         for cookie in self.kind.credential_cookies() {
             assert!(
-                !self.held.cookies.contains_key(*cookie),
+                !self.held.cookies.contains(cookie),
                 "{:?}: logout clears {cookie}: {reply:?}",
                 self.kind
             );
@@ -362,7 +319,7 @@ async fn assert_accepted(app: &TestApp, kind: Kind, held: &Held, email: &str) {
 fn refresh_token(kind: Kind, held: &Held) -> Option<String> {
     match kind {
         Kind::JwtMobile => held.refresh.clone(),
-        Kind::JwtBrowser => held.cookies.get(REFRESH_COOKIE).cloned(),
+        Kind::JwtBrowser => held.cookies.get(REFRESH_COOKIE).map(str::to_owned),
         Kind::TokenMobile | Kind::SessionBrowser => None,
     }
 }
@@ -408,32 +365,6 @@ async fn assert_refused(app: &TestApp, kind: Kind, held: &Held) {
 fn assert_bad_credentials(reply: &Reply) {
     assert_eq!(reply.status, 400, "{}", reply.text);
     assert_eq!(reply.body, json!({"non_field_errors": [BAD_CREDENTIALS]}));
-}
-
-/// Waits for the newest password-reset message and returns `(uid, token)` from its link.
-async fn reset_link(app: &TestApp) -> (String, String) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let link = app.sent_mail().iter().rev().find_map(|mail| {
-            let start = mail.text.find(RESET_PREFIX)?;
-            mail.text[start + RESET_PREFIX.len()..]
-                .split_whitespace()
-                .next()
-                .map(str::to_owned)
-        });
-        if let Some(rest) = link {
-            let (uid, token) = rest
-                .trim_end_matches('/')
-                .split_once('/')
-                .unwrap_or_else(|| panic!("uid/token in {rest}"));
-            return (uid.to_owned(), token.to_owned());
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no password-reset message arrived"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -509,7 +440,7 @@ async fn reset_journey(backend: Backend, kind: Kind) {
         .await;
     assert_eq!(request.status, 200, "{kind:?}: {}", request.text);
     assert_eq!(request.body, json!({"detail": RESET_SENT}));
-    let (uid, token) = reset_link(&app).await;
+    let (uid, token) = app.reset_link(RESET_PREFIX).await;
     // The link has not been used yet: everything still works.
     assert_accepted(&app, kind, &signup.held(), EMAIL).await;
     assert_accepted(&app, kind, &device.held(), EMAIL).await;

@@ -4,19 +4,21 @@
 //! `email.give_up_after_seconds` saying why; several instances on one database send each
 //! message once.
 
-mod common;
-
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use common::smtp::{ReceivedMail, SmtpSink, free_port};
-use common::{Backend, PASSWORD, Reply, TestApp, TestDb, test_config};
 use entity::outbox_message;
 use futures_util::future::join_all;
-use sea_orm::{DatabaseConnection, EntityTrait, QueryOrder};
+use sea_orm::DatabaseConnection;
 use serde_json::json;
 use tessera::Config;
 use tessera::config::EmailBackend;
+
+use crate::support::mail::{ReceivedMail, key_from, outbox_rows, uid_and_token};
+use crate::support::smtp::SmtpSink;
+use crate::support::{
+    Backend, PASSWORD, Reply, TestApp, TestDb, confirm_reset, free_port, test_config,
+};
 
 on_each_backend!(
     verification_journey_over_smtp,
@@ -67,27 +69,6 @@ async fn register(app: &TestApp, email: &str) -> Reply {
     reply
 }
 
-/// The link of a message: the first URL of its text part, also an `href` in its HTML part.
-fn link(mail: &ReceivedMail, prefix: &str) -> String {
-    let link = mail
-        .first_link()
-        .unwrap_or_else(|| panic!("a link in: {}", mail.text));
-    assert!(link.starts_with(prefix), "{link} starts with {prefix}");
-    assert!(
-        mail.html.contains(&format!("href=\"{link}\"")),
-        "{}",
-        mail.html
-    );
-    link
-}
-
-fn key_from(link: &str) -> String {
-    link.strip_prefix(VERIFY_PREFIX)
-        .and_then(|rest| rest.strip_suffix('/'))
-        .unwrap_or_else(|| panic!("a confirmation link: {link}"))
-        .to_owned()
-}
-
 fn message_id(mail: &ReceivedMail) -> String {
     mail_parser::MessageParser::default()
         .parse(&mail.raw)
@@ -95,14 +76,6 @@ fn message_id(mail: &ReceivedMail) -> String {
         .message_id()
         .expect("a Message-ID header")
         .to_owned()
-}
-
-async fn rows(db: &DatabaseConnection) -> Vec<outbox_message::Model> {
-    outbox_message::Entity::find()
-        .order_by_asc(outbox_message::Column::Id)
-        .all(db)
-        .await
-        .unwrap()
 }
 
 /// Polls the outbox until `done` holds for its rows; panics with `what` and the rows otherwise.
@@ -113,7 +86,7 @@ async fn wait_for_rows(
 ) -> Vec<outbox_message::Model> {
     let deadline = Instant::now() + PATIENCE;
     loop {
-        let rows = rows(db).await;
+        let rows = outbox_rows(db).await;
         if done(&rows) {
             return rows;
         }
@@ -192,7 +165,7 @@ async fn verification_journey_over_smtp(backend: Backend) {
     assert_eq!(types, ["multipart/alternative", "text/plain", "text/html"]);
     message_id(mail);
 
-    let key = key_from(&link(mail, VERIFY_PREFIX));
+    let key = key_from(&mail.link(VERIFY_PREFIX), VERIFY_PREFIX);
     let verified = app
         .post("registration/verify-email/", json!({"key": key}))
         .await;
@@ -231,18 +204,8 @@ async fn reset_journey_over_smtp(backend: Backend) {
     assert_eq!(reset.to, ["ada@example.com"]);
     assert_eq!(reset.subject, "[Tessera] Password reset");
     assert_eq!(reset.content_type, "multipart/alternative");
-    let link = link(&reset, RESET_PREFIX);
-    let (uid, reset_token) = link
-        .strip_prefix(RESET_PREFIX)
-        .and_then(|rest| rest.strip_suffix('/'))
-        .and_then(|rest| rest.split_once('/'))
-        .unwrap_or_else(|| panic!("uid/token in {link}"));
-    let done = app
-        .post(
-            "password/reset/confirm/",
-            json!({"uid": uid, "token": reset_token, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}),
-        )
-        .await;
+    let (uid, reset_token) = uid_and_token(&reset.link(RESET_PREFIX), RESET_PREFIX);
+    let done = confirm_reset(&app, &uid, &reset_token, NEW_PASSWORD, NEW_PASSWORD).await;
     assert_eq!(done.status, 200, "{}", done.text);
     assert_eq!(
         done.body,
@@ -306,7 +269,7 @@ async fn smtp_down_at_signup_then_back_delivers_once(backend: Backend) {
         .iter()
         .find(|m| m.subject.contains("confirm"))
         .unwrap();
-    let key = key_from(&link(confirmation, VERIFY_PREFIX));
+    let key = key_from(&confirmation.link(VERIFY_PREFIX), VERIFY_PREFIX);
     let verified = app
         .post("registration/verify-email/", json!({"key": key}))
         .await;
@@ -411,7 +374,7 @@ async fn the_worker_gives_up_after_the_configured_time(backend: Backend) {
     // Longer than the longest retry delay (1 s here).
     let end = Instant::now() + Duration::from_secs(2);
     while Instant::now() < end {
-        let now = rows(&app.db).await;
+        let now = app.outbox_rows().await;
         assert_eq!(now[0], row, "a given-up message stays as it was");
         assert_eq!(sink.messages().len(), 1);
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -443,7 +406,7 @@ impl Instance {
 
 async fn two_instances_on_one_database_send_each_message_once(backend: Backend) {
     const COUNT: usize = 20;
-    common::init_tracing();
+    crate::support::init_tracing();
     let sink = SmtpSink::start();
     let database = TestDb::create(&backend).await;
     let mut config = test_config(&database);

@@ -1,8 +1,6 @@
 //! `registration/`: accounts are created, usernames generated, every invalid input explained.
 
-mod common;
-
-use common::{Backend, PASSWORD, TestApp};
+use crate::support::{Backend, PASSWORD, TestApp};
 use futures_util::future::join_all;
 use serde_json::json;
 use tessera::config::EmailVerification;

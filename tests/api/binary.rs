@@ -1,10 +1,8 @@
 //! The real `tessera` binary, run as a new user would: no configuration, an empty directory.
 
-mod common;
-
 use std::process::Output;
 
-use common::process::{ServeProcess as Server, call, run};
+use crate::support::process::{ServeProcess as Server, call, run};
 use serde_json::{Value, json};
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -150,7 +148,7 @@ fn openapi_needs_no_database_and_prints_the_committed_document() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let committed = include_str!("../openapi/openapi.json");
+    let committed = include_str!("../../openapi/openapi.json");
     assert_eq!(String::from_utf8(output.stdout).unwrap(), committed);
     assert!(
         !dir.path().join("tessera.db").exists(),

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::free_port;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_tessera");
 
 /// `tessera ARGS` in `dir`, with only `PATH` and `env` in its environment.
@@ -24,14 +26,6 @@ pub fn tessera(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
 
 pub fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     tessera(dir, args, env).output().expect("the binary runs")
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A running `tessera serve`, killed if the test ends without stopping it.
