@@ -21,6 +21,7 @@ mod credential_stuffing;
 mod email_flows;
 mod email_secrets_at_rest;
 mod email_smtp;
+mod error_catalogue;
 mod http_errors;
 mod jwt_mode;
 mod login_logout;
