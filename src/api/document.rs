@@ -14,7 +14,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::api::edge::csrf;
-use crate::api::mode::{jwt, session};
+use crate::api::mode::{Mode, Session, jwt};
 use crate::config::{AuthMode, Config};
 
 pub fn finish(raw: &str, config: &Config) -> Value {
@@ -95,7 +95,7 @@ fn optional_empty_bodies(spec: &mut Value) {
 /// The configured session cookie, and the AND of cookie and CSRF header.
 fn session_and_csrf(spec: &mut Value, config: &Config) {
     let schemes = &mut spec["components"]["securitySchemes"];
-    schemes[session::SCHEME]["name"] = json!(config.session.cookie_name);
+    schemes[<Session as Mode>::SCHEME]["name"] = json!(config.session.cookie_name);
     schemes["CSRFToken"] = json!({
         "type": "apiKey",
         "in": "header",
@@ -107,7 +107,7 @@ fn session_and_csrf(spec: &mut Value, config: &Config) {
         let unsafe_method = !matches!(method.as_str(), "get" | "head" | "options" | "trace");
         let mut requirement = Map::new();
         if operation.get("security").is_some() {
-            requirement.insert(session::SCHEME.into(), json!([]));
+            requirement.insert(<Session as Mode>::SCHEME.into(), json!([]));
         }
         if unsafe_method {
             requirement.insert("CSRFToken".into(), json!([]));

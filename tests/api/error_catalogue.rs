@@ -71,6 +71,15 @@ fn request(app: &TestApp, method: &str, path: &str) -> reqwest::RequestBuilder {
     app.client.request(method, app.api(path))
 }
 
+/// `GET user/`, with `Authorization: <authorization>` when given.
+fn get_user(app: &TestApp, authorization: Option<&str>) -> reqwest::RequestBuilder {
+    let builder = request(app, "GET", "user/");
+    match authorization {
+        Some(value) => builder.header("authorization", value),
+        None => builder,
+    }
+}
+
 /// What every mode answers alike: bodies, paths, methods, limits.
 async fn common_errors(app: &TestApp, catalogue: &mut Catalogue, csrf: &[(&str, &str)]) {
     let with_csrf = |builder: reqwest::RequestBuilder| {
@@ -180,13 +189,7 @@ async fn token_mode() {
     let app = spawn(AuthMode::Token, |_| {}).await;
     let mut catalogue = Catalogue(Vec::new());
     common_errors(&app, &mut catalogue, &[]).await;
-    let user = |authorization: Option<&str>| {
-        let builder = request(&app, "GET", "user/");
-        match authorization {
-            Some(value) => builder.header("authorization", value),
-            None => builder,
-        }
-    };
+    let user = |authorization: Option<&str>| get_user(&app, authorization);
     catalogue.add("not_authenticated", &app.send(user(None)).await);
     let unknown = format!("Token {}", "0".repeat(40));
     catalogue.add("invalid_token", &app.send(user(Some(&unknown))).await);
@@ -205,13 +208,7 @@ async fn jwt_mode() {
     let app = spawn(AuthMode::Jwt, |_| {}).await;
     let mut catalogue = Catalogue(Vec::new());
     common_errors(&app, &mut catalogue, &[]).await;
-    let user = |authorization: Option<&str>| {
-        let builder = request(&app, "GET", "user/");
-        match authorization {
-            Some(value) => builder.header("authorization", value),
-            None => builder,
-        }
-    };
+    let user = |authorization: Option<&str>| get_user(&app, authorization);
     catalogue.add("not_authenticated", &app.send(user(None)).await);
     let reply = app.send(user(Some("Bearer not.a.jwt"))).await;
     catalogue.add("access_token_not_valid", &reply);

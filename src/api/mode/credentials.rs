@@ -39,11 +39,11 @@ impl<'a, M: Mode> ApiExtractor<'a> for Authenticated<M> {
     type ParamRawType = ();
 
     fn register(registry: &mut Registry) {
-        M::register_schemes(registry);
+        registry.create_security_scheme(M::SCHEME, M::security_scheme());
     }
 
     fn security_schemes() -> Vec<&'static str> {
-        M::scheme_names()
+        vec![M::SCHEME]
     }
 
     async fn from_request(
@@ -64,11 +64,11 @@ impl<'a, M: Mode> ApiExtractor<'a> for MaybeAuthenticated<M> {
     type ParamRawType = ();
 
     fn register(registry: &mut Registry) {
-        M::register_schemes(registry);
+        registry.create_security_scheme(M::SCHEME, M::security_scheme());
     }
 
     fn security_schemes() -> Vec<&'static str> {
-        M::scheme_names()
+        vec![M::SCHEME]
     }
 
     /// Documents the credential as optional (an empty requirement among the alternatives).

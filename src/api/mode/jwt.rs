@@ -7,7 +7,7 @@ use poem::web::Data;
 use poem::web::cookie::CookieJar;
 use poem::{EndpointExt, Request, Route, get};
 use poem_openapi::payload::Json;
-use poem_openapi::registry::{MetaSecurityScheme, Registry};
+use poem_openapi::registry::MetaSecurityScheme;
 use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
@@ -29,7 +29,6 @@ use crate::service::error::Error as ServiceError;
 use crate::service::jwt::{Issued, JwtRejection, JwtSessions, TokenPair};
 use crate::service::registration::Registered;
 
-pub const SCHEME: &str = "JWTAuth";
 /// Documented by `api::document` when `jwt.auth_cookie` names the access cookie.
 pub const COOKIE_SCHEME: &str = "JWTCookie";
 const MAX_TOKEN_LENGTH: usize = 8192;
@@ -216,6 +215,7 @@ impl Mode for Jwt {
     type SignedUp = JwtRegistered;
     type OwnApi = JwtOwnApi;
 
+    const SCHEME: &'static str = "JWTAuth";
     const CHALLENGE: Challenge = Challenge::Bearer;
 
     fn state(accounts: &Accounts, _config: &Config) -> anyhow::Result<JwtSessions> {
@@ -230,27 +230,20 @@ impl Mode for Jwt {
         route.at("/.well-known/jwks.json", get(jwks).data(sessions.clone()))
     }
 
-    fn scheme_names() -> Vec<&'static str> {
-        vec![SCHEME]
-    }
-
-    fn register_schemes(registry: &mut Registry) {
-        registry.create_security_scheme(
-            SCHEME,
-            MetaSecurityScheme {
-                ty: "http",
-                description: Some(
-                    "An access token from `login/`, `registration/` or `token/refresh/`, \
-                     sent as `Authorization: Bearer <access>`.",
-                ),
-                name: None,
-                key_in: None,
-                scheme: Some("bearer"),
-                bearer_format: Some("JWT"),
-                flows: None,
-                openid_connect_url: None,
-            },
-        );
+    fn security_scheme() -> MetaSecurityScheme {
+        MetaSecurityScheme {
+            ty: "http",
+            description: Some(
+                "An access token from `login/`, `registration/` or `token/refresh/`, sent as \
+                 `Authorization: Bearer <access>`.",
+            ),
+            name: None,
+            key_in: None,
+            scheme: Some("bearer"),
+            bearer_format: Some("JWT"),
+            flows: None,
+            openid_connect_url: None,
+        }
     }
 
     async fn principal(

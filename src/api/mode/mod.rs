@@ -17,7 +17,7 @@ use std::future::Future;
 
 use poem::web::cookie::CookieJar;
 use poem::{Request, Route};
-use poem_openapi::registry::Registry;
+use poem_openapi::registry::MetaSecurityScheme;
 use poem_openapi::{ApiResponse, OpenApi};
 
 use crate::api::edge::reshape::Challenge;
@@ -54,9 +54,9 @@ pub trait Mode: Send + Sync + 'static {
         route
     }
 
-    /// The security schemes an operation that needs a credential declares (any one will do).
-    fn scheme_names() -> Vec<&'static str>;
-    fn register_schemes(registry: &mut Registry);
+    /// The security scheme an operation that needs a credential declares, and its name.
+    const SCHEME: &'static str;
+    fn security_scheme() -> MetaSecurityScheme;
 
     /// The request's credential, checked: `Ok(None)` when none was presented, an error when
     /// one was presented and refused.
@@ -78,4 +78,22 @@ pub trait Mode: Send + Sync + 'static {
         jar: &CookieJar,
         registered: Registered,
     ) -> impl Future<Output = Result<Self::SignedUp, ApiError>> + Send;
+}
+
+/// A credential sent in a header or cookie (`key_in`) under `name`.
+fn api_key(
+    name: &'static str,
+    key_in: &'static str,
+    description: &'static str,
+) -> MetaSecurityScheme {
+    MetaSecurityScheme {
+        ty: "apiKey",
+        description: Some(description),
+        name: Some(name),
+        key_in: Some(key_in),
+        scheme: None,
+        bearer_format: None,
+        flows: None,
+        openid_connect_url: None,
+    }
 }

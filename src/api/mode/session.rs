@@ -6,7 +6,7 @@ use poem::Request;
 use poem::web::Data;
 use poem::web::cookie::CookieJar;
 use poem_openapi::payload::Json;
-use poem_openapi::registry::{MetaSecurityScheme, Registry};
+use poem_openapi::registry::MetaSecurityScheme;
 use poem_openapi::{ApiResponse, OpenApi};
 
 use crate::api::edge::reshape::Challenge;
@@ -21,7 +21,6 @@ use crate::service::accounts::{Accounts, Principal, User};
 use crate::service::audit::Caller;
 use crate::service::registration::Registered;
 
-pub const SCHEME: &str = "SessionCookie";
 /// The default cookie name; `api::document` puts the configured one in the document.
 const DEFAULT_COOKIE: &str = "sessionid";
 
@@ -51,6 +50,7 @@ impl Mode for Session {
     type SignedUp = SessionRegistered;
     type OwnApi = SessionOwnApi;
 
+    const SCHEME: &'static str = "SessionCookie";
     const CHALLENGE: Challenge = Challenge::Forbidden;
     const IS_SESSION: bool = true;
 
@@ -63,24 +63,12 @@ impl Mode for Session {
         SessionOwnApi
     }
 
-    fn scheme_names() -> Vec<&'static str> {
-        vec![SCHEME]
-    }
-
-    fn register_schemes(registry: &mut Registry) {
-        registry.create_security_scheme(
-            SCHEME,
-            MetaSecurityScheme {
-                ty: "apiKey",
-                description: Some("The session cookie set by `login/` and `registration/`."),
-                name: Some(DEFAULT_COOKIE),
-                key_in: Some("cookie"),
-                scheme: None,
-                bearer_format: None,
-                flows: None,
-                openid_connect_url: None,
-            },
-        );
+    fn security_scheme() -> MetaSecurityScheme {
+        super::api_key(
+            DEFAULT_COOKIE,
+            "cookie",
+            "The session cookie set by `login/` and `registration/`.",
+        )
     }
 
     async fn principal(

@@ -6,7 +6,7 @@ use poem::http::header;
 use poem::web::Data;
 use poem::web::cookie::CookieJar;
 use poem_openapi::payload::Json;
-use poem_openapi::registry::{MetaSecurityScheme, Registry};
+use poem_openapi::registry::MetaSecurityScheme;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use crate::api::edge::reshape::Challenge;
@@ -22,7 +22,6 @@ use crate::service::accounts::{Accounts, Principal, User};
 use crate::service::audit::Caller;
 use crate::service::registration::Registered;
 
-pub const SCHEME: &str = "TokenAuth";
 const KEYWORD: &str = "Token";
 
 /// The token mode's credential strategy.
@@ -67,6 +66,7 @@ impl Mode for Token {
     type SignedUp = TokenRegistered;
     type OwnApi = TokenLogoutApi;
 
+    const SCHEME: &'static str = "TokenAuth";
     const CHALLENGE: Challenge = Challenge::Token;
 
     fn state(accounts: &Accounts, _config: &Config) -> anyhow::Result<Accounts> {
@@ -77,27 +77,13 @@ impl Mode for Token {
         TokenLogoutApi
     }
 
-    fn scheme_names() -> Vec<&'static str> {
-        vec![SCHEME]
-    }
-
-    fn register_schemes(registry: &mut Registry) {
-        registry.create_security_scheme(
-            SCHEME,
-            MetaSecurityScheme {
-                ty: "apiKey",
-                description: Some(
-                    "An opaque token from `login/` or `registration/`, sent as \
-                     `Authorization: Token <key>`.",
-                ),
-                name: Some("Authorization"),
-                key_in: Some("header"),
-                scheme: None,
-                bearer_format: None,
-                flows: None,
-                openid_connect_url: None,
-            },
-        );
+    fn security_scheme() -> MetaSecurityScheme {
+        super::api_key(
+            "Authorization",
+            "header",
+            "An opaque token from `login/` or `registration/`, sent as \
+             `Authorization: Token <key>`.",
+        )
     }
 
     async fn principal(
