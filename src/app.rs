@@ -30,6 +30,8 @@ pub struct App {
     pub accounts: Accounts,
     pub outbox: Outbox,
     pub transport: Arc<Transport>,
+    /// The HTTP application, built once (its mode's credential strategy included).
+    routes: Arc<poem::endpoint::BoxEndpoint<'static>>,
 }
 
 impl App {
@@ -51,9 +53,10 @@ impl App {
         let outbox = Outbox::new(templates);
         let config = Arc::new(config);
         let accounts = Accounts::new(db.clone(), config.clone(), hasher, outbox.clone())?;
-        // Builds the mode's credential strategy once, so a bad JWT key stops startup here.
-        crate::api::routes(accounts.clone(), &config)?;
+        // The mode's credential strategy is built here, so a bad JWT key stops startup.
+        let routes = poem::EndpointExt::boxed(crate::api::routes(accounts.clone(), &config)?);
         Ok(Self {
+            routes: Arc::new(routes),
             config,
             db,
             accounts,
@@ -72,9 +75,9 @@ impl App {
         )
     }
 
+    /// The HTTP application, to serve or to nest in another poem app.
     pub fn routes(&self) -> impl poem::Endpoint + 'static {
-        crate::api::routes(self.accounts.clone(), &self.config)
-            .expect("the routes were built once in `App::build`")
+        self.routes.clone()
     }
 
     /// Serves on `config.bind` until `shutdown` completes, then drains open requests.

@@ -5,6 +5,8 @@
 //! `store` (sea-orm queries) → the `entity` and `migration` crates. `app` wires them together
 //! and `cli` is the command line.
 
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod app;
 pub mod cli;

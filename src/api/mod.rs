@@ -53,7 +53,10 @@ pub fn openapi_yaml(config: &Config) -> String {
 
 /// The whole HTTP application; fails when the mode's credentials cannot be set up (a bad
 /// JWT key, say).
-pub fn routes(accounts: Accounts, config: &Config) -> anyhow::Result<impl Endpoint + 'static> {
+pub fn routes(
+    accounts: Accounts,
+    config: &Config,
+) -> anyhow::Result<impl Endpoint<Output = Response> + 'static> {
     let mounted = mounted(config, Some(&accounts))?;
     let spec = document::finish(&mounted.raw_spec, config);
     let allowed = AllowedMethods::from_document(&spec);

@@ -2,6 +2,8 @@
 //! requests, closed at logout. Session mode is built on these, and so is `auth.session_login`
 //! in the other modes.
 
+use std::sync::Arc;
+
 use poem::Request;
 use poem::web::cookie::CookieJar;
 
@@ -11,51 +13,56 @@ use crate::api::error::ApiError;
 use crate::service::accounts::{Accounts, Principal, User};
 use crate::service::audit::Caller;
 
-/// The account service plus the cookie rules; attached once as request data.
+/// The account service plus the cookie rules; attached once as request data (shared, so
+/// every request's copy is one reference count).
 #[derive(Clone)]
-pub struct CookieSessions {
+pub struct CookieSessions(Arc<Shared>);
+
+struct Shared {
     accounts: Accounts,
     csrf: Csrf,
 }
 
 impl CookieSessions {
     pub fn new(accounts: Accounts, csrf: Csrf) -> Self {
-        Self { accounts, csrf }
+        Self(Arc::new(Shared { accounts, csrf }))
     }
 
     pub fn accounts(&self) -> &Accounts {
-        &self.accounts
+        &self.0.accounts
     }
 
     fn cookie_name(&self) -> &str {
-        &self.accounts.config().session.cookie_name
+        &self.0.accounts.config().session.cookie_name
     }
 
     /// Opens a session for `user` and sets its cookie. A session id the client presented is
     /// replaced, never promoted (no fixation), and the CSRF secret rotates, as Django's login.
     pub async fn open(&self, jar: &CookieJar, user: &User) -> Result<(), ApiError> {
-        let config = &self.accounts.config().session;
+        let config = &self.0.accounts.config().session;
         let previous = jar
             .get(self.cookie_name())
             .map(|c| c.value_str().to_owned());
         let opened = self
+            .0
             .accounts
             .start_session(user, previous.as_deref())
             .await?;
         let rules = CookieRules::session(config);
         jar.add(rules.until(self.cookie_name(), &opened.key, opened.expires_at));
-        jar.add(self.csrf.new_cookie());
+        jar.add(self.0.csrf.new_cookie());
         Ok(())
     }
 
     /// Ends the session of the request's cookie, if any, and clears the cookie.
     pub async fn close(&self, jar: &CookieJar, caller: &Caller) -> Result<(), ApiError> {
         if let Some(cookie) = jar.get(self.cookie_name()) {
-            self.accounts
+            self.0
+                .accounts
                 .end_session(cookie.value_str(), caller)
                 .await?;
         }
-        let rules = CookieRules::session(&self.accounts.config().session);
+        let rules = CookieRules::session(&self.0.accounts.config().session);
         jar.add(rules.removal(self.cookie_name()));
         Ok(())
     }
@@ -67,6 +74,7 @@ impl CookieSessions {
             return Ok(None);
         };
         Ok(self
+            .0
             .accounts
             .authenticate_session(cookie.value_str())
             .await?)

@@ -84,8 +84,13 @@ impl Credential {
     }
 }
 
+/// The account service. Cheap to clone (one shared reference): the HTTP layer hands a copy
+/// to every request.
 #[derive(Clone)]
-pub struct Accounts {
+pub struct Accounts(Arc<Shared>);
+
+/// What every use case works with; reached through `Accounts` by `Deref`.
+pub struct Shared {
     pub(super) db: DatabaseConnection,
     pub(super) config: Arc<Config>,
     pub(super) hasher: PasswordHasher,
@@ -93,6 +98,14 @@ pub struct Accounts {
     pub(super) outbox: Outbox,
     pub(super) limits: RateLimiter,
     pub(super) audit: AuditTrail,
+}
+
+impl std::ops::Deref for Accounts {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 impl Accounts {
@@ -107,7 +120,7 @@ impl Accounts {
         };
         let limits = RateLimiter::new(&config.rate_limits, db.clone());
         let audit = AuditTrail::new(db.clone(), config.audit.retention_days);
-        Ok(Self {
+        Ok(Self(Arc::new(Shared {
             db,
             config,
             hasher,
@@ -115,7 +128,7 @@ impl Accounts {
             outbox,
             limits,
             audit,
-        })
+        })))
     }
 
     pub fn config(&self) -> &Config {

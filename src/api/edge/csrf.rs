@@ -33,7 +33,8 @@ const COOKIE_AGE: std::time::Duration = std::time::Duration::from_secs(31_449_60
 /// and the origins whose pages may send unsafe requests.
 #[derive(Debug, Clone)]
 pub struct Csrf {
-    cookie: SessionConfig,
+    /// Shared, so attaching it to every request copies no strings.
+    cookie: Arc<SessionConfig>,
     /// `public_url`'s origin and `cors.allowed_origins` (scheme://host[:port], lowercase).
     trusted_origins: Arc<Vec<String>>,
     /// Session mode: every unsafe request needs the token, login and registration included.
@@ -53,7 +54,7 @@ impl Csrf {
         let session = config.auth.mode == AuthMode::Session;
         let jwt_cookie = config.auth.mode == AuthMode::Jwt && config.jwt.cookie_use_csrf;
         Self {
-            cookie: config.session.clone(),
+            cookie: Arc::new(config.session.clone()),
             trusted_origins: Arc::new(std::iter::once(own).chain(listed).collect()),
             everywhere: session,
             hand_out: session || config.auth.session_login || jwt_cookie,

@@ -39,7 +39,7 @@ pub fn wrap(
     config: &Config,
     challenge: Challenge,
     allowed: AllowedMethods,
-) -> impl Endpoint + 'static {
+) -> impl Endpoint<Output = poem::Response> + 'static {
     let reshaping = Arc::new(Reshape {
         challenge,
         allowed: allowed.clone(),
@@ -48,14 +48,10 @@ pub fn wrap(
     let deadline = Duration::from_secs(config.server.request_timeout_seconds);
     let api_prefix: Arc<str> = config.server.prefix.trim_end_matches('/').into();
     inner
-        .boxed()
         .with(CatchPanic::new().with_handler(|_| ApiError::internal().into_response()))
         .around(move |next, request| timeouts::request_deadline(next, request, deadline))
         .around(move |next, request| reshape::reshape(next, request, reshaping.clone()))
         .around(csrf::enforce)
-        // Boxed between layers: the nested types would otherwise grow past the compiler's
-        // query depth (one virtual call per request is nothing beside the database).
-        .boxed()
         .around(move |next, request| {
             methods::refuse_unknown_methods(next, request, allowed.clone())
         })
