@@ -11,6 +11,8 @@ use crate::service::audit::{Caller, Entry, Event};
 use crate::service::email_address::normalize_email;
 use crate::service::error::{Error, FieldErrors, Result};
 use crate::service::rate_limits::{Action, Subjects};
+use entity::user;
+
 use crate::store::{self, users::UserId};
 
 pub struct LoginInput {
@@ -23,11 +25,27 @@ impl Accounts {
     /// Checks email/username + password (and, under mandatory verification, a confirmed
     /// address) and records the login. The caller issues the credential of its mode.
     pub async fn authenticate(&self, input: LoginInput, caller: &Caller) -> Result<User> {
+        // The identifier actually checked (per `account.login_methods`) names the account;
+        // it is looked up first, known or not, so both cost the same one query.
+        let identifier = self.identifier(&input);
+        let found = match &identifier {
+            Some(Identifier::Email(email)) => store::users::find_by_email(&self.db, email).await?,
+            Some(Identifier::Username(name)) => {
+                store::users::find_by_username(&self.db, name).await?
+            }
+            None => None,
+        };
         // allauth: every attempt counts against `login`; failures against `login_failed`, per
-        // IP and per address (whether or not it has an account, so the limit reveals nothing).
+        // IP and per key. The key is the account when there is one, so every way of naming it
+        // (email or username, any case) shares one budget; otherwise the identifier as
+        // checked, so an unknown address is limited alike and the limit reveals nothing.
         // The failure is counted before the password is checked and given back on success:
         // counted after, a burst of parallel guesses would all pass the check first.
-        let key = login_key(&input);
+        let key = match (&found, &identifier) {
+            (Some(user), _) => Some(login_failed_key(user.id)),
+            (None, Some(identifier)) => Some(identifier.as_key()),
+            (None, None) => None,
+        };
         let subjects = Subjects {
             ip: caller.ip,
             key: key.as_deref(),
@@ -44,13 +62,8 @@ impl Accounts {
         };
         if let Some((action, err)) = refused {
             if matches!(err, Error::Throttled { .. }) {
-                // Looked up only now: the trail should show whose account is under attack.
-                let user_id = match key.as_deref() {
-                    Some(key) => store::users::find_by_email_or_username(&self.db, key)
-                        .await?
-                        .map(|u| u.id),
-                    None => None,
-                };
+                // The trail shows whose account is under attack.
+                let user_id = found.as_ref().map(|u| u.id);
                 self.audit
                     .record(
                         caller,
@@ -60,9 +73,12 @@ impl Accounts {
             }
             return Err(err);
         }
-        match self.check_credentials(input).await? {
+        match self
+            .check_credentials(identifier.is_some(), found, input)
+            .await?
+        {
             Ok(user) => {
-                // The address's failures are forgiven; the IP only gets this attempt back.
+                // The account's failures are forgiven; the IP only gets this attempt back.
                 if let Some(key) = &key {
                     self.limits.clear_key(Action::LoginFailed, key).await?;
                 }
@@ -88,34 +104,48 @@ impl Accounts {
         }
     }
 
-    /// Checks a login's credentials. The outer error is a failure of the check itself; the
-    /// inner one a refused login, with what the audit trail records about it.
+    /// Which identifier a login is checked by: the email when email login is on and one was
+    /// sent, else the username when username login is on; what is sent for a method that is
+    /// off is ignored.
+    fn identifier(&self, input: &LoginInput) -> Option<Identifier> {
+        let methods = &self.config.account.login_methods;
+        let email = input
+            .email
+            .as_deref()
+            .filter(|e| !e.trim().is_empty() && methods.contains(&LoginMethod::Email))
+            .map(|e| Identifier::Email(normalize_email(e)));
+        email.or_else(|| {
+            input
+                .username
+                .as_deref()
+                .filter(|u| !u.is_empty() && methods.contains(&LoginMethod::Username))
+                .map(|u| Identifier::Username(u.to_owned()))
+        })
+    }
+
+    /// Checks a login's password against the account found (or a dummy hash when none was).
+    /// The outer error is a failure of the check itself; the inner one a refused login, with
+    /// what the audit trail records about it.
     async fn check_credentials(
         &self,
+        identified: bool,
+        found: Option<user::Model>,
         input: LoginInput,
     ) -> Result<std::result::Result<User, LoginRefusal>> {
-        let methods = &self.config.account.login_methods;
-        let by_email = methods.contains(&LoginMethod::Email);
-        let by_username = methods.contains(&LoginMethod::Username);
-        let email = input.email.filter(|e| !e.trim().is_empty() && by_email);
-        let username = input.username.filter(|u| !u.is_empty() && by_username);
-        let found = match (&email, &username) {
-            (Some(email), _) => {
-                store::users::find_by_email(&self.db, &normalize_email(email)).await?
-            }
-            (None, Some(username)) => store::users::find_by_username(&self.db, username).await?,
-            (None, None) => {
-                return Ok(Err(LoginRefusal {
-                    reason: "incomplete",
-                    user_id: None,
-                    message: match (by_email, by_username) {
-                        (true, false) => MUST_INCLUDE_EMAIL,
-                        (false, true) => MUST_INCLUDE_USERNAME,
-                        _ => MUST_INCLUDE_EITHER,
-                    },
-                }));
-            }
-        };
+        if !identified {
+            let methods = &self.config.account.login_methods;
+            let by_email = methods.contains(&LoginMethod::Email);
+            let by_username = methods.contains(&LoginMethod::Username);
+            return Ok(Err(LoginRefusal {
+                reason: "incomplete",
+                user_id: None,
+                message: match (by_email, by_username) {
+                    (true, false) => MUST_INCLUDE_EMAIL,
+                    (false, true) => MUST_INCLUDE_USERNAME,
+                    _ => MUST_INCLUDE_EITHER,
+                },
+            }));
+        }
         // Unknown users still cost one argon2 verification (against a dummy hash).
         let verified = self
             .hasher
@@ -161,18 +191,26 @@ struct LoginRefusal {
     message: &'static str,
 }
 
-/// The address (or username) a login is about: the key of per-key limits.
-fn login_key(input: &LoginInput) -> Option<String> {
-    let email = input
-        .email
-        .as_deref()
-        .map(normalize_email)
-        .filter(|e| !e.is_empty());
-    email.or_else(|| {
-        input
-            .username
-            .as_deref()
-            .map(|u| u.to_lowercase())
-            .filter(|u| !u.is_empty())
-    })
+/// The identifier a login is checked by.
+enum Identifier {
+    /// Normalised (trimmed, lowercased).
+    Email(String),
+    /// As sent; usernames compare case-insensitively.
+    Username(String),
+}
+
+impl Identifier {
+    /// The per-key limit's key for an identifier that names no account.
+    fn as_key(&self) -> String {
+        match self {
+            Identifier::Email(email) => email.clone(),
+            Identifier::Username(name) => format!("username:{}", name.to_lowercase()),
+        }
+    }
+}
+
+/// The per-key failed-login limit's key for an account, however the login named it; a
+/// password reset clears it.
+pub(super) fn login_failed_key(user_id: UserId) -> String {
+    format!("account:{user_id}")
 }

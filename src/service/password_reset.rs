@@ -10,6 +10,7 @@ use crate::service::accounts::{Accounts, User, human_duration, user_context};
 use crate::service::audit::{Caller, Entry, Event};
 use crate::service::email_address::normalize_email;
 use crate::service::error::{Error, FieldErrors, Result};
+use crate::service::login::login_failed_key;
 use crate::service::password_validation::UserAttributes;
 use crate::service::rate_limits::{Action, Subjects};
 use crate::store;
@@ -163,9 +164,9 @@ impl Accounts {
         let entry = Entry::success(Event::PasswordReset, user.id);
         self.audit.record_in(&txn, caller, entry).await?;
         txn.commit().await?;
-        // A reset proves the address: its failed-login count starts again.
+        // A reset proves the address: the account's failed-login count starts again.
         self.limits
-            .clear_key(Action::LoginFailed, &user.email)
+            .clear_key(Action::LoginFailed, &login_failed_key(user.id))
             .await?;
         self.outbox.wake();
         Ok(())

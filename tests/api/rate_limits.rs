@@ -3,7 +3,7 @@
 //! and reset; shared through the database; client IPs from trusted proxies only.
 
 use serde_json::json;
-use tessera::config::{Config, RateLimitStore};
+use tessera::config::{Config, LoginMethod, RateLimitStore};
 
 use crate::support::mail::uid_and_token;
 use crate::support::{Backend, PASSWORD, Reply, TestApp, TestDb, confirm_reset};
@@ -16,6 +16,8 @@ on_each_backend!(
     disabled_or_empty_rules_do_not_limit,
     database_counters_survive_a_restart_memory_ones_do_not,
     forwarded_for_is_believed_only_from_trusted_proxies,
+    username_logins_are_limited_per_account_whatever_email_is_sent,
+    every_way_of_naming_an_account_shares_one_budget,
 );
 
 fn limits(config: &mut Config, edit: impl FnOnce(&mut tessera::config::RateLimitsConfig)) {
@@ -78,6 +80,54 @@ async fn failed_logins_are_limited_per_address_alike_for_unknown_ones(backend: B
     assert_eq!(app.login("other@example.com", PASSWORD).await.status, 200);
     // Addresses are compared normalised.
     assert_throttled(&app.login("  KNOWN@example.com ", PASSWORD).await);
+}
+
+/// A login by username with a throw-away `email` beside it: the email is not what is checked
+/// (`login_methods = ["username"]`), so it must not be what is counted either.
+async fn username_logins_are_limited_per_account_whatever_email_is_sent(backend: Backend) {
+    crate::support::clear_of_window_end(60, 10).await;
+    let app = TestApp::spawn_with(backend, |c| {
+        c.account.login_methods = vec![LoginMethod::Username];
+        limits(c, |l| {
+            l.login = Default::default();
+            l.login_failed = "100/m/ip,3/300s/key".parse().unwrap();
+        })
+    })
+    .await;
+    app.register_with_username("linus@example.com", "linus")
+        .await;
+    let guess = |n: usize, password: &str| json!({"username": "linus", "email": format!("decoy{n}@example.com"), "password": password});
+    for n in 0..3 {
+        let reply = app.post("login/", guess(n, "wrong password!")).await;
+        assert_eq!(reply.status, 400, "{}", reply.text);
+    }
+    // The account is locked for this window, whatever fresh email rides along.
+    assert_throttled(&app.post("login/", guess(3, PASSWORD)).await);
+    assert_throttled(&app.post("login/", guess(4, "another guess")).await);
+}
+
+/// With email and username login both on, guesses by email and by username (in any case)
+/// draw on the same per-account budget.
+async fn every_way_of_naming_an_account_shares_one_budget(backend: Backend) {
+    crate::support::clear_of_window_end(60, 10).await;
+    let app = TestApp::spawn_with(backend, |c| {
+        c.account.login_methods = vec![LoginMethod::Email, LoginMethod::Username];
+        limits(c, |l| {
+            l.login = Default::default();
+            l.login_failed = "100/m/ip,3/300s/key".parse().unwrap();
+        })
+    })
+    .await;
+    app.register_with_username("ada@example.com", "Ada").await;
+    let by_email = json!({"email": "ADA@example.com", "password": "wrong password!"});
+    let by_username = json!({"username": "ada", "password": "wrong password!"});
+    for body in [&by_email, &by_username, &by_email] {
+        let reply = app.post("login/", body.clone()).await;
+        assert_eq!(reply.status, 400, "{}", reply.text);
+    }
+    let right = json!({"username": "ADA", "password": PASSWORD});
+    assert_throttled(&app.post("login/", right).await);
+    assert_throttled(&app.login("ada@example.com", PASSWORD).await);
 }
 
 async fn success_and_reset_clear_the_failed_login_count(backend: Backend) {
