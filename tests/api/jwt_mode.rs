@@ -46,6 +46,7 @@ on_each_backend!(
     cookie_domain_and_secure_are_honoured,
     refresh_body_does_not_leak_the_httponly_refresh_token,
     csrf_guards_cookie_authenticated_unsafe_requests,
+    csrf_guards_the_refresh_cookie_alone,
     stale_cookies_never_block_login_or_registration,
     missing_credentials_ask_for_a_bearer_token,
     openapi_document_is_served_in_jwt_mode,
@@ -1271,6 +1272,68 @@ async fn refresh_body_does_not_leak_the_httponly_refresh_token(backend: Backend)
         refreshed.body["refresh"].as_str(),
         Some(issued(&refreshed, REFRESH_COOKIE).value.as_str())
     );
+}
+
+/// The access cookie lives minutes, the refresh cookie a day: once only the refresh cookie is
+/// left, a cross-site form must still not log the user out or rotate their tokens.
+async fn csrf_guards_the_refresh_cookie_alone(backend: Backend) {
+    let app = spawn(backend, |config| {
+        cookies(config);
+        config.jwt.cookie_use_csrf = true;
+    })
+    .await;
+    let pair = login_after_signup(&app, "ada@example.com").await;
+    let refresh = issued(&pair.reply, REFRESH_COOKIE).value;
+    let post = |path: &str| app.client.post(app.api(path)).json(&json!({}));
+    let only_refresh = [(REFRESH_COOKIE, refresh.as_str())];
+
+    let rotated = app
+        .send(with_cookies(post("token/refresh/"), &only_refresh))
+        .await;
+    assert_detail(&rotated, 403, "CSRF Failed: CSRF cookie not set.");
+    let logged_out = app
+        .send(with_cookies(
+            post("logout/"),
+            &[
+                (REFRESH_COOKIE, refresh.as_str()),
+                ("csrftoken", CSRF_SECRET),
+            ],
+        ))
+        .await;
+    assert_detail(&logged_out, 403, "CSRF Failed: CSRF token missing.");
+    assert!(
+        issued_none(&logged_out),
+        "a refused logout clears no cookie"
+    );
+
+    // The family is untouched, and the page that echoes the token gets through.
+    let with_csrf = [
+        (REFRESH_COOKIE, refresh.as_str()),
+        ("csrftoken", CSRF_SECRET),
+    ];
+    let rotated = app
+        .send(with_cookies(
+            post("token/refresh/").header("X-CSRFToken", CSRF_SECRET),
+            &with_csrf,
+        ))
+        .await;
+    assert_eq!(rotated.status, 200, "{}", rotated.text);
+    let next = issued(&rotated, REFRESH_COOKIE).value;
+    let logged_out = app
+        .send(with_cookies(
+            post("logout/").header("X-CSRFToken", CSRF_SECRET),
+            &[(REFRESH_COOKIE, next.as_str()), ("csrftoken", CSRF_SECRET)],
+        ))
+        .await;
+    assert_eq!(logged_out.status, 200, "{}", logged_out.text);
+}
+
+/// Whether an answer sets none of the JWT cookies.
+fn issued_none(reply: &Reply) -> bool {
+    reply.headers.get_all("set-cookie").iter().all(|value| {
+        let value = value.to_str().unwrap_or_default();
+        !value.starts_with(ACCESS_COOKIE) && !value.starts_with(REFRESH_COOKIE)
+    })
 }
 
 async fn csrf_guards_cookie_authenticated_unsafe_requests(backend: Backend) {

@@ -344,6 +344,30 @@ fn presented_access(request: &Request, config: &JwtConfig) -> Result<Option<Stri
     Ok(Some(cookie.value_str().to_owned()))
 }
 
+/// The refresh token from the body, else from the refresh cookie. A cookie travels on its own,
+/// so with `jwt.cookie_use_csrf` one taken from it must pass the CSRF check, as the access
+/// cookie does (a cross-site form must not log the user out or rotate their tokens).
+fn presented_refresh(
+    request: &Request,
+    config: &JwtConfig,
+    from_body: Option<String>,
+) -> Result<Option<String>, ApiError> {
+    if from_body.is_some() {
+        return Ok(from_body);
+    }
+    let Some(cookie) = config
+        .refresh_cookie
+        .as_deref()
+        .and_then(|name| request.cookie().get(name))
+    else {
+        return Ok(None);
+    };
+    if config.cookie_use_csrf {
+        csrf::require(request)?;
+    }
+    Ok(Some(cookie.value_str().to_owned()))
+}
+
 /// The public keys that verify this service's JWTs, for other services to verify offline.
 #[poem::handler]
 fn jwks(sessions: Data<&JwtSessions>) -> poem::web::Json<serde_json::Value> {
@@ -367,29 +391,24 @@ impl JwtOwnApi {
     )]
     async fn logout(
         &self,
+        request: &Request,
         jwt: Data<&JwtSessions>,
         sessions: Data<&CookieSessions>,
-        jar: &CookieJar,
         caller: Caller,
         _auth: MaybeAuthenticated<Jwt>,
         body: Input<RefreshRequest, RefreshField>,
     ) -> Result<Success<Detail>, ApiError> {
         let config = &jwt.accounts().config().jwt;
+        let jar = request.cookie();
+        // Read (and CSRF-check) the refresh cookie before anything changes: after clearing,
+        // the jar holds the removal cookie.
+        let presented = presented_refresh(request, config, body.0.0)?;
         session_login::close(&sessions, jar, &caller).await?;
-        // Read the refresh cookie before clearing: the jar then holds the removal cookie.
-        let cookie = config
-            .refresh_cookie
-            .as_deref()
-            .and_then(|name| jar.get(name));
         clear_cookies(jar, config);
-        let refresh = match (body.0.0, cookie) {
-            (Some(token), _) => token,
-            (None, Some(cookie)) => cookie.value_str().to_owned(),
-            (None, None) => {
-                return Err(ApiError::refresh_not_included(
-                    config.refresh_cookie.is_some(),
-                ));
-            }
+        let Some(refresh) = presented else {
+            return Err(ApiError::refresh_not_included(
+                config.refresh_cookie.is_some(),
+            ));
         };
         match jwt.logout(&refresh, &caller).await {
             Ok(()) => Ok(Detail::new(messages::LOGGED_OUT)),
@@ -444,20 +463,15 @@ impl JwtOwnApi {
     )]
     async fn refresh(
         &self,
+        request: &Request,
         jwt: Data<&JwtSessions>,
         jar: &CookieJar,
         caller: Caller,
         body: Input<RefreshRequest, RefreshField>,
     ) -> Result<Success<Refreshed>, ApiError> {
         let config = &jwt.accounts().config().jwt;
-        let cookie = config
-            .refresh_cookie
-            .as_deref()
-            .and_then(|name| jar.get(name));
-        let token = match (body.0.0, cookie) {
-            (Some(token), _) => token,
-            (None, Some(cookie)) => cookie.value_str().to_owned(),
-            (None, None) => return Err(ApiError::no_valid_refresh()),
+        let Some(token) = presented_refresh(request, config, body.0.0)? else {
+            return Err(ApiError::no_valid_refresh());
         };
         let refreshed = jwt.refresh(&token, &caller).await.map_err(refusal)?;
         set_cookies(jar, config, &refreshed.access, refreshed.refresh.as_ref());
