@@ -87,10 +87,7 @@ pub fn routes(
         .with(NormalizePath::new(TrailingSlash::Trim))
         .data(accounts)
         .data(sessions)
-        .data(BodyLimit(config.server.max_body_bytes))
-        .data(caller::TrustedProxies::from_config(
-            &config.server.trusted_proxies,
-        ));
+        .data(BodyLimit(config.server.max_body_bytes));
     Ok(edge::wrap(app, config, mounted.challenge, allowed))
 }
 

@@ -31,6 +31,7 @@ on_each_backend!(
     secure_domain_and_samesite_follow_the_settings,
     csrf_failures_use_djangos_messages,
     cross_site_origins_are_refused,
+    a_trusted_proxy_says_which_scheme_the_page_used,
     every_unsafe_request_needs_the_csrf_header,
     masked_csrf_tokens_are_accepted,
     missing_credentials_are_403_without_a_challenge,
@@ -363,7 +364,7 @@ async fn secure_domain_and_samesite_follow_the_settings(backend: Backend) {
 
 /// Django's Origin check: a page elsewhere cannot act even with a valid token pair (a sibling
 /// subdomain can set cookies for the parent domain); this service's own origin, the origin of
-/// the Host addressed, and `cors.allowed_origins` can.
+/// the Host addressed (its scheme included), and `cors.allowed_origins` can.
 async fn cross_site_origins_are_refused(backend: Backend) {
     let app = spawn_with(backend, |config| {
         config.public_url = "https://auth.example.com".parse().unwrap();
@@ -379,7 +380,8 @@ async fn cross_site_origins_are_refused(backend: Backend) {
         ("https://auth.example.com", true),
         ("HTTPS://APP.EXAMPLE.COM", true),
         (app.base.as_str(), true),
-        (&format!("https://{host}"), true),
+        // The host addressed, but over another scheme: Django compares both.
+        (&format!("https://{host}"), false),
     ] {
         let mut browser = Browser::new(&app);
         browser.fetch_csrf().await;
@@ -402,6 +404,40 @@ async fn cross_site_origins_are_refused(backend: Backend) {
     // No Origin at all (older clients, non-browser callers): the token pair decides.
     let mut browser = Browser::new(&app);
     browser.login_ok("ada@example.com").await;
+}
+
+/// Behind a trusted proxy that ends TLS, the page's `https://` origin is this service's own;
+/// the same `X-Forwarded-Proto` from a client that is not a trusted proxy counts for nothing.
+async fn a_trusted_proxy_says_which_scheme_the_page_used(backend: Backend) {
+    for (trusted, expected) in [(true, 204), (false, 403)] {
+        let app = spawn_with(backend.clone(), |config| {
+            if trusted {
+                config.server.trusted_proxies =
+                    vec!["127.0.0.1".parse::<std::net::IpAddr>().unwrap().into()];
+            }
+        })
+        .await;
+        register(&app, "ada@example.com").await;
+        let host = app.base.trim_start_matches("http://").to_owned();
+        let mut browser = Browser::new(&app);
+        browser.fetch_csrf().await;
+        let secret = browser.csrf();
+        let request = app
+            .client
+            .post(app.api("login/"))
+            .json(&credentials("ada@example.com", PASSWORD))
+            .header(CSRF_HEADER, &secret)
+            .header("origin", format!("https://{host}"))
+            .header("x-forwarded-proto", "https");
+        let reply = app
+            .send(with_cookies(request, &[(CSRF_COOKIE, secret.as_str())]))
+            .await;
+        assert_eq!(
+            reply.status, expected,
+            "trusted proxy: {trusted}: {}",
+            reply.text
+        );
+    }
 }
 
 async fn csrf_failures_use_djangos_messages(backend: Backend) {

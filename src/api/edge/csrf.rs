@@ -3,7 +3,7 @@
 //! cookie but cannot read it, so it cannot produce the header.
 //!
 //! As Django's `CsrfViewMiddleware`, a request that names its `Origin` must come from a trusted
-//! one: this service's own (`public_url`, or the `Host` it was sent to) or a listed
+//! one: this service's own (`public_url`, or the scheme and `Host` it was sent to) or a listed
 //! `cors.allowed_origins` entry. Browsers send `Origin` on every cross-site unsafe request.
 //!
 //! Django may hand out the token masked (64 characters: a random mask, then the secret
@@ -18,6 +18,7 @@ use poem::web::cookie::Cookie;
 use poem::{Endpoint, IntoResponse, Request, Response};
 use subtle::ConstantTimeEq;
 
+use crate::api::caller::TrustedProxies;
 use crate::api::cookies::CookieRules;
 use crate::api::error::ApiError;
 use crate::config::{AuthMode, Config, SessionConfig};
@@ -71,21 +72,26 @@ impl Csrf {
         )
     }
 
-    /// Whether a request's `Origin` is one whose pages may act here. Besides the listed
-    /// origins, the one the request was addressed to (its `Host`) counts, as in Django; the
-    /// scheme is not compared there, since TLS often ends at a proxy in front of this service.
+    /// Whether a request's `Origin` is one whose pages may act here: a listed origin, or, as
+    /// in Django, the origin the request was addressed to, scheme and host both. The scheme is
+    /// the connection's, or `X-Forwarded-Proto` when a trusted proxy ends TLS in front of us
+    /// (Django's `SECURE_PROXY_SSL_HEADER`).
     fn origin_trusted(&self, request: &Request, origin: &str) -> bool {
         let origin = origin.to_ascii_lowercase();
+        if self.trusted_origins.contains(&origin) {
+            return true;
+        }
         let host = request
             .headers()
             .get(HOST)
             .and_then(|h| h.to_str().ok())
             .or_else(|| request.uri().authority().map(|a| a.as_str()));
-        let same_host = match (origin.split_once("://"), host) {
-            (Some((_, origin_host)), Some(host)) => origin_host.eq_ignore_ascii_case(host),
-            _ => false,
-        };
-        self.trusted_origins.contains(&origin) || same_host
+        match host {
+            Some(host) => {
+                origin == format!("{}://{}", request_scheme(request), host).to_ascii_lowercase()
+            }
+            None => false,
+        }
     }
 
     /// The one CSRF check: refuses an unsafe request from an untrusted origin, or whose
@@ -110,6 +116,26 @@ impl Csrf {
             (Some(expected), Some(given)) if bool::from(expected.ct_eq(&given)) => Ok(()),
             _ => Err(ApiError::csrf_failed(messages::CSRF_TOKEN_INCORRECT)),
         }
+    }
+}
+
+/// `https` when the connection is TLS, or when a trusted proxy says it ended TLS; else `http`.
+fn request_scheme(request: &Request) -> &'static str {
+    let peer = request.remote_addr().as_socket_addr().map(|addr| addr.ip());
+    let via_trusted_proxy = match (peer, request.data::<TrustedProxies>()) {
+        (Some(peer), Some(trusted)) => trusted.0.iter().any(|net| net.contains(&peer)),
+        _ => false,
+    };
+    let forwarded_https = via_trusted_proxy
+        && request
+            .headers()
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"));
+    if forwarded_https || request.uri().scheme_str() == Some("https") {
+        "https"
+    } else {
+        "http"
     }
 }
 

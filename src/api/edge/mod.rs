@@ -58,6 +58,10 @@ pub fn wrap(
         .around(move |next, request| security_headers::add(next, request, api_prefix.clone()))
         .around(csrf::hand_out_cookie)
         .data(csrf::Csrf::from_config(config))
+        // The client's address (rate limits, audit) and the scheme a proxy ended (CSRF).
+        .data(crate::api::caller::TrustedProxies::from_config(
+            &config.server.trusted_proxies,
+        ))
         .with(CookieJarManager::new())
         .with(cors::layer(config))
 }
