@@ -119,12 +119,19 @@ impl Accounts {
                 "reset form without errors is complete".into(),
             ));
         };
-        let user = match user_id_from_uid(&uid) {
-            Some(id) => store::users::find_by_id(&self.db, id).await?,
-            None => None,
-        };
-        let Some(user) = user.filter(|u| u.is_active) else {
+        let Some(user_id) = user_id_from_uid(&uid) else {
             return Err(FieldErrors::single("uid", INVALID_VALUE));
+        };
+        let user = store::users::find_by_id(&self.db, user_id).await?;
+        let Some(user) = user.filter(|u| u.is_active) else {
+            // dj-rest-auth says `uid` here, which tells sequential ids that exist from ones
+            // that do not; under enumeration prevention a well-formed uid of no (active) user
+            // is answered as an existing user's with a wrong token.
+            let field = match self.config.account.prevent_enumeration {
+                true => "token",
+                false => "uid",
+            };
+            return Err(FieldErrors::single(field, INVALID_VALUE));
         };
         let digest = secrets::digest(&token);
         let now = Utc::now();

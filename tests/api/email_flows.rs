@@ -36,6 +36,7 @@ on_each_backend!(
     concurrent_resets_leave_one_live_link,
     a_password_change_kills_an_outstanding_link,
     reset_confirm_errors_use_drf_shapes,
+    unknown_reset_uids_are_named_without_enumeration_prevention,
     a_reset_link_used_twice_at_once_works_once,
     an_expired_reset_link_is_refused,
     mandatory_signup_with_a_taken_email_answers_as_new_and_mails_the_owner,
@@ -718,16 +719,38 @@ async fn a_password_change_kills_an_outstanding_link(backend: Backend) {
     assert!(!notices[0].text.is_empty() && !notices[0].html.is_empty());
 }
 
+/// Without enumeration prevention, an unknown uid is named as dj-rest-auth names it.
+async fn unknown_reset_uids_are_named_without_enumeration_prevention(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |config| {
+        config.account.prevent_enumeration = false;
+    })
+    .await;
+    app.register("ada@example.com").await;
+    let reply = confirm_reset(
+        &app,
+        "zzzzzz",
+        "0123456789abcdef",
+        NEW_PASSWORD,
+        NEW_PASSWORD,
+    )
+    .await;
+    assert_field_error(&reply, "uid", &[INVALID_VALUE]);
+}
+
 async fn reset_confirm_errors_use_drf_shapes(backend: Backend) {
     let app = spawn(backend, EmailVerification::None).await;
     app.register("ada@example.com").await;
     let (uid, token) = request_reset_link(&app, "ada@example.com", 1).await;
 
-    // Unknown or malformed uid (whatever the token).
-    for bad_uid in ["zzzzzz", "-1", "!!", "ä"] {
+    // A malformed uid (whatever the token).
+    for bad_uid in ["-1", "!!", "ä"] {
         let reply = confirm_reset(&app, bad_uid, &token, NEW_PASSWORD, NEW_PASSWORD).await;
         assert_field_error(&reply, "uid", &[INVALID_VALUE]);
     }
+    // A well-formed uid of no user is answered as a real user's with a wrong token, so ids
+    // that exist cannot be told from ones that do not (account.prevent_enumeration).
+    let reply = confirm_reset(&app, "zzzzzz", &token, NEW_PASSWORD, NEW_PASSWORD).await;
+    assert_field_error(&reply, "token", &[INVALID_VALUE]);
     // A real uid with a wrong token.
     let forged = "0".repeat(token.len());
     for bad_token in [forged.as_str(), "x", &token[..token.len() - 1]] {
