@@ -19,11 +19,25 @@ impl TrustedProxies {
     pub fn from_config(proxies: &[IpNet]) -> Self {
         Self(Arc::new(proxies.to_vec()))
     }
+
+    /// Whether the request came straight from one of the trusted proxies.
+    pub fn forwarded(&self, request: &Request) -> bool {
+        peer_ip(request).is_some_and(|peer| trusts(&self.0, &peer))
+    }
+}
+
+/// The socket peer's address (a proxy's, when there is one in front).
+fn peer_ip(request: &Request) -> Option<IpAddr> {
+    request.remote_addr().as_socket_addr().map(|addr| addr.ip())
+}
+
+fn trusts(trusted: &[IpNet], ip: &IpAddr) -> bool {
+    trusted.iter().any(|net| net.contains(ip))
 }
 
 impl<'a> FromRequest<'a> for Caller {
     async fn from_request(request: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
-        let peer = request.remote_addr().as_socket_addr().map(|addr| addr.ip());
+        let peer = peer_ip(request);
         let trusted = request
             .data::<TrustedProxies>()
             .cloned()
@@ -45,7 +59,7 @@ impl<'a> FromRequest<'a> for Caller {
 }
 
 fn client_address(peer: IpAddr, forwarded: &str, trusted: &[IpNet]) -> IpAddr {
-    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    let is_trusted = |ip: &IpAddr| trusts(trusted, ip);
     if !is_trusted(&peer) {
         return peer;
     }

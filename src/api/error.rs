@@ -218,13 +218,6 @@ impl ApiError {
     pub fn body(&self) -> &Value {
         &self.body
     }
-
-    /// The headers this error sets (`Allow`, `Retry-After`).
-    pub fn headers(&self) -> impl Iterator<Item = (&header::HeaderName, &str)> {
-        self.headers
-            .iter()
-            .map(|(name, value)| (name, value.as_str()))
-    }
 }
 
 impl From<ServiceError> for ApiError {

@@ -35,10 +35,6 @@ impl Rules {
     pub fn rules(&self) -> &[Rule] {
         &self.rules
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.text
-    }
 }
 
 impl FromStr for Rules {

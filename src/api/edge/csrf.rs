@@ -121,11 +121,9 @@ impl Csrf {
 
 /// `https` when the connection is TLS, or when a trusted proxy says it ended TLS; else `http`.
 fn request_scheme(request: &Request) -> &'static str {
-    let peer = request.remote_addr().as_socket_addr().map(|addr| addr.ip());
-    let via_trusted_proxy = match (peer, request.data::<TrustedProxies>()) {
-        (Some(peer), Some(trusted)) => trusted.0.iter().any(|net| net.contains(&peer)),
-        _ => false,
-    };
+    let via_trusted_proxy = request
+        .data::<TrustedProxies>()
+        .is_some_and(|trusted| trusted.forwarded(request));
     let forwarded_https = via_trusted_proxy
         && request
             .headers()

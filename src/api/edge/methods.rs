@@ -37,6 +37,10 @@ impl AllowedMethods {
     /// The methods `path` takes; empty for a path the document does not have.
     pub fn for_path(&self, path: &str) -> Vec<String> {
         let path = path.trim_end_matches('/');
+        if let Some(methods) = self.0.get(path) {
+            return methods.clone();
+        }
+        // Only a path with a parameter (`{id}`) needs the segment-by-segment match.
         self.0
             .iter()
             .find(|(template, _)| matches_template(template, path))

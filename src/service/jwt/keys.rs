@@ -83,18 +83,22 @@ pub struct Issued {
 }
 
 /// Why a JWT was refused; `message()` gives SimpleJWT's text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JwtRejection {
-    #[error("{}", messages::TOKEN_INVALID)]
     Invalid,
-    #[error("{}", messages::TOKEN_EXPIRED)]
     Expired,
-    #[error("{}", messages::TOKEN_WRONG_TYPE)]
     WrongType,
     /// A refresh token of a revoked (or unknown) family.
-    #[error("{}", messages::TOKEN_BLACKLISTED)]
     Blacklisted,
 }
+
+impl fmt::Display for JwtRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+impl std::error::Error for JwtRejection {}
 
 impl JwtRejection {
     /// SimpleJWT's message for this refusal, byte for byte.
