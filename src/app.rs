@@ -21,6 +21,7 @@ use crate::mail::templates::Templates;
 use crate::mail::transport::Transport;
 use crate::service::accounts::Accounts;
 use crate::service::password_hashing::PasswordHasher;
+use crate::service::revocations::RevocationFeed;
 
 /// Everything a running Tessera holds: configuration, database pool, services, mail.
 #[derive(Clone)]
@@ -75,6 +76,16 @@ impl App {
         )
     }
 
+    /// The task that applies other instances' revocations to this one's credential cache.
+    pub fn revocation_feed(&self) -> RevocationFeed {
+        RevocationFeed::new(
+            self.db.clone(),
+            &self.config.database.url,
+            self.accounts.revocations().clone(),
+            self.config.jwt.access_lifetime_seconds,
+        )
+    }
+
     /// The HTTP application, to serve or to nest in another poem app.
     pub fn routes(&self) -> impl poem::Endpoint + 'static {
         self.routes.clone()
@@ -119,6 +130,11 @@ impl App {
         );
         tracing::info!(backend = %self.transport.describe(), "mail delivery");
         let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
+        let mut feed = self.revocation_feed();
+        if let Err(err) = feed.replay().await {
+            tracing::warn!(error = %err, "could not read the revocation log at startup");
+        }
+        tokio::spawn(feed.run(worker_stopped.clone()));
         let worker = tokio::spawn(self.outbox_worker().run(worker_stopped));
         let routes = self.routes();
         let acceptor = HeaderTimeout::new(

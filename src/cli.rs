@@ -15,6 +15,7 @@ use crate::app::{self, App};
 use crate::config::{Config, LogFormat};
 use crate::mail::Rendered;
 use crate::mail::transport::Transport;
+use crate::service::audit::Caller;
 use crate::service::error::Error as ServiceError;
 
 #[derive(Debug, Parser)]
@@ -52,6 +53,17 @@ enum Command {
     /// Create an administrator account. The password comes from TESSERA_PASSWORD or a prompt.
     Createsuperuser {
         #[arg(long)]
+        email: String,
+    },
+    /// Deactivate an account: it can no longer log in, and every credential it holds ends at
+    /// once on every instance.
+    Deactivate {
+        /// The account's email address.
+        email: String,
+    },
+    /// Reactivate a deactivated account (its old credentials stay ended).
+    Activate {
+        /// The account's email address.
         email: String,
     },
     /// Check the configuration, the database connection and (for SMTP) the mail server.
@@ -132,6 +144,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Createsuperuser { email } => create_superuser(config, &email).await,
+        Command::Deactivate { email } => set_active(config, &email, false).await,
+        Command::Activate { email } => set_active(config, &email, true).await,
         Command::Check => check(config).await,
         Command::Sendtestemail { address } => send_test_email(&config, &address).await,
         Command::Audit { user, limit, json } => audit(&config, user.as_deref(), limit, json).await,
@@ -201,6 +215,18 @@ async fn create_superuser(config: Config, email: &str) -> anyhow::Result<()> {
         }
         Err(err) => Err(err.into()),
     }
+}
+
+async fn set_active(config: Config, email: &str, active: bool) -> anyhow::Result<()> {
+    let app = App::build(config).await?;
+    let caller = Caller::new(None, Some("tessera command line"));
+    match app.accounts.set_active(email, active, &caller).await {
+        Ok(user) if active => println!("{} can log in again", user.email),
+        Ok(user) => println!("{} is deactivated; its credentials have ended", user.email),
+        Err(ServiceError::NotFound) => bail!("no account has the email address {email}"),
+        Err(err) => return Err(err.into()),
+    }
+    Ok(())
 }
 
 async fn check(mut config: Config) -> anyhow::Result<()> {

@@ -49,6 +49,7 @@ pub struct Config {
     pub cors: CorsConfig,
     pub rate_limits: RateLimitsConfig,
     pub audit: AuditConfig,
+    pub credential_cache: CredentialCacheConfig,
     pub log: LogConfig,
 }
 
@@ -401,6 +402,32 @@ impl Default for AuditConfig {
     }
 }
 
+/// The per-instance cache of verified credentials: a request whose credential is cached needs
+/// no database query. Every instance on one PostgreSQL hears every revocation within about a
+/// second (`LISTEN/NOTIFY`, with a poll of `credential_revocations` as a safety net).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CredentialCacheConfig {
+    /// Most credentials held at once (least recently and frequently used leave first); 0
+    /// turns the cache off, so every request reads the database.
+    pub capacity: u64,
+    /// Longest an entry is served before it is read from the database again.
+    pub ttl_seconds: u64,
+    /// Unknown or refused credentials one client address may present per minute before the
+    /// rest are answered 429 without a database query; 0 is no limit.
+    pub failed_checks_per_minute: u32,
+}
+
+impl Default for CredentialCacheConfig {
+    fn default() -> Self {
+        Self {
+            capacity: 100_000,
+            ttl_seconds: 300,
+            failed_checks_per_minute: 120,
+        }
+    }
+}
+
 /// Cross-origin access for browser frontends on other origins. Off until origins are listed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -455,6 +482,7 @@ impl Default for Config {
             cors: CorsConfig::default(),
             rate_limits: RateLimitsConfig::default(),
             audit: AuditConfig::default(),
+            credential_cache: CredentialCacheConfig::default(),
             log: LogConfig::default(),
         }
     }

@@ -8,6 +8,7 @@
 
 pub mod audit_event;
 pub mod auth_token;
+pub mod credential_revocation;
 pub mod email_address;
 pub mod email_confirmation;
 pub mod ids;
@@ -23,6 +24,7 @@ pub use ids::{EmailAddressId, FamilyId, SessionId, TokenId, UserId};
 pub mod prelude {
     pub use crate::audit_event::Entity as AuditEvent;
     pub use crate::auth_token::Entity as AuthToken;
+    pub use crate::credential_revocation::Entity as CredentialRevocation;
     pub use crate::email_address::Entity as EmailAddress;
     pub use crate::email_confirmation::Entity as EmailConfirmation;
     pub use crate::outbox_message::Entity as OutboxMessage;

@@ -35,21 +35,26 @@ fn trusts(trusted: &[IpNet], ip: &IpAddr) -> bool {
     trusted.iter().any(|net| net.contains(ip))
 }
 
+/// The client's address: the peer's, or the one a trusted proxy forwarded.
+pub fn client_ip(request: &Request) -> Option<IpAddr> {
+    let peer = peer_ip(request)?;
+    let trusted = match request.data::<TrustedProxies>() {
+        Some(trusted) if trusts(&trusted.0, &peer) => trusted,
+        _ => return Some(peer),
+    };
+    let forwarded = request
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(",");
+    Some(client_address(peer, &forwarded, &trusted.0))
+}
+
 impl<'a> FromRequest<'a> for Caller {
     async fn from_request(request: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
-        let peer = peer_ip(request);
-        let trusted = request
-            .data::<TrustedProxies>()
-            .cloned()
-            .unwrap_or_default();
-        let forwarded = request
-            .headers()
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .collect::<Vec<_>>()
-            .join(",");
-        let ip = peer.map(|peer| client_address(peer, &forwarded, &trusted.0));
+        let ip = client_ip(request);
         let user_agent = request
             .headers()
             .get(USER_AGENT)

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use poem::Request;
 use poem::web::cookie::CookieJar;
 
+use crate::api::caller::client_ip;
 use crate::api::cookies::CookieRules;
 use crate::api::edge::csrf::Csrf;
 use crate::api::error::ApiError;
@@ -76,7 +77,7 @@ impl CookieSessions {
         Ok(self
             .0
             .accounts
-            .authenticate_session(cookie.value_str())
+            .authenticate_session(cookie.value_str(), client_ip(request))
             .await?)
     }
 }

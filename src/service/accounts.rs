@@ -15,10 +15,12 @@ use crate::config::Config;
 use crate::mail::outbox::Outbox;
 use crate::messages::*;
 use crate::service::audit::{AuditTrail, Caller, Entry, Event};
+use crate::service::credential_cache::CredentialCache;
 use crate::service::error::{Error, Result};
 use crate::service::password_hashing::PasswordHasher;
 use crate::service::password_validation::PasswordPolicy;
 use crate::service::rate_limits::{Action, RateLimiter, Subjects};
+use crate::service::revocations::Revocations;
 use crate::service::usernames;
 use crate::store::credentials::Keep;
 use crate::store::refresh_tokens::FamilyId;
@@ -98,6 +100,7 @@ pub struct Shared {
     pub(super) outbox: Outbox,
     pub(super) limits: RateLimiter,
     pub(super) audit: AuditTrail,
+    pub(super) revocations: Revocations,
 }
 
 impl std::ops::Deref for Accounts {
@@ -120,6 +123,7 @@ impl Accounts {
         };
         let limits = RateLimiter::new(&config.rate_limits, db.clone());
         let audit = AuditTrail::new(db.clone(), config.audit.retention_days);
+        let revocations = Revocations::new(Arc::new(CredentialCache::new(&config)));
         Ok(Self(Arc::new(Shared {
             db,
             config,
@@ -128,6 +132,7 @@ impl Accounts {
             outbox,
             limits,
             audit,
+            revocations,
         })))
     }
 
@@ -137,6 +142,11 @@ impl Accounts {
 
     pub fn db(&self) -> &DatabaseConnection {
         &self.db
+    }
+
+    /// Where this instance records revocations and keeps its credential cache.
+    pub fn revocations(&self) -> &Revocations {
+        &self.revocations
     }
 
     /// Counts a hit of `action`; a refusal is recorded in the audit trail.

@@ -54,6 +54,10 @@ pub enum Event {
     RefreshTokenReuse,
     /// A request was refused by `rate_limits`; the reason names the action.
     RateLimit,
+    /// An operator deactivated the account (`tessera deactivate`); its credentials ended.
+    Deactivation,
+    /// An operator reactivated the account (`tessera activate`).
+    Reactivation,
 }
 
 impl Event {

@@ -2,8 +2,10 @@
 //!
 //! `accounts` is the service every use case hangs off; the rest are named for what they do.
 
+pub mod account_status;
 pub mod accounts;
 pub mod audit;
+pub mod credential_cache;
 pub mod email_address;
 pub mod email_verification;
 pub mod error;
@@ -17,6 +19,7 @@ pub mod password_validation;
 pub mod profile;
 pub mod rate_limits;
 pub mod registration;
+pub mod revocations;
 pub mod sessions;
 pub mod tokens;
 pub mod usernames;

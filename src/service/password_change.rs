@@ -11,6 +11,7 @@ use crate::service::audit::{Caller, Entry, Event};
 use crate::service::error::{Error, FieldErrors, Result};
 use crate::service::password_validation::UserAttributes;
 use crate::service::rate_limits::{Action, Subjects};
+use crate::service::revocations::{Pending, Revoked};
 use crate::store::credentials::Keep;
 use crate::store::{self};
 
@@ -89,18 +90,20 @@ impl Accounts {
             false => principal.credential.spared(),
         };
         let txn = store::begin_write(&self.db).await?;
-        self.set_password(&txn, &User::from(current), &hash, keep, "password changed")
+        let revoked = self
+            .set_password(&txn, &User::from(current), &hash, keep, "password changed")
             .await?;
         let entry = Entry::success(Event::PasswordChange, user_id);
         self.audit.record_in(&txn, caller, entry).await?;
         txn.commit().await?;
+        revoked.apply();
         self.outbox.wake();
         Ok(())
     }
 
     /// Stores a new password hash and does what must go with it, in the caller's transaction:
-    /// ends the user's other credentials (all but `keep`), kills outstanding reset links, and
-    /// queues the "password changed" notice.
+    /// ends the user's other credentials (all but `keep`) and records that revocation (to apply
+    /// after commit), kills outstanding reset links, and queues the "password changed" notice.
     pub(super) async fn set_password<C: sea_orm::ConnectionTrait>(
         &self,
         db: &C,
@@ -108,10 +111,14 @@ impl Accounts {
         password_hash: &str,
         keep: Keep,
         reason: &str,
-    ) -> Result<()> {
+    ) -> Result<Pending> {
         let now = Utc::now();
         store::users::set_password_hash(db, user.id, password_hash).await?;
         store::credentials::revoke_all(db, user.id, keep, now, reason).await?;
+        let revoked = self
+            .revocations
+            .record(db, user.id, Revoked::Credentials)
+            .await?;
         store::password_resets::delete_for_user(db, user.id).await?;
         let context = serde_json::json!({
             "site_name": self.config.email.site_name,
@@ -121,6 +128,6 @@ impl Accounts {
         self.outbox
             .enqueue(db, MailKind::PasswordChanged, &user.email, &context)
             .await?;
-        Ok(())
+        Ok(revoked)
     }
 }

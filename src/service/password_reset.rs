@@ -166,11 +166,13 @@ impl Accounts {
             self.audit.record(caller, invalid_link).await?;
             return Err(FieldErrors::single("token", INVALID_VALUE));
         }
-        self.set_password(&txn, &user, &hash, Keep::Nothing, "password reset")
+        let revoked = self
+            .set_password(&txn, &user, &hash, Keep::Nothing, "password reset")
             .await?;
         let entry = Entry::success(Event::PasswordReset, user.id);
         self.audit.record_in(&txn, caller, entry).await?;
         txn.commit().await?;
+        revoked.apply();
         // A reset proves the address: the account's failed-login count starts again.
         self.limits
             .clear_key(Action::LoginFailed, &login_failed_key(user.id))

@@ -3,6 +3,7 @@
 use crate::messages::*;
 use crate::service::accounts::{Accounts, MAX_NAME_LENGTH, Principal, User};
 use crate::service::error::{Error, FieldErrors, Result};
+use crate::service::revocations::Revoked;
 use crate::store::{self};
 
 /// `None` leaves a field unchanged (PATCH semantics; PUT sends all of them).
@@ -52,7 +53,12 @@ impl Accounts {
         .await;
         match updated {
             Ok(user) => {
+                let revoked = self
+                    .revocations
+                    .record(&txn, user.id, Revoked::Profile)
+                    .await?;
                 txn.commit().await?;
+                revoked.apply();
                 Ok(user.into())
             }
             Err(err) if store::is_unique_violation(&err) => {

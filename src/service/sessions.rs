@@ -1,12 +1,16 @@
 //! Session mode: a server-side session per login, identified by a random cookie value whose
 //! digest is stored. Every login gets a new id (no fixation); logout deletes the session.
 
+use std::net::IpAddr;
+
 use chrono::{DateTime, Duration, Utc};
 
 use crate::secrets;
 use crate::service::accounts::{Accounts, Credential, Principal, User};
 use crate::service::audit::{Caller, Entry, Event};
+use crate::service::credential_cache::{CredentialKey, Verified};
 use crate::service::error::Result;
+use crate::service::revocations::Revoked;
 use crate::store;
 
 /// A session just opened: the cookie value (shown once) and when it ends at the latest.
@@ -28,39 +32,83 @@ impl Accounts {
         let lifetime = self.config.session.absolute_timeout_seconds;
         let expires_at = now + Duration::seconds(lifetime.min(i64::MAX as u64) as i64);
         let txn = store::begin_write(&self.db).await?;
-        if let Some(previous) = previous {
-            store::sessions::delete_by_digest(&txn, &secrets::digest(previous)).await?;
+        let mut revoked = None;
+        if let Some(previous) = previous
+            && let Some(owner) =
+                store::sessions::delete_by_digest(&txn, &secrets::digest(previous)).await?
+        {
+            revoked = Some(
+                self.revocations
+                    .record(&txn, owner, Revoked::Credentials)
+                    .await?,
+            );
         }
         store::sessions::create(&txn, user.id, &secrets::digest(&key), now, expires_at).await?;
         txn.commit().await?;
+        if let Some(revoked) = revoked {
+            revoked.apply();
+        }
         Ok(OpenedSession { key, expires_at })
     }
 
     /// The session's user, or `None` for an unknown, expired or idle session (DRF's
-    /// `SessionAuthentication` treats those as anonymous, not as errors).
-    pub async fn authenticate_session(&self, key: &str) -> Result<Option<Principal>> {
+    /// `SessionAuthentication` treats those as anonymous, not as errors). From the credential
+    /// cache when it can; activity is still written at most once a minute, for the idle limit.
+    pub async fn authenticate_session(
+        &self,
+        key: &str,
+        client: Option<IpAddr>,
+    ) -> Result<Option<Principal>> {
         if key.len() != 64 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Ok(None);
         }
         let idle = self.config.session.idle_timeout_seconds;
-        let idle = Duration::seconds(idle.min(i64::MAX as u64) as i64);
-        let found =
-            store::sessions::find_live(&self.db, &secrets::digest(key), Utc::now(), idle).await?;
-        Ok(found
-            .filter(|(_, user)| user.is_active)
-            .map(|(session, user)| Principal {
-                user: user.into(),
-                credential: Credential::Session(session.id),
-            }))
+        let idle = Duration::seconds(idle.min(i64::MAX as u64 / 1000) as i64);
+        let digest = secrets::digest(key);
+        let load = async {
+            let found = store::sessions::find_live(&self.db, &digest, Utc::now(), idle).await?;
+            Ok(found
+                .filter(|(_, user)| user.is_active)
+                .map(|(session, user)| Verified {
+                    principal: Principal {
+                        user: user.into(),
+                        credential: Credential::Session(session.id),
+                    },
+                    expires_at: Some(session.expires_at),
+                    idle: Some((session.last_seen_at, idle)),
+                }))
+        };
+        let cache = self.revocations.cache();
+        let Some(cached) = cache
+            .authenticate(CredentialKey::Session(digest.clone()), client, load)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let now = Utc::now();
+        if cached.claim_touch(now, store::sessions::TOUCH_EVERY)
+            && let Credential::Session(id) = cached.principal.credential
+        {
+            store::sessions::touch(&self.db, id, now).await?;
+        }
+        Ok(Some(cached.principal.clone()))
     }
 
     /// Deletes the session behind a cookie value (unknown values are ignored).
     pub async fn end_session(&self, key: &str, caller: &Caller) -> Result<()> {
-        let ended = store::sessions::delete_by_digest(&self.db, &secrets::digest(key)).await?;
-        if let Some(user_id) = ended {
-            let entry = Entry::success(Event::Logout, user_id).because("session");
-            self.audit.record(caller, entry).await?;
-        }
+        let txn = store::begin_write(&self.db).await?;
+        let Some(user_id) = store::sessions::delete_by_digest(&txn, &secrets::digest(key)).await?
+        else {
+            return Ok(());
+        };
+        let revoked = self
+            .revocations
+            .record(&txn, user_id, Revoked::Credentials)
+            .await?;
+        let entry = Entry::success(Event::Logout, user_id).because("session");
+        self.audit.record_in(&txn, caller, entry).await?;
+        txn.commit().await?;
+        revoked.apply();
         Ok(())
     }
 }

@@ -1,13 +1,17 @@
 //! Token mode's credential: opaque keys, one per login, stored only as SHA-256 digests. Also
 //! logout of the request's own credential (a token, or a session opened by `session_login`).
 
+use std::net::IpAddr;
+
 use chrono::{Duration, Utc};
 
 use crate::messages::*;
 use crate::secrets;
 use crate::service::accounts::{Accounts, Credential, Principal};
 use crate::service::audit::{Caller, Entry, Event};
+use crate::service::credential_cache::{CredentialKey, Verified};
 use crate::service::error::{Error, Result};
+use crate::service::revocations::Revoked;
 use crate::store::{self, users::UserId};
 
 impl Accounts {
@@ -23,43 +27,65 @@ impl Accounts {
         Ok(key)
     }
 
-    /// Resolves `Authorization: Token <key>` to its user.
-    pub async fn authenticate_token(&self, key: &str) -> Result<Principal> {
+    /// Resolves `Authorization: Token <key>` to its user (from the credential cache when it
+    /// can). `client` is the caller's address, for the limit on failed checks.
+    pub async fn authenticate_token(&self, key: &str, client: Option<IpAddr>) -> Result<Principal> {
         if !secrets::looks_like_token_key(key) {
             return Err(Error::Unauthenticated(INVALID_TOKEN));
         }
-        let found = store::tokens::find_live(&self.db, &secrets::digest(key), Utc::now()).await?;
-        let Some((token, user)) = found else {
-            return Err(Error::Unauthenticated(INVALID_TOKEN));
+        let digest = secrets::digest(key);
+        let load = async {
+            let Some((token, user)) =
+                store::tokens::find_live(&self.db, &digest, Utc::now()).await?
+            else {
+                return Ok(None);
+            };
+            if !user.is_active {
+                return Err(Error::Unauthenticated(USER_INACTIVE));
+            }
+            Ok(Some(Verified {
+                principal: Principal {
+                    user: user.into(),
+                    credential: Credential::Token(token.id),
+                },
+                expires_at: token.expires_at,
+                idle: None,
+            }))
         };
-        if !user.is_active {
-            return Err(Error::Unauthenticated(USER_INACTIVE));
+        let cache = self.revocations.cache();
+        match cache
+            .authenticate(CredentialKey::Token(digest.clone()), client, load)
+            .await?
+        {
+            Some(cached) => Ok(cached.principal.clone()),
+            None => Err(Error::Unauthenticated(INVALID_TOKEN)),
         }
-        Ok(Principal {
-            user: user.into(),
-            credential: Credential::Token(token.id),
-        })
     }
 
     /// Ends the presented credential only; the user's other devices stay logged in.
     /// Ends the request's token or session (a JWT ends with its refresh family instead).
     pub async fn logout(&self, principal: &Principal, caller: &Caller) -> Result<()> {
+        let user_id = principal.user.id;
+        let txn = store::begin_write(&self.db).await?;
         let ended = match principal.credential {
             Credential::Token(id) => {
-                store::tokens::delete(&self.db, id).await?;
+                store::tokens::delete(&txn, id).await?;
                 "token"
             }
             Credential::Session(id) => {
-                store::sessions::delete(&self.db, id).await?;
+                store::sessions::delete(&txn, id).await?;
                 "session"
             }
             Credential::Jwt { .. } => return Ok(()),
         };
-        self.audit
-            .record(
-                caller,
-                Entry::success(Event::Logout, principal.user.id).because(ended),
-            )
-            .await
+        let revoked = self
+            .revocations
+            .record(&txn, user_id, Revoked::Credentials)
+            .await?;
+        let entry = Entry::success(Event::Logout, user_id).because(ended);
+        self.audit.record_in(&txn, caller, entry).await?;
+        txn.commit().await?;
+        revoked.apply();
+        Ok(())
     }
 }

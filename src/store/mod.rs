@@ -8,6 +8,7 @@ pub mod outbox;
 pub mod password_resets;
 pub mod rate_limits;
 pub mod refresh_tokens;
+pub mod revocations;
 pub mod sessions;
 pub mod tokens;
 pub mod users;

@@ -37,6 +37,20 @@ pub async fn start_family<C: ConnectionTrait>(
     Ok(family.id)
 }
 
+/// A family that has not been revoked, with its user (what an access token of the family
+/// stands for).
+pub async fn find_live_family<C: ConnectionTrait>(
+    db: &C,
+    id: FamilyId,
+) -> Result<Option<(refresh_token_family::Model, entity::user::Model)>, DbErr> {
+    let found = refresh_token_family::Entity::find_by_id(id)
+        .filter(refresh_token_family::Column::RevokedAt.is_null())
+        .find_also_related(entity::user::Entity)
+        .one(db)
+        .await?;
+    Ok(found.and_then(|(family, user)| user.map(|user| (family, user))))
+}
+
 /// Adds token `jti` to a family (at login, and after each rotation).
 pub async fn add<C: ConnectionTrait>(
     db: &C,

@@ -13,7 +13,7 @@ pub use entity::SessionId;
 
 /// How often a session's `last_seen_at` is written: more precision would cost a write per
 /// request for nothing (the idle timeout is measured in days).
-const TOUCH_EVERY: Duration = Duration::seconds(60);
+pub const TOUCH_EVERY: Duration = Duration::seconds(60);
 
 pub async fn create<C: ConnectionTrait>(
     db: &C,
@@ -50,17 +50,28 @@ pub async fn find_live<C: ConnectionTrait>(
         .find_also_related(user::Entity)
         .one(db)
         .await?;
-    let Some((found, Some(user))) = found else {
+    let Some((mut found, Some(user))) = found else {
         return Ok(None);
     };
     if now - found.last_seen_at > TOUCH_EVERY {
-        session::Entity::update_many()
-            .col_expr(session::Column::LastSeenAt, Expr::value(now))
-            .filter(session::Column::Id.eq(found.id))
-            .exec(db)
-            .await?;
+        touch(db, found.id, now).await?;
+        found.last_seen_at = now;
     }
     Ok(Some((found, user)))
+}
+
+/// Records activity on the session (for its idle timeout).
+pub async fn touch<C: ConnectionTrait>(
+    db: &C,
+    id: SessionId,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    session::Entity::update_many()
+        .col_expr(session::Column::LastSeenAt, Expr::value(now))
+        .filter(session::Column::Id.eq(id))
+        .exec(db)
+        .await
+        .map(|_| ())
 }
 
 pub async fn delete<C: ConnectionTrait>(db: &C, id: SessionId) -> Result<(), DbErr> {

@@ -263,3 +263,17 @@ pub async fn record_login<C: ConnectionTrait>(
         .await
         .map(|_| ())
 }
+
+/// Sets `is_active`; returns whether the user exists.
+pub async fn set_active<C: ConnectionTrait>(
+    db: &C,
+    id: UserId,
+    active: bool,
+) -> Result<bool, DbErr> {
+    let updated = user::Entity::update_many()
+        .col_expr(user::Column::IsActive, Expr::value(active))
+        .filter(user::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(updated.rows_affected > 0)
+}

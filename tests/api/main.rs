@@ -17,6 +17,7 @@ mod all_modes;
 mod audit_trail;
 mod binary;
 mod config;
+mod credential_cache;
 mod credential_stuffing;
 mod email_flows;
 mod email_secrets_at_rest;

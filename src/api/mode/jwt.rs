@@ -11,6 +11,7 @@ use poem_openapi::registry::MetaSecurityScheme;
 use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
+use crate::api::caller::client_ip;
 use crate::api::cookies::CookieRules;
 use crate::api::edge::csrf;
 use crate::api::edge::reshape::Challenge;
@@ -253,7 +254,7 @@ impl Mode for Jwt {
         let Some(token) = presented_access(request, &sessions.accounts().config().jwt)? else {
             return Ok(None);
         };
-        match sessions.authenticate(&token).await {
+        match sessions.authenticate(&token, client_ip(request)).await {
             Ok(principal) => Ok(Some(principal)),
             Err(ServiceError::TokenRejected(rejection)) => {
                 Err(ApiError::access_token_not_valid(rejection))

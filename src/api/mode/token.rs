@@ -9,6 +9,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::registry::MetaSecurityScheme;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
+use crate::api::caller::client_ip;
 use crate::api::edge::reshape::Challenge;
 use crate::api::error::ApiError;
 use crate::api::mode::credentials::MaybeAuthenticated;
@@ -91,7 +92,11 @@ impl Mode for Token {
         accounts: &Accounts,
     ) -> Result<Option<Principal>, ApiError> {
         match presented_key(request)? {
-            Some(key) => Ok(Some(accounts.authenticate_token(&key).await?)),
+            Some(key) => Ok(Some(
+                accounts
+                    .authenticate_token(&key, client_ip(request))
+                    .await?,
+            )),
             None => Ok(None),
         }
     }

@@ -7,13 +7,17 @@
 //! presented again revokes the whole family (it was copied). Both tokens carry the family id
 //! as `sid`, so a password change can spare the caller's own family.
 
+use std::net::IpAddr;
+
 use chrono::{DateTime, Utc};
 
 use crate::messages::USER_INACTIVE;
 use crate::service::accounts::{Accounts, Credential, Principal, User};
 use crate::service::audit::{Caller, Entry, Event};
+use crate::service::credential_cache::{CredentialKey, Verified};
 use crate::service::error::{Error, Result};
 use crate::service::jwt::keys::{Claims, Issued, JwtKeys, JwtRejection, TokenType};
+use crate::service::revocations::Revoked;
 use crate::store;
 use crate::store::refresh_tokens::FamilyId;
 use crate::store::users::UserId;
@@ -80,26 +84,52 @@ impl JwtSessions {
         })
     }
 
-    /// Resolves an access token to its user.
-    pub async fn authenticate(&self, token: &str) -> Result<Principal> {
+    /// Resolves an access token to its user. The token must still belong to a live refresh
+    /// family (logout, a password change or reset, and reuse detection end it); one without a
+    /// family must be newer than its user's last such event. Answered from the credential
+    /// cache when it can, so a valid token usually costs no query.
+    pub async fn authenticate(&self, token: &str, client: Option<IpAddr>) -> Result<Principal> {
         let claims = self
             .keys
             .decode(token, TokenType::Access)
             .map_err(Error::TokenRejected)?;
-        let user = match claims.user_id.parse::<UserId>() {
-            Ok(id) => store::users::find_by_id(&self.accounts.db, id).await?,
-            Err(_) => None,
-        };
-        let Some(user) = user.filter(|u| u.is_active) else {
-            // SimpleJWT: "User not found" / "User is inactive"; both end in 401.
+        let Ok(user_id) = claims.user_id.parse::<UserId>() else {
             return Err(Error::Unauthenticated(USER_INACTIVE));
         };
-        Ok(Principal {
-            user: user.into(),
-            credential: Credential::Jwt {
-                family: family_of(&claims),
-            },
-        })
+        let db = &self.accounts.db;
+        let cache = self.accounts.revocations.cache();
+        let family = family_of(&claims);
+        let found = match family {
+            Some(family) => {
+                let load = async {
+                    let found = store::refresh_tokens::find_live_family(db, family).await?;
+                    verified_user(found.map(|(_, user)| user), user_id, Some(family))
+                };
+                cache
+                    .authenticate(CredentialKey::JwtFamily(family), client, load)
+                    .await?
+            }
+            None => {
+                let issued_at = DateTime::from_timestamp(claims.iat, 0).unwrap_or_default();
+                if cache
+                    .credentials_ended_at(user_id)
+                    .is_some_and(|ended| issued_at < ended)
+                {
+                    return Err(Error::TokenRejected(JwtRejection::Invalid));
+                }
+                let load = async {
+                    let user = store::users::find_by_id(db, user_id).await?;
+                    verified_user(user, user_id, None)
+                };
+                cache
+                    .authenticate(CredentialKey::JwtUser(user_id), client, load)
+                    .await?
+            }
+        };
+        match found {
+            Some(cached) if cached.principal.user.id == user_id => Ok(cached.principal.clone()),
+            _ => Err(Error::TokenRejected(JwtRejection::Invalid)),
+        }
     }
 
     /// `token/verify/`: any valid token of either type; a refresh token of a revoked family
@@ -150,9 +180,13 @@ impl JwtSessions {
             // Already retired: this copy was used before (or a concurrent refresh won). Either
             // way someone holds a token they should not: end the family.
             store::refresh_tokens::revoke_family(&txn, family, now, "refresh token reused").await?;
+            let revoked = (self.accounts.revocations)
+                .record(&txn, user_id, Revoked::Credentials)
+                .await?;
             let entry = Entry::blocked(Event::RefreshTokenReuse, "family_revoked", Some(user_id));
             self.accounts.audit.record_in(&txn, caller, entry).await?;
             txn.commit().await?;
+            revoked.apply();
             tracing::warn!(
                 user_id = user_id.0,
                 family = family.0,
@@ -186,15 +220,17 @@ impl JwtSessions {
         if found.family.revoked_at.is_some() {
             return Err(Error::TokenRejected(JwtRejection::Blacklisted));
         }
-        store::refresh_tokens::revoke_family(
-            &self.accounts.db,
-            found.family.id,
-            Utc::now(),
-            "logout",
-        )
-        .await?;
-        let entry = Entry::success(Event::Logout, found.family.user_id).because("refresh_family");
-        self.accounts.audit.record(caller, entry).await
+        let user_id = found.family.user_id;
+        let txn = store::begin_write(&self.accounts.db).await?;
+        store::refresh_tokens::revoke_family(&txn, found.family.id, Utc::now(), "logout").await?;
+        let revoked = (self.accounts.revocations)
+            .record(&txn, user_id, Revoked::Credentials)
+            .await?;
+        let entry = Entry::success(Event::Logout, user_id).because("refresh_family");
+        self.accounts.audit.record_in(&txn, caller, entry).await?;
+        txn.commit().await?;
+        revoked.apply();
+        Ok(())
     }
 }
 
@@ -207,6 +243,31 @@ fn issue(
 ) -> Result<Issued> {
     keys.issue(token_type, user_id.0, Some(family.to_string()), now)
         .map_err(Error::Internal)
+}
+
+/// What the database said of an access token's user: unknown or inactive users end in 401
+/// (SimpleJWT: "User not found" / "User is inactive").
+fn verified_user(
+    user: Option<entity::user::Model>,
+    user_id: UserId,
+    family: Option<FamilyId>,
+) -> Result<Option<Verified>> {
+    match user {
+        // A family of another user: a signed but wrong pairing. Not remembered as unknown, so
+        // it cannot shut out the family's real tokens.
+        Some(user) if user.id != user_id => Err(Error::TokenRejected(JwtRejection::Invalid)),
+        Some(user) if user.is_active => Ok(Some(Verified {
+            principal: Principal {
+                user: user.into(),
+                credential: Credential::Jwt { family },
+            },
+            expires_at: None,
+            idle: None,
+        })),
+        // The family was revoked (or deleted with its user): the token died with it.
+        None if family.is_some() => Ok(None),
+        _ => Err(Error::Unauthenticated(USER_INACTIVE)),
+    }
 }
 
 fn family_of(claims: &Claims) -> Option<FamilyId> {

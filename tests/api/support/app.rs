@@ -57,6 +57,17 @@ impl TestApp {
         }
     }
 
+    /// A second instance over the same database, with the same settings (only PostgreSQL is
+    /// meant to be shared). It must be dropped before `self`, which owns the database.
+    pub async fn another_instance(&self) -> TestApp {
+        let database = TestDb {
+            url: self.config.database.url.clone(),
+            _postgres: None,
+            dir: tempfile::tempdir().expect("temporary directory"),
+        };
+        Self::start(database, self.config.clone()).await
+    }
+
     /// Stops the server and hands back its database, for a restart.
     pub async fn stop(mut self) -> (TestDb, Config) {
         self.server.abort();

@@ -1,0 +1,50 @@
+//! Deactivating and reactivating accounts (`tessera deactivate` / `tessera activate`).
+//!
+//! A deactivated account cannot log in and every credential it held ends at once, in every
+//! instance (a revocation); reactivating it does not bring those back: the person logs in anew.
+
+use chrono::Utc;
+
+use crate::service::accounts::{Accounts, User};
+use crate::service::audit::{Caller, Entry, Event};
+use crate::service::email_address::normalize_email;
+use crate::service::error::{Error, Result};
+use crate::service::revocations::Revoked;
+use crate::store::credentials::Keep;
+use crate::store::{self};
+
+impl Accounts {
+    /// Sets whether the account with this email address may be used; `NotFound` when there is
+    /// none.
+    pub async fn set_active(&self, email: &str, active: bool, caller: &Caller) -> Result<User> {
+        let email = normalize_email(email);
+        let txn = store::begin_write(&self.db).await?;
+        let Some(user) = store::users::lock_by_email(&txn, &email).await? else {
+            return Err(Error::NotFound);
+        };
+        store::users::set_active(&txn, user.id, active).await?;
+        let (event, revoked) = match active {
+            true => (Event::Reactivation, None),
+            false => {
+                let now = Utc::now();
+                store::credentials::revoke_all(&txn, user.id, Keep::Nothing, now, "deactivated")
+                    .await?;
+                let revoked = self
+                    .revocations
+                    .record(&txn, user.id, Revoked::Credentials)
+                    .await?;
+                (Event::Deactivation, Some(revoked))
+            }
+        };
+        self.audit
+            .record_in(&txn, caller, Entry::success(event, user.id))
+            .await?;
+        txn.commit().await?;
+        if let Some(revoked) = revoked {
+            revoked.apply();
+        }
+        let mut user = User::from(user);
+        user.is_active = active;
+        Ok(user)
+    }
+}
