@@ -55,6 +55,19 @@ pub async fn record<C: ConnectionTrait>(
     Ok(())
 }
 
+/// Inserts a row meant to be rolled back (the readiness probe's write).
+pub async fn probe<C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
+    credential_revocation::ActiveModel {
+        created_at: Set(Utc::now()),
+        user_id: Set(UserId(0)),
+        kind: Set("probe".to_owned()),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .map(|_| ())
+}
+
 /// Reads a notification's payload back into the row it announces.
 pub fn parse_payload(payload: &str) -> Option<Revocation> {
     let mut parts = payload.split(' ');

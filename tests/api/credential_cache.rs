@@ -294,6 +294,7 @@ on_each_backend!(
     cached_credentials_are_served_without_the_database,
     a_cache_of_capacity_zero_reads_the_database_every_time,
     a_token_expiry_is_honoured_exactly,
+    a_jwt_access_token_expiry_is_honoured_exactly,
     unknown_credentials_are_limited_per_client_and_evict_nothing,
 );
 
@@ -450,6 +451,34 @@ async fn a_token_expiry_is_honoured_exactly(backend: Backend) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(app.get("user/", Some(&key)).await.status, 401);
+}
+
+/// A verified access token is remembered (its signature is not checked again), but not a
+/// second past its `exp`.
+async fn a_jwt_access_token_expiry_is_honoured_exactly(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |config| {
+        config.auth.mode = AuthMode::Jwt;
+        config.jwt.access_lifetime_seconds = 2;
+    })
+    .await;
+    let (access, _) = jwt_signup(&app, "ada@example.com").await;
+    let exp = crate::support::jwt::claims_of(&access)["exp"]
+        .as_i64()
+        .unwrap();
+    while chrono::Utc::now().timestamp() < exp {
+        let reply = bearer_get(&app, "user/", &access).await;
+        if chrono::Utc::now().timestamp() < exp {
+            assert_eq!(reply.status, 200, "{}", reply.text);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let expired = bearer_get(&app, "user/", &access).await;
+    assert_access_refused(&expired);
+    assert_eq!(
+        expired.body["messages"][0]["message"], "Token is expired",
+        "{}",
+        expired.text
+    );
 }
 
 async fn unknown_credentials_are_limited_per_client_and_evict_nothing(backend: Backend) {

@@ -8,8 +8,12 @@
 //! as `sid`, so a password change can spare the caller's own family.
 
 use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use moka::Expiry;
+use moka::sync::Cache;
 
 use crate::messages::USER_INACTIVE;
 use crate::service::accounts::{Accounts, Credential, Principal, User};
@@ -41,6 +45,27 @@ pub struct Refreshed {
 pub struct JwtSessions {
     accounts: Accounts,
     keys: JwtKeys,
+    /// Access tokens whose signature and claims were verified, until they expire: checking a
+    /// signature again costs more than the rest of an authenticated request. Keys only change
+    /// with a restart, so a verdict holds until `exp`. What the token stands for (its family,
+    /// its user) is still looked up in the credential cache on every request. `None` when
+    /// `credential_cache.capacity = 0`.
+    verified_access: Option<Cache<Arc<str>, Arc<Claims>>>,
+}
+
+/// A verified access token is remembered until its `exp`.
+struct UntilExp;
+
+impl Expiry<Arc<str>, Arc<Claims>> for UntilExp {
+    fn expire_after_create(
+        &self,
+        _token: &Arc<str>,
+        claims: &Arc<Claims>,
+        _created_at: Instant,
+    ) -> Option<Duration> {
+        let left = claims.exp - Utc::now().timestamp();
+        Some(Duration::from_secs(left.max(0) as u64))
+    }
 }
 
 impl JwtSessions {
@@ -54,7 +79,18 @@ impl JwtSessions {
             );
         }
         let keys = JwtKeys::from_config(config)?;
-        Ok(Self { accounts, keys })
+        let capacity = config.credential_cache.capacity;
+        let verified_access = (capacity > 0).then(|| {
+            Cache::builder()
+                .max_capacity(capacity)
+                .expire_after(UntilExp)
+                .build()
+        });
+        Ok(Self {
+            accounts,
+            keys,
+            verified_access,
+        })
     }
 
     pub fn accounts(&self) -> &Accounts {
@@ -89,10 +125,7 @@ impl JwtSessions {
     /// family must be newer than its user's last such event. Answered from the credential
     /// cache when it can, so a valid token usually costs no query.
     pub async fn authenticate(&self, token: &str, client: Option<IpAddr>) -> Result<Principal> {
-        let claims = self
-            .keys
-            .decode(token, TokenType::Access)
-            .map_err(Error::TokenRejected)?;
+        let claims = self.verified_access(token)?;
         let Ok(user_id) = claims.user_id.parse::<UserId>() else {
             return Err(Error::Unauthenticated(USER_INACTIVE));
         };
@@ -130,6 +163,29 @@ impl JwtSessions {
             Some(cached) if cached.principal.user.id == user_id => Ok(cached.principal.clone()),
             _ => Err(Error::TokenRejected(JwtRejection::Invalid)),
         }
+    }
+
+    /// The claims of a valid access token: remembered, or checked now. A remembered one is
+    /// held to its expiry as a fresh check would (no leeway).
+    fn verified_access(&self, token: &str) -> Result<Arc<Claims>> {
+        let Some(verified) = &self.verified_access else {
+            return Ok(Arc::new(self.decode_access(token)?));
+        };
+        if let Some(claims) = verified.get(token) {
+            if claims.exp > Utc::now().timestamp() {
+                return Ok(claims);
+            }
+            return Err(Error::TokenRejected(JwtRejection::Expired));
+        }
+        let claims = Arc::new(self.decode_access(token)?);
+        verified.insert(Arc::from(token), claims.clone());
+        Ok(claims)
+    }
+
+    fn decode_access(&self, token: &str) -> Result<Claims> {
+        self.keys
+            .decode(token, TokenType::Access)
+            .map_err(Error::TokenRejected)
     }
 
     /// `token/verify/`: any valid token of either type; a refresh token of a revoked family
