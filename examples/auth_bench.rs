@@ -15,14 +15,13 @@
 //! may create databases, default `postgres://postgres@127.0.0.1:5432/test`; `none` skips
 //! PostgreSQL). Targets: every ratio at least 0.5, p99 under 5 ms.
 
-use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+#[path = "common/load.rs"]
+mod load;
 
-use http_body_util::{BodyExt, Empty};
-use hyper::body::Bytes;
+use std::collections::HashMap;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
 use poem::middleware::{NormalizePath, TrailingSlash};
 use poem::web::Data;
 use poem::{EndpointExt, Request, Route, Server, listener::TcpListener};
@@ -30,6 +29,8 @@ use poem_openapi::payload::Json;
 use poem_openapi::{OpenApi, OpenApiService};
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
+
+use load::{Load, Measured, Process, free_port, measure, ms, wait_listening};
 
 const PASSWORD: &str = "correct horse battery staple";
 const EMAIL: &str = "bench@example.com";
@@ -41,27 +42,12 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// One credential as a request carries it: a header name and value.
 #[derive(Clone)]
 struct Credential {
     mode: &'static str,
     header: &'static str,
     value: String,
-}
-
-/// What one run measured.
-struct Measured {
-    requests_per_second: f64,
-    p50: Duration,
-    p99: Duration,
 }
 
 fn main() {
@@ -163,7 +149,7 @@ async fn bench() {
                 reference_credential = Some(credential.clone());
             }
             rows_credential.get_or_insert_with(|| credential.clone());
-            let measured = measure(&server.base, &credential).await;
+            let measured = run(&server.base, &credential).await;
             drop(server);
             if let Some(database) = database {
                 database.drop().await;
@@ -185,7 +171,7 @@ async fn bench() {
     // The reference serves every credential alike: measure it with the token (or the first).
     let reference_credential =
         reference_credential.unwrap_or_else(|| rows_credential.clone().expect("at least one mode"));
-    let reference_run = measure(&base, &reference_credential).await;
+    let reference_run = run(&base, &reference_credential).await;
     drop(reference);
 
     let connections: usize = env_or("CONNECTIONS", 64);
@@ -209,20 +195,6 @@ async fn bench() {
             ms(m.p50),
             ms(m.p99)
         );
-    }
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-/// A running process, killed when dropped.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        self.0.kill().ok();
-        self.0.wait().ok();
     }
 }
 
@@ -260,15 +232,6 @@ impl Tessera {
             base,
             _process: process,
         }
-    }
-}
-
-async fn wait_listening(base: &str, path: &str) {
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while client.get(format!("{base}{path}")).send().await.is_err() {
-        assert!(Instant::now() < deadline, "{base} did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -364,63 +327,31 @@ fn cookie_value(response: &reqwest::Response, name: &str) -> String {
         .to_owned()
 }
 
-/// `CONNECTIONS` connections sending `GET /auth/user/` back to back for `SECONDS`.
-async fn measure(base: &str, credential: &Credential) -> Measured {
-    let connections: usize = env_or("CONNECTIONS", 64);
-    let seconds: u64 = env_or("SECONDS", 5);
-    let address = base.trim_start_matches("http://").to_owned();
-    let warm = Arc::new(AtomicBool::new(true));
-    let stop = Arc::new(AtomicBool::new(false));
-    let workers: Vec<_> = (0..connections)
-        .map(|_| {
-            let (address, credential) = (address.clone(), credential.clone());
-            let (warm, stop) = (warm.clone(), stop.clone());
-            tokio::spawn(async move {
-                let stream = tokio::net::TcpStream::connect(&address).await.unwrap();
-                stream.set_nodelay(true).unwrap();
-                let (mut sender, connection) =
-                    hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                        .await
-                        .unwrap();
-                tokio::spawn(connection);
-                let mut latencies = Vec::with_capacity(100_000);
-                while !stop.load(Ordering::Relaxed) {
-                    let request = hyper::Request::get("/auth/user/")
-                        .header("host", &address)
-                        .header(credential.header, &credential.value)
-                        .body(Empty::<Bytes>::new())
-                        .unwrap();
-                    let start = Instant::now();
-                    let response = sender.send_request(request).await.unwrap();
-                    let status = response.status();
-                    response.into_body().collect().await.unwrap();
-                    assert_eq!(status, 200, "{}", credential.mode);
-                    if !warm.load(Ordering::Relaxed) {
-                        latencies.push(start.elapsed());
-                    }
-                }
-                latencies
-            })
-        })
-        .collect();
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    warm.store(false, Ordering::Relaxed);
-    let started = Instant::now();
-    tokio::time::sleep(Duration::from_secs(seconds)).await;
-    stop.store(true, Ordering::Relaxed);
-    let elapsed = started.elapsed().as_secs_f64();
-    let mut latencies = Vec::new();
-    for worker in workers {
-        latencies.extend(worker.await.unwrap());
-    }
-    latencies.sort();
-    let percentile =
-        |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
-    Measured {
-        requests_per_second: latencies.len() as f64 / elapsed,
-        p50: percentile(0.50),
-        p99: percentile(0.99),
-    }
+/// `CONNECTIONS` connections sending `GET /auth/user/` with `credential` for `SECONDS`; every
+/// answer must be a 200.
+async fn run(base: &str, credential: &Credential) -> Measured {
+    let load = Load {
+        method: hyper::Method::GET,
+        path: "/auth/user/".into(),
+        headers: vec![(credential.header, credential.value.clone())],
+        body: None,
+    };
+    let address = base.trim_start_matches("http://");
+    let measured = measure(
+        address,
+        &load,
+        env_or("CONNECTIONS", 64),
+        env_or("SECONDS", 5),
+    )
+    .await;
+    assert_eq!(
+        measured.statuses.keys().collect::<Vec<_>>(),
+        [&200],
+        "{}: {:?}",
+        credential.mode,
+        measured.statuses
+    );
+    measured
 }
 
 /// A PostgreSQL database for one run, dropped after it.

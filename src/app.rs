@@ -1,7 +1,6 @@
 //! Building the application from its configuration, and running it until stopped.
 
 use std::fs;
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -135,6 +134,11 @@ impl App {
             tracing::warn!(error = %err, "could not read the revocation log at startup");
         }
         tokio::spawn(feed.run(worker_stopped.clone()));
+        tokio::spawn(crate::store::checkpoint_every(
+            self.db.clone(),
+            Duration::from_secs(60),
+            worker_stopped.clone(),
+        ));
         let worker = tokio::spawn(self.outbox_worker().run(worker_stopped));
         let routes = self.routes();
         let acceptor = HeaderTimeout::new(
@@ -168,6 +172,10 @@ fn local_addr(acceptor: &impl Acceptor) -> anyhow::Result<SocketAddr> {
 
 /// Opens the configured database, naming it (without its password) when that fails.
 pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
+    if let Some(path) = config.sqlite_path() {
+        crate::private_files::prepare_sqlite(&path)
+            .with_context(|| format!("preparing the SQLite database file {}", path.display()))?;
+    }
     crate::store::connect(&config.database.url, config.database.max_connections)
         .await
         .with_context(|| {
@@ -225,19 +233,8 @@ fn default_key_file(db: &Path) -> PathBuf {
 }
 
 fn write_private_file(path: &Path, contents: &str) -> anyhow::Result<()> {
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("creating the secret key file {}", path.display()))?;
-    file.write_all(contents.as_bytes())?;
-    file.sync_all()?;
-    Ok(())
+    crate::private_files::create_new(path, contents.as_bytes())
+        .with_context(|| format!("creating the secret key file {}", path.display()))
 }
 
 #[cfg(test)]

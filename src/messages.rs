@@ -85,6 +85,8 @@ pub fn csrf_bad_origin(origin: &str) -> String {
 // ----- the HTTP edge ---------------------------------------------------------------------
 pub const NOT_FOUND: &str = "Not found.";
 pub const SERVER_ERROR: &str = "A server error occurred.";
+/// DRF's `ServiceUnavailable`: the database cannot be reached or takes no writes.
+pub const SERVICE_UNAVAILABLE: &str = "Service temporarily unavailable, try again later.";
 pub const REQUEST_TIMED_OUT: &str = "Request timed out.";
 pub const UNREADABLE_BODY: &str = "Could not read the request body.";
 

@@ -230,6 +230,14 @@ impl From<ServiceError> for ApiError {
             ServiceError::NotFound => Self::not_found(),
             ServiceError::Throttled { wait_seconds } => Self::throttled(wait_seconds),
             ServiceError::TokenRejected(rejection) => Self::token_not_valid(rejection),
+            ServiceError::Database(err) if crate::store::is_unavailable(&err) => {
+                tracing::error!(error = %err, "database unavailable");
+                Self::detail(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    messages::SERVICE_UNAVAILABLE,
+                )
+                .with_header(header::RETRY_AFTER, "5")
+            }
             ServiceError::Database(err) => {
                 tracing::error!(error = %err, "database error");
                 Self::internal()

@@ -19,7 +19,6 @@ pub mod session_cookie;
 pub mod tags;
 
 use poem::middleware::{NormalizePath, TrailingSlash};
-use poem::web::Html;
 use poem::{Endpoint, EndpointExt, Response, Route, get};
 use serde_json::Value;
 
@@ -99,8 +98,14 @@ fn static_body(body: String, content_type: &'static str) -> impl Endpoint<Output
     })
 }
 
-fn swagger_ui(html: String) -> impl Endpoint<Output = Html<String>> {
-    poem::endpoint::make_sync(move |_| Html(html.clone()))
+fn swagger_ui(html: String) -> impl Endpoint<Output = Response> {
+    let policy = edge::security_headers::swagger_ui_policy(&html);
+    poem::endpoint::make_sync(move |_| {
+        Response::builder()
+            .content_type("text/html; charset=utf-8")
+            .header(poem::http::header::CONTENT_SECURITY_POLICY, policy.as_str())
+            .body(html.clone())
+    })
 }
 
 /// The configured mode's API, ready to serve (`endpoint` is `None` for a document only).

@@ -100,14 +100,15 @@ impl Transport {
     /// Builds the configured backend. `smtp` reads `email.smtp_url` with lettre's
     /// `AsyncSmtpTransport::from_url` (`smtp://`, `smtps://`, `?tls=required`, `user:pass@`) and
     /// must be called inside a Tokio runtime (lettre spawns its pool's housekeeping task there);
-    /// `file` creates `email.file_dir` when it is missing.
+    /// `file` creates `email.file_dir` when it is missing (`0700`: its messages hold live
+    /// links).
     pub fn from_config(config: &EmailConfig) -> Result<Self, DeliveryError> {
         let backend = match config.backend {
             EmailBackend::Console => Backend::Console,
             EmailBackend::Smtp => Backend::Smtp(Smtp::from_config(config)?),
             EmailBackend::File => {
                 let dir = config.file_dir.clone();
-                std::fs::create_dir_all(&dir).map_err(|err| {
+                crate::private_files::create_dir(&dir).map_err(|err| {
                     DeliveryError::permanent(format!(
                         "cannot create email.file_dir {}: {err}",
                         dir.display()
@@ -304,7 +305,10 @@ async fn write_eml(dir: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
         crate::secrets::random_hex(6)
     );
     let partial = dir.join(format!(".{name}.partial"));
-    tokio::fs::write(&partial, bytes).await?;
+    let (path, bytes) = (partial.clone(), bytes.to_vec());
+    tokio::task::spawn_blocking(move || crate::private_files::create_new(&path, &bytes))
+        .await
+        .map_err(std::io::Error::other)??;
     tokio::fs::rename(&partial, dir.join(format!("{name}.eml"))).await
 }
 

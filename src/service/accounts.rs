@@ -149,7 +149,8 @@ impl Accounts {
         &self.revocations
     }
 
-    /// Counts a hit of `action`; a refusal is recorded in the audit trail.
+    /// Counts a hit of `action`; a refusal is recorded in the audit trail, once per action,
+    /// caller and window (a flood of refusals writes nothing more).
     pub(super) async fn limit(
         &self,
         action: Action,
@@ -158,7 +159,11 @@ impl Accounts {
         user_id: Option<UserId>,
     ) -> Result<()> {
         let result = self.limits.hit(action, subjects).await;
-        if matches!(result, Err(Error::Throttled { .. })) {
+        if let Err(Error::Throttled { wait_seconds }) = result
+            && self
+                .limits
+                .first_refusal(action, caller.ip, user_id, wait_seconds)
+        {
             self.audit
                 .record(
                     caller,

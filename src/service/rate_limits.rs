@@ -5,18 +5,28 @@
 //! the answer reveals nothing) or the user. A hit beyond the amount is refused until the window
 //! ends. Counters live in this process or, for several instances, in the database, where a
 //! single upsert increments them atomically.
+//!
+//! A refusal is the cheapest answer there is: once a counter is over its amount, this
+//! instance remembers it until the window ends and refuses further hits on it without counting
+//! (no query, no write). In memory, counters expire with their window, each hit costs O(1),
+//! and their number is bounded.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use moka::Expiry;
+use moka::ops::compute::Op;
+use moka::sync::Cache;
 use sea_orm::DatabaseConnection;
 
 use crate::config::{Per, RateLimitStore, RateLimitsConfig, Rule};
 use crate::secrets;
 use crate::service::error::{Error, Result};
 use crate::store;
+use crate::store::users::UserId;
 
 /// The limited actions (allauth's names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::EnumIter)]
@@ -43,19 +53,69 @@ pub struct Subjects<'a> {
     pub ip: Option<IpAddr>,
     /// The email address the request is about (normalised by the caller).
     pub key: Option<&'a str>,
-    pub user: Option<crate::store::users::UserId>,
+    pub user: Option<UserId>,
 }
+
+/// Most counters (or counters known to be over) held in memory at once.
+const MAX_COUNTERS: u64 = 500_000;
 
 #[derive(Clone)]
 enum Counters {
-    Memory(Arc<Mutex<HashMap<String, (i64, u32)>>>),
+    Memory(Cache<String, Window>),
     Database(DatabaseConnection),
+}
+
+/// One bucket's count in one fixed window.
+#[derive(Clone, Copy)]
+struct Window {
+    start: i64,
+    /// Unix seconds at which the window ends (and the entry with it).
+    end: i64,
+    count: u32,
+}
+
+/// A window's entry lives until the window ends.
+struct UntilWindowEnd;
+
+impl UntilWindowEnd {
+    fn left(end: i64) -> Option<Duration> {
+        Some(Duration::from_secs(
+            (end - Utc::now().timestamp()).max(1) as u64
+        ))
+    }
+}
+
+impl<K> Expiry<K, Window> for UntilWindowEnd {
+    fn expire_after_create(&self, _: &K, window: &Window, _: Instant) -> Option<Duration> {
+        Self::left(window.end)
+    }
+
+    fn expire_after_update(
+        &self,
+        _: &K,
+        window: &Window,
+        _: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        Self::left(window.end)
+    }
 }
 
 #[derive(Clone)]
 pub struct RateLimiter {
     rules: Arc<HashMap<Action, Vec<Rule>>>,
     counters: Counters,
+    /// Buckets known to be over their amount, with the end of that window.
+    over: Cache<String, Window>,
+    /// Refusals already reported (audit trail) in their window, by action and subject.
+    reported: Cache<(Action, Option<IpAddr>, Option<UserId>), Window>,
+}
+
+fn windows<K: std::hash::Hash + Eq + Send + Sync + 'static>() -> Cache<K, Window> {
+    Cache::builder()
+        .max_capacity(MAX_COUNTERS)
+        .expire_after(UntilWindowEnd)
+        .build()
 }
 
 impl RateLimiter {
@@ -73,12 +133,14 @@ impl RateLimiter {
             }
         }
         let counters = match config.store {
-            RateLimitStore::Memory => Counters::Memory(Arc::default()),
+            RateLimitStore::Memory => Counters::Memory(windows()),
             RateLimitStore::Database => Counters::Database(db),
         };
         Self {
             rules: Arc::new(rules),
             counters,
+            over: windows(),
+            reported: windows(),
         }
     }
 
@@ -95,6 +157,28 @@ impl RateLimiter {
     /// window is exceeded.
     pub async fn hit(&self, action: Action, subjects: &Subjects<'_>) -> Result<()> {
         self.apply(action, subjects).await
+    }
+
+    /// Whether a refusal of `action` for this caller is the first in its window (`wait_seconds`
+    /// long), so that a flood of refusals makes one audit entry, not one per request.
+    pub fn first_refusal(
+        &self,
+        action: Action,
+        ip: Option<IpAddr>,
+        user: Option<UserId>,
+        wait_seconds: u64,
+    ) -> bool {
+        let now = Utc::now().timestamp();
+        let end = now + wait_seconds.min(i64::MAX as u64 / 2) as i64;
+        let entry = self
+            .reported
+            .entry((action, ip, user))
+            .or_insert_with(|| Window {
+                start: now,
+                end,
+                count: 0,
+            });
+        entry.is_fresh()
     }
 
     /// Takes back a hit of `action` from every rule that counted it, in the current windows
@@ -116,10 +200,9 @@ impl RateLimiter {
         };
         for rule in rules.iter().filter(|r| r.per == Per::Key) {
             let bucket = bucket(action, rule, &secrets::digest(key));
+            self.over.invalidate(&bucket);
             match &self.counters {
-                Counters::Memory(map) => {
-                    lock(map).remove(&bucket);
-                }
+                Counters::Memory(map) => map.invalidate(&bucket),
                 Counters::Database(db) => store::rate_limits::clear(db, &bucket).await?,
             }
         }
@@ -129,6 +212,18 @@ impl RateLimiter {
     async fn apply(&self, action: Action, subjects: &Subjects<'_>) -> Result<()> {
         let now = Utc::now().timestamp();
         let counters = self.counters_of(action, subjects, now);
+        // Already over in this window: refused without counting.
+        let known_over = counters
+            .iter()
+            .filter_map(|counter| self.over.get(&counter.bucket))
+            .filter(|window| window.end > now)
+            .map(|window| window.end - now)
+            .max();
+        if let Some(wait) = known_over {
+            return Err(Error::Throttled {
+                wait_seconds: wait.max(1) as u64,
+            });
+        }
         let mut longest_wait = None;
         for counter in &counters {
             // Counting first and deciding on the count this hit produced is what keeps a burst
@@ -142,8 +237,16 @@ impl RateLimiter {
                 )
                 .await?;
             if used > counter.rule.amount {
-                let wait = counter.window + counter.rule.period_seconds - now;
-                longest_wait = longest_wait.max(Some(wait));
+                let end = counter.window + counter.rule.period_seconds;
+                self.over.insert(
+                    counter.bucket.clone(),
+                    Window {
+                        start: counter.window,
+                        end,
+                        count: used,
+                    },
+                );
+                longest_wait = longest_wait.max(Some(end - now));
             }
         }
         match longest_wait {
@@ -185,11 +288,14 @@ impl RateLimiter {
     async fn uncount(&self, bucket: &str, window: i64) -> Result<()> {
         match &self.counters {
             Counters::Memory(map) => {
-                if let Some((start, count)) = lock(map).get_mut(bucket)
-                    && *start == window
-                {
-                    *count = count.saturating_sub(1);
-                }
+                map.entry_by_ref(bucket)
+                    .and_compute_with(|current| match current {
+                        Some(entry) if entry.value().start == window => Op::Put(Window {
+                            count: entry.value().count.saturating_sub(1),
+                            ..*entry.value()
+                        }),
+                        _ => Op::Nop,
+                    });
             }
             Counters::Database(db) => store::rate_limits::decrement(db, bucket, window).await?,
         }
@@ -200,17 +306,18 @@ impl RateLimiter {
     async fn count(&self, bucket: &str, window: i64, now: i64, period: i64) -> Result<u32> {
         match &self.counters {
             Counters::Memory(map) => {
-                let mut map = lock(map);
-                // Forget ended windows now and then, so the map stays as small as the traffic.
-                if map.len() > 10_000 {
-                    map.retain(|_, (start, _)| *start + 86_400 > now);
-                }
-                let entry = map.entry(bucket.to_owned()).or_insert((window, 0));
-                if entry.0 != window {
-                    *entry = (window, 0);
-                }
-                entry.1 = entry.1.saturating_add(1);
-                Ok(entry.1)
+                let entry = map.entry_by_ref(bucket).and_upsert_with(|current| {
+                    let count = match current {
+                        Some(entry) if entry.value().start == window => entry.value().count,
+                        _ => 0,
+                    };
+                    Window {
+                        start: window,
+                        end: window + period,
+                        count: count.saturating_add(1),
+                    }
+                });
+                Ok(entry.into_value().count)
             }
             Counters::Database(db) => {
                 let count = store::rate_limits::increment(db, bucket, window).await?;
@@ -253,10 +360,4 @@ fn bucket(action: Action, rule: &Rule, subject: &str) -> String {
         rule.amount,
         rule.period_seconds
     )
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

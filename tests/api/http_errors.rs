@@ -3,6 +3,7 @@
 //! error is DRF-shaped JSON; bad input never yields a 500.
 
 use crate::support::{Backend, PASSWORD, Reply, TestApp};
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -20,6 +21,7 @@ on_each_backend!(
     deeply_nested_json_is_a_400,
     custom_prefix_moves_the_api,
     health_probes_answer_json,
+    a_read_only_database_is_not_ready_and_writes_get_503,
     swagger_ui_is_served,
     openapi_document_is_served_as_json_and_yaml,
 );
@@ -140,9 +142,14 @@ async fn wrong_method_is_a_json_405_with_allow(backend: Backend) {
         json!({"detail": "Method \"DELETE\" not allowed."})
     );
     let allow = delete.header("allow").expect("an Allow header");
-    for method in ["GET", "PUT", "PATCH"] {
-        assert!(allow.contains(method), "Allow: {allow}");
+    let allowed: Vec<&str> = allow.split(", ").collect();
+    for method in ["GET", "HEAD", "PUT", "PATCH"] {
+        assert!(allowed.contains(&method), "Allow: {allow}");
     }
+    // HEAD is listed because it is served: the headers of GET, no body.
+    let head = app.send(app.client.head(app.api("user/"))).await;
+    assert_eq!(head.status, 401, "{head:?}");
+    assert!(head.text.is_empty());
 }
 
 async fn malformed_json_is_a_parse_error(backend: Backend) {
@@ -416,6 +423,50 @@ async fn custom_prefix_moves_the_api(backend: Backend) {
         spec.text
     );
     assert!(spec.body["paths"].get("/auth/login/").is_none());
+}
+
+/// A database that answers reads but takes no writes (a read-only SQLite file; a PostgreSQL
+/// database whose transactions default to read-only, as on a standby): readiness says so, and
+/// a request that writes gets DRF's 503, not a 500.
+async fn a_read_only_database_is_not_ready_and_writes_get_503(backend: Backend) {
+    let app = TestApp::spawn(backend.clone()).await;
+    let key = app.register("ada@example.com").await;
+    let (database, mut config) = app.stop().await;
+    config.database.auto_migrate = false;
+    match backend {
+        Backend::Sqlite => config.database.url = config.database.url.replace("mode=rwc", "mode=ro"),
+        Backend::Postgres => {
+            let name = config.database.url.rsplit('/').next().unwrap().to_owned();
+            let admin = tessera::store::connect(&config.database.url, 1)
+                .await
+                .unwrap();
+            admin
+                .execute_unprepared(&format!(
+                    "ALTER DATABASE \"{name}\" SET default_transaction_read_only = on"
+                ))
+                .await
+                .unwrap();
+        }
+    }
+    let app = TestApp::start(database, config).await;
+
+    let ready = app.send(app.client.get(app.url("/health/ready"))).await;
+    assert_eq!(ready.status, 503, "{}", ready.text);
+    assert_eq!(ready.body["database"], "unavailable");
+    // Reads still work.
+    assert_eq!(app.get("user/", Some(&key)).await.status, 200);
+    let signup = app
+        .post(
+            "registration/",
+            crate::support::signup_body("bob@example.com", PASSWORD),
+        )
+        .await;
+    assert_json_error(&signup, 503);
+    assert_eq!(
+        signup.body,
+        json!({"detail": "Service temporarily unavailable, try again later."})
+    );
+    assert_eq!(signup.header("retry-after"), Some("5"));
 }
 
 async fn health_probes_answer_json(backend: Backend) {

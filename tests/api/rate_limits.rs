@@ -18,6 +18,7 @@ on_each_backend!(
     forwarded_for_is_believed_only_from_trusted_proxies,
     username_logins_are_limited_per_account_whatever_email_is_sent,
     every_way_of_naming_an_account_shares_one_budget,
+    a_flood_of_refusals_writes_nothing_per_request,
 );
 
 fn limits(config: &mut Config, edit: impl FnOnce(&mut tessera::config::RateLimitsConfig)) {
@@ -39,6 +40,57 @@ fn assert_throttled(reply: &Reply) -> u64 {
         json!({"detail": format!("Request was throttled. Expected available in {wait} seconds.")})
     );
     wait
+}
+
+/// Refusing is the cheapest answer: a flood of refused requests (each naming another
+/// address) makes one audit entry, and, with database counters, no counter rows and no writes
+/// after the first refusal.
+async fn a_flood_of_refusals_writes_nothing_per_request(backend: Backend) {
+    crate::support::clear_of_window_end(60, 20).await;
+    for store in [RateLimitStore::Memory, RateLimitStore::Database] {
+        let app = TestApp::spawn_with(backend.clone(), |c| {
+            limits(c, |l| {
+                l.store = store;
+                l.reset_password = "2/m/ip".parse().unwrap();
+            })
+        })
+        .await;
+        let reset = |n: usize| {
+            app.post(
+                "password/reset/",
+                json!({"email": format!("victim{n}@example.com")}),
+            )
+        };
+        for n in 0..2 {
+            assert_eq!(reset(n).await.status, 200);
+        }
+        assert_throttled(&reset(2).await);
+        let count = |sql: &'static str| scalar(&app.db, sql);
+        // Rows and their total count, in one number.
+        let counters =
+            "SELECT COUNT(*) * 1000000 + COALESCE(SUM(count), 0) FROM rate_limit_counters";
+        let counters_before = count(counters).await;
+        for n in 3..103 {
+            assert_throttled(&reset(n).await);
+        }
+        let refusals = count(
+            "SELECT COUNT(*) FROM audit_events WHERE event = 'rate_limit' AND outcome = 'blocked'",
+        )
+        .await;
+        assert_eq!(
+            refusals, 1,
+            "{store:?}: one audit entry for the whole flood"
+        );
+        assert_eq!(count(counters).await, counters_before, "{store:?}");
+    }
+}
+
+/// The one number a query answers.
+async fn scalar(db: &sea_orm::DatabaseConnection, sql: &str) -> i64 {
+    use sea_orm::{ConnectionTrait, Statement};
+    let statement = Statement::from_string(db.get_database_backend(), sql);
+    let row = db.query_one_raw(statement).await.unwrap().unwrap();
+    row.try_get_by_index::<i64>(0).unwrap()
 }
 
 async fn login_is_limited_per_ip_with_drf_message_and_retry_after(backend: Backend) {

@@ -2,6 +2,7 @@
 
 use crate::support::{Backend, PASSWORD, TestApp};
 use futures_util::future::join_all;
+use sea_orm::EntityTrait;
 use serde_json::json;
 use tessera::config::EmailVerification;
 
@@ -13,6 +14,7 @@ on_each_backend!(
     mismatched_passwords_are_a_non_field_error,
     password_validators_use_djangos_messages,
     taken_email_is_refused_case_insensitively,
+    one_mailbox_holds_one_account_whatever_its_spelling,
     username_rules_apply_at_signup,
     mandatory_verification_withholds_the_credential,
     mandatory_verification_hides_taken_addresses,
@@ -183,6 +185,49 @@ async fn taken_email_is_refused_case_insensitively(backend: Backend) {
         reply.body,
         json!({"email": ["User is already registered with this e-mail address."]})
     );
+}
+
+/// An internationalised domain is one mailbox in Unicode or in A-labels (stored in A-labels);
+/// a quoted local part is refused, since `"idn"@` is the mailbox `idn@` too.
+async fn one_mailbox_holds_one_account_whatever_its_spelling(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let key = app.register("idn@exämple.com").await;
+    let me = app.get("user/", Some(&key)).await;
+    assert_eq!(me.body["email"], "idn@xn--exmple-cua.com", "{}", me.text);
+    for same in ["idn@xn--exmple-cua.com", "IDN@EXÄMPLE.COM"] {
+        let reply = app
+            .post(
+                "registration/",
+                json!({"email": same, "password1": PASSWORD, "password2": PASSWORD}),
+            )
+            .await;
+        assert_eq!(
+            reply.body,
+            json!({"email": ["User is already registered with this e-mail address."]}),
+            "{same}"
+        );
+    }
+    let quoted = app
+        .post(
+            "registration/",
+            json!({"email": "\"idn\"@example.com", "password1": PASSWORD, "password2": PASSWORD}),
+        )
+        .await;
+    assert_eq!(quoted.status, 400);
+    assert_eq!(
+        quoted.body,
+        json!({"email": ["Enter a valid email address."]})
+    );
+    // Any spelling logs in to the one account.
+    for spelling in ["idn@exämple.com", "idn@xn--exmple-cua.com"] {
+        assert_eq!(
+            app.login(spelling, PASSWORD).await.status,
+            200,
+            "{spelling}"
+        );
+    }
+    let users = entity::user::Entity::find().all(&app.db).await.unwrap();
+    assert_eq!(users.len(), 1);
 }
 
 async fn username_rules_apply_at_signup(backend: Backend) {

@@ -20,7 +20,7 @@ impl AllowedMethods {
         let mut map = BTreeMap::new();
         if let Some(Value::Object(paths)) = spec.get("paths") {
             for (path, item) in paths {
-                let methods = item
+                let mut methods = item
                     .as_object()
                     .map(|ops| {
                         ops.keys()
@@ -28,6 +28,11 @@ impl AllowedMethods {
                             .collect::<Vec<_>>()
                     })
                     .unwrap_or_default();
+                // poem answers HEAD wherever it answers GET (without the body).
+                if methods.iter().any(|m| m == "GET") && !methods.iter().any(|m| m == "HEAD") {
+                    let get = methods.iter().position(|m| m == "GET").unwrap_or(0);
+                    methods.insert(get + 1, "HEAD".to_owned());
+                }
                 map.insert(path.trim_end_matches('/').to_owned(), methods);
             }
         }

@@ -10,9 +10,11 @@
 //! - `cookies`: `Set-Cookie` read as a browser reads it, a cookie jar and a [`cookies::Browser`];
 //! - `mail`: what the app mailed ([`mail::ReceivedMail`]), waiting for it, links in it;
 //! - `jwt`: JWTs taken apart and forged, and the key fixtures;
-//! - `process`: the real `tessera` binary; `smtp`: a real SMTP server (`smtp_sink.py`).
+//! - `process`: the real `tessera` binary; `smtp`: a real SMTP server (`smtp_sink.py`);
+//! - `browser`: a real browser (headless Chromium) for pages.
 
 pub mod app;
+pub mod browser;
 pub mod cookies;
 pub mod jwt;
 pub mod mail;
