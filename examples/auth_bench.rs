@@ -15,8 +15,8 @@
 //! may create databases, default `postgres://postgres@127.0.0.1:5432/test`; `none` skips
 //! PostgreSQL). Targets: every ratio at least 0.5, p99 under 5 ms.
 
-#[path = "common/load.rs"]
-mod load;
+#[path = "common/bench.rs"]
+mod bench;
 
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
@@ -30,17 +30,10 @@ use poem_openapi::{OpenApi, OpenApiService};
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
 
-use load::{Load, Measured, Process, free_port, measure, ms, wait_listening};
+use bench::{Load, Measured, Process, env_or, free_port, measure, ms, wait_listening};
 
 const PASSWORD: &str = "correct horse battery staple";
 const EMAIL: &str = "bench@example.com";
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// One credential as a request carries it: a header name and value.
 #[derive(Clone)]
@@ -241,7 +234,7 @@ async fn log_in(base: &str, mode: &'static str) -> (Credential, Value) {
     let api = |path: &str| format!("{base}/auth/{path}");
     let body = json!({"email": EMAIL, "password1": PASSWORD, "password2": PASSWORD});
     let credential = match mode {
-        "token" => {
+        "token" | "jwt" => {
             let reply: Value = client
                 .post(api("registration/"))
                 .json(&body)
@@ -251,26 +244,14 @@ async fn log_in(base: &str, mode: &'static str) -> (Credential, Value) {
                 .json()
                 .await
                 .unwrap();
+            let value = match mode {
+                "token" => format!("Token {}", reply["key"].as_str().unwrap()),
+                _ => format!("Bearer {}", reply["access"].as_str().unwrap()),
+            };
             Credential {
                 mode,
                 header: "authorization",
-                value: format!("Token {}", reply["key"].as_str().unwrap()),
-            }
-        }
-        "jwt" => {
-            let reply: Value = client
-                .post(api("registration/"))
-                .json(&body)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            Credential {
-                mode,
-                header: "authorization",
-                value: format!("Bearer {}", reply["access"].as_str().unwrap()),
+                value,
             }
         }
         _ => {

@@ -8,8 +8,8 @@
 //! and after the flood, and the server's peak memory. Environment: `CONNECTIONS` (default 64),
 //! `SECONDS` (default 30), `TESSERA_BIN` (default target/release/tessera).
 
-#[path = "common/load.rs"]
-mod load;
+#[path = "common/bench.rs"]
+mod bench;
 
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -17,23 +17,10 @@ use std::time::Duration;
 
 use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
 
-use load::{Load, Process, free_port, measure, ms, wait_listening};
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use bench::{Load, Process, env_or, free_port, measure, ms, peak_rss_kib, wait_listening};
 
 fn file_mib(path: &std::path::Path) -> f64 {
     std::fs::metadata(path).map_or(0.0, |m| m.len() as f64 / 1_048_576.0)
-}
-
-fn peak_rss_mib(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    Some(line.split_whitespace().nth(1)?.parse::<f64>().ok()? / 1024.0)
 }
 
 #[tokio::main]
@@ -71,7 +58,7 @@ async fn main() {
     let wal = dir.path().join("tessera.db-wal");
     let measured = measure(&format!("127.0.0.1:{port}"), &flood, connections, seconds).await;
     let wal_during = file_mib(&wal);
-    let rss = peak_rss_mib(server.0.id());
+    let rss = peak_rss_kib(server.0.id()).map(|kib| kib as f64 / 1024.0);
     // One checkpoint period later.
     tokio::time::sleep(Duration::from_secs(65)).await;
     let wal_after = file_mib(&wal);

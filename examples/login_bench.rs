@@ -12,6 +12,9 @@
 //! 69 MiB at 64. Memory must stay flat however many requests wait: hashing is bounded and
 //! reuses its working buffers.
 
+#[path = "common/bench.rs"]
+mod bench;
+
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,20 +22,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use bench::{env_or, peak_rss_kib};
+
 const PASSWORD: &str = "correct horse battery staple";
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn peak_rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
 
 #[tokio::main]
 async fn main() {

@@ -43,6 +43,13 @@ async fn spawn(backend: Backend, mode: AuthMode) -> TestApp {
     TestApp::spawn_with(backend, |config| config.auth.mode = mode).await
 }
 
+/// Instances A and B of one app over one PostgreSQL database (B drops first).
+async fn two_instances(mode: AuthMode) -> (TestApp, TestApp) {
+    let a = spawn(Backend::Postgres, mode).await;
+    let b = a.another_instance().await;
+    (a, b)
+}
+
 async fn bearer_get(app: &TestApp, path: &str, access: &str) -> Reply {
     let request = app.client.get(app.api(path)).bearer_auth(access);
     app.send(request).await
@@ -95,8 +102,7 @@ mod two_instances {
     test_support::postgres_test! {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn a_logout_on_one_instance_reaches_the_other() {
-            let a = spawn(Backend::Postgres, AuthMode::Token).await;
-            let b = a.another_instance().await;
+            let (a, b) = two_instances(AuthMode::Token).await;
             let key = a.register("ada@example.com").await;
             assert_eq!(b.get("user/", Some(&key)).await.status, 200);
 
@@ -112,8 +118,7 @@ mod two_instances {
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn a_password_change_ends_the_other_tokens_on_the_other_instance() {
-            let a = spawn(Backend::Postgres, AuthMode::Token).await;
-            let b = a.another_instance().await;
+            let (a, b) = two_instances(AuthMode::Token).await;
             let changer = a.register("ada@example.com").await;
             let other = a.login_key("ada@example.com", PASSWORD).await;
             for key in [&changer, &other] {
@@ -133,8 +138,7 @@ mod two_instances {
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn a_password_change_ends_the_other_sessions_on_the_other_instance() {
-            let a = spawn(Backend::Postgres, AuthMode::Session).await;
-            let b = a.another_instance().await;
+            let (a, b) = two_instances(AuthMode::Session).await;
             let mut changer = Browser::new(&a);
             let signup = changer
                 .post(
@@ -164,8 +168,7 @@ mod two_instances {
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn a_password_change_ends_the_other_jwt_families_on_the_other_instance() {
-            let a = spawn(Backend::Postgres, AuthMode::Jwt).await;
-            let b = a.another_instance().await;
+            let (a, b) = two_instances(AuthMode::Jwt).await;
             let (changer_access, changer_refresh) = jwt_signup(&a, "ada@example.com").await;
             let (other_access, other_refresh) = jwt_login(&a, "ada@example.com").await;
             for access in [&changer_access, &other_access] {
@@ -196,8 +199,7 @@ mod two_instances {
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn a_profile_edit_on_one_instance_shows_on_the_other() {
-            let a = spawn(Backend::Postgres, AuthMode::Token).await;
-            let b = a.another_instance().await;
+            let (a, b) = two_instances(AuthMode::Token).await;
             let key = a.register("ada@example.com").await;
             assert_eq!(b.get("user/", Some(&key)).await.body["first_name"], "");
 
@@ -216,8 +218,7 @@ mod two_instances {
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn revocations_reach_an_instance_whose_listener_was_killed() {
-            let a = spawn(Backend::Postgres, AuthMode::Token).await;
-            let b = a.another_instance().await;
+            let (a, b) = two_instances(AuthMode::Token).await;
             let first = a.register("ada@example.com").await;
             let second = a.login_key("ada@example.com", PASSWORD).await;
             let before = within(Duration::from_secs(10), "both listeners connect", || async {

@@ -1,5 +1,9 @@
-//! The examples' load generator: `connections` keep-alive HTTP/1.1 connections (hyper's bare
-//! client connection, cheap next to what it measures) sending one request back to back.
+//! What the benchmarks share: the load generator (`connections` keep-alive HTTP/1.1
+//! connections, hyper's bare client connection, cheap next to what it measures, sending one
+//! request back to back), settings from the environment, processes and their memory.
+
+// Each example compiles this file as its own module and uses a part of it.
+#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -94,6 +98,21 @@ pub async fn measure(address: &str, load: &Load, connections: usize, seconds: u6
         p99: percentile(0.99),
         statuses,
     }
+}
+
+/// The variable `name` parsed, or `default`.
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A process's peak resident memory, in KiB (Linux).
+pub fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 pub fn ms(d: Duration) -> f64 {
