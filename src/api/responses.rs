@@ -4,7 +4,7 @@
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object};
 
-use crate::service::accounts::User;
+use crate::service::principal::User;
 
 /// A confirmation message.
 #[derive(Object)]

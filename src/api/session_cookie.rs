@@ -11,8 +11,9 @@ use crate::api::caller::client_ip;
 use crate::api::cookies::CookieRules;
 use crate::api::edge::csrf::Csrf;
 use crate::api::error::ApiError;
-use crate::service::accounts::{Accounts, Principal, User};
+use crate::service::accounts::Accounts;
 use crate::service::audit::Caller;
+use crate::service::principal::{Principal, User};
 
 /// The account service plus the cookie rules; attached once as request data (shared, so
 /// every request's copy is one reference count).

@@ -5,10 +5,11 @@
 
 use chrono::Utc;
 
-use crate::service::accounts::{Accounts, User};
+use crate::service::accounts::Accounts;
 use crate::service::audit::{Caller, Entry, Event};
 use crate::service::email_address::normalize_email;
 use crate::service::error::{Error, Result};
+use crate::service::principal::User;
 use crate::service::revocations::Revoked;
 use crate::store::credentials::Keep;
 use crate::store::{self};

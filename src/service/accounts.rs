@@ -1,5 +1,5 @@
 //! The account service: what every use case shares (database, configuration, hasher, mail,
-//! limits, audit trail) and the user as the use cases see it.
+//! limits, audit trail). The user and the caller's credential are in `principal`.
 //!
 //! The use cases themselves live in files named for them (`registration`, `login`, `profile`,
 //! `password_change`, `password_reset`, `email_verification`, and the credentials: `tokens`,
@@ -8,7 +8,6 @@
 
 use std::sync::Arc;
 
-use entity::user;
 use sea_orm::DatabaseConnection;
 
 use crate::config::Config;
@@ -19,72 +18,13 @@ use crate::service::credential_cache::CredentialCache;
 use crate::service::error::{Error, Result};
 use crate::service::password_hashing::PasswordHasher;
 use crate::service::password_validation::PasswordPolicy;
+use crate::service::principal::User;
 use crate::service::rate_limits::{Action, RateLimiter, Subjects};
 use crate::service::revocations::Revocations;
 use crate::service::usernames;
-use crate::store::credentials::Keep;
-use crate::store::refresh_tokens::FamilyId;
-use crate::store::{self, sessions::SessionId, tokens::TokenId, users::UserId};
+use crate::store::{self, users::UserId};
 
 pub const MAX_NAME_LENGTH: usize = 150;
-
-/// A user as the rest of the application sees it: no password hash.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct User {
-    pub id: UserId,
-    pub email: String,
-    pub username: String,
-    pub first_name: String,
-    pub last_name: String,
-    pub is_active: bool,
-    pub is_staff: bool,
-    pub is_superuser: bool,
-}
-
-impl From<user::Model> for User {
-    fn from(model: user::Model) -> Self {
-        Self {
-            id: model.id,
-            email: model.email,
-            username: model.username,
-            first_name: model.first_name,
-            last_name: model.last_name,
-            is_active: model.is_active,
-            is_staff: model.is_staff,
-            is_superuser: model.is_superuser,
-        }
-    }
-}
-
-/// Who is calling, and with which credential (so logout can end exactly that one).
-#[derive(Debug, Clone)]
-pub struct Principal {
-    pub user: User,
-    pub credential: Credential,
-}
-
-/// The credential a request was authenticated with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Credential {
-    /// An opaque token (token mode).
-    Token(TokenId),
-    /// A JWT access token; `family` is the refresh family it was issued with.
-    Jwt { family: Option<FamilyId> },
-    /// A server-side session (session mode).
-    Session(SessionId),
-}
-
-impl Credential {
-    /// The credential to spare when a password change ends the user's others.
-    pub(super) fn spared(self) -> Keep {
-        match self {
-            Credential::Token(id) => Keep::Token(id),
-            Credential::Jwt { family: Some(id) } => Keep::RefreshFamily(id),
-            Credential::Jwt { family: None } => Keep::Nothing,
-            Credential::Session(id) => Keep::Session(id),
-        }
-    }
-}
 
 /// The account service. Cheap to clone (one shared reference): the HTTP layer hands a copy
 /// to every request.

@@ -25,8 +25,8 @@ use moka::Expiry;
 use moka::sync::Cache;
 
 use crate::config::Config;
-use crate::service::accounts::Principal;
 use crate::service::error::{Error, Result};
+use crate::service::principal::Principal;
 use crate::store::refresh_tokens::FamilyId;
 use crate::store::users::UserId;
 

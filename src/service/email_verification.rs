@@ -6,10 +6,11 @@ use sea_orm::ConnectionTrait;
 
 use crate::mail::MailKind;
 use crate::secrets;
-use crate::service::accounts::{Accounts, User, human_duration, user_context};
+use crate::service::accounts::{Accounts, human_duration, user_context};
 use crate::service::audit::{Caller, Entry, Event};
 use crate::service::email_address::normalize_email;
 use crate::service::error::{Error, Result};
+use crate::service::principal::User;
 use crate::service::rate_limits::Action;
 use crate::store;
 

@@ -6,10 +6,11 @@ use secrecy::SecretString;
 
 use crate::config::{EmailVerification, LoginMethod};
 use crate::messages::*;
-use crate::service::accounts::{Accounts, User};
+use crate::service::accounts::Accounts;
 use crate::service::audit::{Caller, Entry, Event};
 use crate::service::email_address::normalize_email;
 use crate::service::error::{Error, FieldErrors, Result};
+use crate::service::principal::User;
 use crate::service::rate_limits::{Action, Subjects};
 use entity::user;
 

@@ -16,6 +16,7 @@ pub mod password_change;
 pub mod password_hashing;
 pub mod password_reset;
 pub mod password_validation;
+pub mod principal;
 pub mod profile;
 pub mod rate_limits;
 pub mod registration;

@@ -6,10 +6,11 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::mail::MailKind;
 use crate::messages::*;
-use crate::service::accounts::{Accounts, Principal, User, user_context};
+use crate::service::accounts::{Accounts, user_context};
 use crate::service::audit::{Caller, Entry, Event};
 use crate::service::error::{Error, FieldErrors, Result};
 use crate::service::password_validation::UserAttributes;
+use crate::service::principal::{Principal, User};
 use crate::service::rate_limits::{Action, Subjects};
 use crate::service::revocations::{Pending, Revoked};
 use crate::store::credentials::Keep;

@@ -1,8 +1,9 @@
 //! The logged-in user's details (`user/`).
 
 use crate::messages::*;
-use crate::service::accounts::{Accounts, MAX_NAME_LENGTH, Principal, User};
+use crate::service::accounts::{Accounts, MAX_NAME_LENGTH};
 use crate::service::error::{Error, FieldErrors, Result};
+use crate::service::principal::{Principal, User};
 use crate::service::revocations::Revoked;
 use crate::store::{self};
 

@@ -6,10 +6,11 @@ use std::net::IpAddr;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::secrets;
-use crate::service::accounts::{Accounts, Credential, Principal, User};
+use crate::service::accounts::Accounts;
 use crate::service::audit::{Caller, Entry, Event};
 use crate::service::credential_cache::{CredentialKey, Verified};
 use crate::service::error::Result;
+use crate::service::principal::{Credential, Principal, User};
 use crate::service::revocations::Revoked;
 use crate::store;
 

@@ -7,10 +7,11 @@ use chrono::{Duration, Utc};
 
 use crate::messages::*;
 use crate::secrets;
-use crate::service::accounts::{Accounts, Credential, Principal};
+use crate::service::accounts::Accounts;
 use crate::service::audit::{Caller, Entry, Event};
 use crate::service::credential_cache::{CredentialKey, Verified};
 use crate::service::error::{Error, Result};
+use crate::service::principal::{Credential, Principal};
 use crate::service::revocations::Revoked;
 use crate::store::{self, users::UserId};
 

@@ -15,7 +15,7 @@ use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
 
 use crate::api::error::ApiError;
 use crate::api::mode::{Mode, session_login};
-use crate::service::accounts::Principal;
+use crate::service::principal::Principal;
 
 /// The caller, authenticated by the mode's credential (401, or 403 in session mode, otherwise).
 pub struct Authenticated<M>(pub Principal, PhantomData<M>);

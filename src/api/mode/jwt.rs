@@ -24,10 +24,11 @@ use crate::api::session_cookie::CookieSessions;
 use crate::api::tags::Tag;
 use crate::config::{Config, JwtConfig};
 use crate::messages;
-use crate::service::accounts::{Accounts, Principal, User};
+use crate::service::accounts::Accounts;
 use crate::service::audit::Caller;
 use crate::service::error::Error as ServiceError;
 use crate::service::jwt::{Issued, JwtRejection, JwtSessions, TokenPair};
+use crate::service::principal::{Principal, User};
 use crate::service::registration::Registered;
 
 /// Documented by `api::document` when `jwt.auth_cookie` names the access cookie.

@@ -23,7 +23,8 @@ use poem_openapi::{ApiResponse, OpenApi};
 use crate::api::edge::reshape::Challenge;
 use crate::api::error::ApiError;
 use crate::config::Config;
-use crate::service::accounts::{Accounts, Principal, User};
+use crate::service::accounts::Accounts;
+use crate::service::principal::{Principal, User};
 use crate::service::registration::Registered;
 
 pub use jwt::Jwt;

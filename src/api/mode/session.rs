@@ -17,8 +17,9 @@ use crate::api::session_cookie::CookieSessions;
 use crate::api::tags::Tag;
 use crate::config::Config;
 use crate::messages;
-use crate::service::accounts::{Accounts, Principal, User};
+use crate::service::accounts::Accounts;
 use crate::service::audit::Caller;
+use crate::service::principal::{Principal, User};
 use crate::service::registration::Registered;
 
 /// The default cookie name; `api::document` puts the configured one in the document.

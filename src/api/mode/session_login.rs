@@ -8,8 +8,8 @@ use poem::web::cookie::CookieJar;
 use crate::api::edge::csrf;
 use crate::api::error::ApiError;
 use crate::api::session_cookie::CookieSessions;
-use crate::service::accounts::{Principal, User};
 use crate::service::audit::Caller;
+use crate::service::principal::{Principal, User};
 
 fn enabled(sessions: &CookieSessions) -> bool {
     sessions.accounts().config().auth.session_login

@@ -19,8 +19,9 @@ use crate::api::session_cookie::CookieSessions;
 use crate::api::tags::Tag;
 use crate::config::Config;
 use crate::messages;
-use crate::service::accounts::{Accounts, Principal, User};
+use crate::service::accounts::Accounts;
 use crate::service::audit::Caller;
+use crate::service::principal::{Principal, User};
 use crate::service::registration::Registered;
 
 const KEYWORD: &str = "Token";

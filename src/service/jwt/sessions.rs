@@ -16,11 +16,12 @@ use moka::Expiry;
 use moka::sync::Cache;
 
 use crate::messages::USER_INACTIVE;
-use crate::service::accounts::{Accounts, Credential, Principal, User};
+use crate::service::accounts::Accounts;
 use crate::service::audit::{Caller, Entry, Event};
 use crate::service::credential_cache::{CredentialKey, Verified};
 use crate::service::error::{Error, Result};
 use crate::service::jwt::keys::{Claims, Issued, JwtKeys, JwtRejection, TokenType};
+use crate::service::principal::{Credential, Principal, User};
 use crate::service::revocations::Revoked;
 use crate::store;
 use crate::store::refresh_tokens::FamilyId;
