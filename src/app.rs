@@ -14,6 +14,7 @@ use sea_orm::DatabaseConnection;
 use secrecy::SecretString;
 
 use crate::api::edge::header_timeout::HeaderTimeout;
+use crate::api::guard::Guard;
 use crate::config::{Config, redact_url_password};
 use crate::mail::outbox::{Outbox, OutboxWorker};
 use crate::mail::templates::Templates;
@@ -32,6 +33,7 @@ pub struct App {
     pub transport: Arc<Transport>,
     /// The HTTP application, built once (its mode's credential strategy included).
     routes: Arc<poem::endpoint::BoxEndpoint<'static>>,
+    guard: Guard,
 }
 
 impl App {
@@ -54,9 +56,11 @@ impl App {
         let config = Arc::new(config);
         let accounts = Accounts::new(db.clone(), config.clone(), hasher, outbox.clone())?;
         // The mode's credential strategy is built here, so a bad JWT key stops startup.
-        let routes = poem::EndpointExt::boxed(crate::api::routes(accounts.clone(), &config)?);
+        let (routes, guard) = crate::api::routes(accounts.clone(), &config)?;
+        let routes = poem::EndpointExt::boxed(routes);
         Ok(Self {
             routes: Arc::new(routes),
+            guard,
             config,
             db,
             accounts,
@@ -85,9 +89,42 @@ impl App {
         )
     }
 
-    /// The HTTP application, to serve or to nest in another poem app.
+    /// The HTTP application, to serve or to nest in another poem app (with
+    /// [`App::start_background`] running beside it).
     pub fn routes(&self) -> impl poem::Endpoint + 'static {
         self.routes.clone()
+    }
+
+    /// A middleware for the embedding product's own routes: their handlers can then take
+    /// [`crate::CurrentUser`] or [`crate::MaybeUser`] (see `api::guard`).
+    pub fn guard(&self) -> Guard {
+        self.guard.clone()
+    }
+
+    /// Starts what must run beside the routes: the mail worker (without it no mail leaves the
+    /// outbox), the revocation feed (other instances' logouts and password changes), and
+    /// SQLite's checkpoints. `serve` starts it itself; an application that embeds the routes
+    /// calls it once and keeps the handle (dropping it stops the work).
+    pub async fn start_background(&self) -> Background {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let mut feed = self.revocation_feed();
+        if let Err(err) = feed.replay().await {
+            tracing::warn!(error = %err, "could not read the revocation log at startup");
+        }
+        let others = vec![
+            tokio::spawn(feed.run(stopped.clone())),
+            tokio::spawn(crate::store::checkpoint_every(
+                self.db.clone(),
+                Duration::from_secs(60),
+                stopped.clone(),
+            )),
+        ];
+        let outbox = tokio::spawn(self.outbox_worker().run(stopped));
+        Background {
+            stop,
+            outbox: Some(outbox),
+            others,
+        }
     }
 
     /// Serves on `config.bind` until `shutdown` completes, then drains open requests.
@@ -128,18 +165,7 @@ impl App {
             "Tessera is listening; Swagger UI at {base}/docs"
         );
         tracing::info!(backend = %self.transport.describe(), "mail delivery");
-        let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
-        let mut feed = self.revocation_feed();
-        if let Err(err) = feed.replay().await {
-            tracing::warn!(error = %err, "could not read the revocation log at startup");
-        }
-        tokio::spawn(feed.run(worker_stopped.clone()));
-        tokio::spawn(crate::store::checkpoint_every(
-            self.db.clone(),
-            Duration::from_secs(60),
-            worker_stopped.clone(),
-        ));
-        let worker = tokio::spawn(self.outbox_worker().run(worker_stopped));
+        let background = self.start_background().await;
         let routes = self.routes();
         let acceptor = HeaderTimeout::new(
             acceptor,
@@ -150,15 +176,40 @@ impl App {
             .run_with_graceful_shutdown(routes, shutdown, Some(Duration::from_secs(10)))
             .await;
         // Requests are drained; let the worker finish the message in hand, then stop it.
-        stop_worker.send(true).ok();
-        if tokio::time::timeout(Duration::from_secs(30), worker)
-            .await
-            .is_err()
+        background.stop().await;
+        self.db.close().await.ok();
+        served.context("serving HTTP")
+    }
+}
+
+/// The work [`App::start_background`] started; stops when dropped, or gracefully with
+/// [`Background::stop`].
+pub struct Background {
+    stop: tokio::sync::watch::Sender<bool>,
+    outbox: Option<tokio::task::JoinHandle<()>>,
+    others: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Background {
+    /// Lets the mail worker finish the message in hand (30 s at most), then stops everything.
+    pub async fn stop(mut self) {
+        self.stop.send(true).ok();
+        if let Some(outbox) = self.outbox.take()
+            && tokio::time::timeout(Duration::from_secs(30), outbox)
+                .await
+                .is_err()
         {
             tracing::warn!("mail worker did not stop in time; queued mail stays in the outbox");
         }
-        self.db.close().await.ok();
-        served.context("serving HTTP")
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.stop.send(true).ok();
+        for task in &self.others {
+            task.abort();
+        }
     }
 }
 

@@ -18,5 +18,6 @@ pub mod secrets;
 pub mod service;
 pub mod store;
 
-pub use app::App;
+pub use api::guard::{CurrentUser, Guard, MaybeUser};
+pub use app::{App, Background};
 pub use config::Config;

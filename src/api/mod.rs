@@ -11,6 +11,7 @@ pub mod document;
 pub mod edge;
 pub mod endpoints;
 pub mod error;
+pub mod guard;
 pub mod health;
 pub mod input;
 pub mod mode;
@@ -28,6 +29,8 @@ use crate::api::edge::reshape::Challenge;
 use crate::api::endpoints::{
     AuthApi, EmailVerificationApi, PasswordResetApi, UserApi, description,
 };
+use crate::api::guard::Guard;
+use crate::api::mode::credentials::Authenticate;
 use crate::api::mode::{Jwt, Mode, Session, Token};
 use crate::api::session_cookie::CookieSessions;
 use crate::config::{AuthMode, Config};
@@ -50,12 +53,12 @@ pub fn openapi_yaml(config: &Config) -> String {
     serde_yaml::to_string(&openapi_document(config)).expect("a JSON value converts to YAML")
 }
 
-/// The whole HTTP application; fails when the mode's credentials cannot be set up (a bad
-/// JWT key, say).
+/// The whole HTTP application, and the guard that lets other routes read its credentials;
+/// fails when the mode's credentials cannot be set up (a bad JWT key, say).
 pub fn routes(
     accounts: Accounts,
     config: &Config,
-) -> anyhow::Result<impl Endpoint<Output = Response> + 'static> {
+) -> anyhow::Result<(impl Endpoint<Output = Response> + 'static, Guard)> {
     let mounted = mounted(config, Some(&accounts))?;
     let spec = document::finish(&mounted.raw_spec, config);
     let allowed = AllowedMethods::from_document(&spec);
@@ -82,12 +85,25 @@ pub fn routes(
         .nest("/health", health::routes());
     let route = (mounted.outside_prefix)(route);
     let sessions = CookieSessions::new(accounts.clone(), edge::csrf::Csrf::from_config(config));
+    let guard = {
+        let attach_mode = mounted.attach_mode;
+        let (accounts, sessions) = (accounts.clone(), sessions.clone());
+        let csrf = edge::csrf::Csrf::from_config(config);
+        let proxies = caller::TrustedProxies::from_config(&config.server.trusted_proxies);
+        Guard::new(move |request| {
+            attach_mode(request);
+            request.set_data(accounts.clone());
+            request.set_data(sessions.clone());
+            request.set_data(csrf.clone());
+            request.set_data(proxies.clone());
+        })
+    };
     let app = route
         .with(NormalizePath::new(TrailingSlash::Trim))
         .data(accounts)
         .data(sessions)
         .data(BodyLimit(config.server.max_body_bytes));
-    Ok(edge::wrap(app, config, mounted.challenge, allowed))
+    Ok((edge::wrap(app, config, mounted.challenge, allowed), guard))
 }
 
 fn static_body(body: String, content_type: &'static str) -> impl Endpoint<Output = Response> {
@@ -117,6 +133,8 @@ struct Mounted {
     pub challenge: Challenge,
     /// Adds the mode's routes outside the API prefix.
     pub outside_prefix: Box<dyn FnOnce(Route) -> Route + Send>,
+    /// Attaches the mode's state and way of reading credentials to a request (for `Guard`).
+    pub attach_mode: Box<dyn Fn(&mut poem::Request) + Send + Sync>,
 }
 
 /// The one place that turns `auth.mode` into a credential strategy. Without `accounts` only
@@ -142,17 +160,26 @@ fn mount<M: Mode>(config: &Config, accounts: Option<&Accounts>) -> anyhow::Resul
         .url_prefix(config.server.prefix.trim_end_matches('/'));
     let raw_spec = service.spec();
     let swagger_html = service.swagger_ui_html();
-    let (endpoint, outside_prefix): (_, Box<dyn FnOnce(Route) -> Route + Send>) = match accounts {
+    type AttachMode = Box<dyn Fn(&mut poem::Request) + Send + Sync>;
+    let (endpoint, outside_prefix, attach_mode): (
+        _,
+        Box<dyn FnOnce(Route) -> Route + Send>,
+        AttachMode,
+    ) = match accounts {
         Some(accounts) => {
             let state = M::state(accounts, config)?;
-            let outside = state.clone();
+            let (outside, guarded) = (state.clone(), state.clone());
             let endpoint = poem::EndpointExt::data(service, state);
             (
                 Some(poem::EndpointExt::boxed(endpoint)),
                 Box::new(move |route| M::outside_prefix(route, &outside)),
+                Box::new(move |request| {
+                    request.set_data(guarded.clone());
+                    request.set_data(Authenticate::of::<M>());
+                }),
             )
         }
-        None => (None, Box::new(|route| route)),
+        None => (None, Box::new(|route| route), Box::new(|_| {})),
     };
     Ok(Mounted {
         endpoint,
@@ -160,5 +187,6 @@ fn mount<M: Mode>(config: &Config, accounts: Option<&Accounts>) -> anyhow::Resul
         swagger_html,
         challenge: M::CHALLENGE,
         outside_prefix,
+        attach_mode,
     })
 }

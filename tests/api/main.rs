@@ -23,6 +23,7 @@ mod docs_page;
 mod email_flows;
 mod email_secrets_at_rest;
 mod email_smtp;
+mod embedding;
 mod error_catalogue;
 mod file_modes;
 mod http_errors;

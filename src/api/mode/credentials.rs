@@ -7,6 +7,7 @@
 //! mode's security schemes, so the OpenAPI document marks exactly the operations that need a
 //! credential (and, through poem-openapi's security fallback, those where it is optional).
 
+use std::future::Future;
 use std::marker::PhantomData;
 
 use poem::{Request, RequestBody};
@@ -22,6 +23,24 @@ pub struct Authenticated<M>(pub Principal, PhantomData<M>);
 
 /// The caller if a credential was presented; an invalid one is still refused.
 pub struct MaybeAuthenticated<M>(pub Option<Principal>, PhantomData<M>);
+
+/// The mode's way of reading a credential, as request data (for `api::guard`, where the
+/// mode is not a type parameter).
+#[derive(Clone, Copy)]
+pub struct Authenticate(for<'a> fn(&'a Request) -> BoxedPrincipal<'a>);
+
+type BoxedPrincipal<'a> =
+    std::pin::Pin<Box<dyn Future<Output = Result<Option<Principal>, ApiError>> + Send + 'a>>;
+
+impl Authenticate {
+    pub fn of<M: Mode>() -> Self {
+        Self(|request| Box::pin(principal::<M>(request)))
+    }
+
+    pub async fn principal(&self, request: &Request) -> Result<Option<Principal>, ApiError> {
+        (self.0)(request).await
+    }
+}
 
 /// The mode's credential, else a session opened at login by `auth.session_login`.
 async fn principal<M: Mode>(request: &Request) -> Result<Option<Principal>, ApiError> {
