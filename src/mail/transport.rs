@@ -132,7 +132,7 @@ impl Transport {
         let email = build(from, to, message)?;
         match &self.backend {
             Backend::Console => {
-                print_to_console(&email.formatted());
+                print_to_console(from, to, message);
                 Ok(())
             }
             Backend::Smtp(smtp) => smtp.send(email).await,
@@ -256,16 +256,48 @@ fn build(from: &str, to: &str, message: &Rendered) -> Result<Message, DeliveryEr
         .map_err(|err| DeliveryError::permanent(format!("cannot build the message: {err}")))
 }
 
-/// Like Django's console backend: the message as sent, then a line of 79 dashes.
-fn print_to_console(formatted: &[u8]) {
-    let text = String::from_utf8_lossy(formatted).replace("\r\n", "\n");
+/// Like Django's console backend, but for reading: the addresses and subject, the text part
+/// decoded (not quoted-printable) with every link on a line of its own, so it can be clicked or
+/// copied whole; the HTML part only when the log level is `debug`. Then 79 dashes.
+fn print_to_console(from: &str, to: &str, message: &Rendered) {
     // Holding stdout's lock for the whole message keeps concurrent messages (and any other
     // output of this process) from interleaving with it.
     let mut out = std::io::stdout().lock();
     // Nowhere to report a closed stdout; the outbox counts the message as sent either way.
-    let _ = writeln!(out, "{}", text.trim_end_matches('\n'));
+    let _ = writeln!(
+        out,
+        "From: {from}\nTo: {to}\nSubject: {}\n",
+        message.subject
+    );
+    let _ = writeln!(out, "{}", links_on_own_lines(message.text.trim_end()));
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        let _ = writeln!(out, "\n-- HTML part --\n{}", message.html.trim_end());
+    }
     let _ = writeln!(out, "{}", "-".repeat(79));
     let _ = out.flush();
+}
+
+/// `text` with each `http://` or `https://` link moved onto a line of its own.
+fn links_on_own_lines(text: &str) -> String {
+    let mut lines = Vec::new();
+    for line in text.lines() {
+        let mut prose: Vec<&str> = Vec::new();
+        for word in line.split(' ') {
+            if word.starts_with("http://") || word.starts_with("https://") {
+                if !prose.is_empty() {
+                    lines.push(prose.join(" "));
+                    prose.clear();
+                }
+                lines.push(word.to_owned());
+            } else {
+                prose.push(word);
+            }
+        }
+        if !prose.is_empty() || line.is_empty() {
+            lines.push(prose.join(" "));
+        }
+    }
+    lines.join("\n")
 }
 
 /// The password in a URL's userinfo, as written and percent-decoded.
@@ -322,6 +354,15 @@ mod tests {
             text: "Hello\nhttps://example.com/x/\n".into(),
             html: "<p>Hello <a href=\"https://example.com/x/\">link</a></p>".into(),
         }
+    }
+
+    #[test]
+    fn console_links_stand_on_lines_of_their_own() {
+        let text = "Hello!\n\nTo confirm this is correct, go to https://example.com/verify-email/abc=def/ now\n\nBye";
+        assert_eq!(
+            links_on_own_lines(text),
+            "Hello!\n\nTo confirm this is correct, go to\nhttps://example.com/verify-email/abc=def/\nnow\n\nBye"
+        );
     }
 
     #[test]
