@@ -28,7 +28,8 @@ pub const MIN_SECRET_KEY_BYTES: usize = 32;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Address the HTTP server listens on.
+    /// Address the HTTP server listens on: `IP:PORT`, or `localhost:PORT`.
+    #[serde(deserialize_with = "deserialize_bind")]
     pub bind: SocketAddr,
     /// Public base URL of this service, used to build links; never taken from the Host header.
     pub public_url: url::Url,
@@ -434,6 +435,7 @@ impl Default for CredentialCacheConfig {
 pub struct CorsConfig {
     /// Origins allowed to call the API from a browser, e.g. `["https://app.example.com"]`.
     /// Only these get CORS headers, credentials (cookies) included.
+    #[serde(deserialize_with = "one_or_many")]
     pub allowed_origins: Vec<String>,
     /// How long browsers may cache a preflight answer.
     pub max_age_seconds: u32,
@@ -586,6 +588,50 @@ fn parse_proxy(entry: &str) -> Option<ipnet::IpNet> {
     })
 }
 
+/// `bind`: a socket address, or `localhost:PORT` (the loopback address, without asking DNS).
+fn deserialize_bind<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<SocketAddr, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    if let Ok(address) = text.parse() {
+        return Ok(address);
+    }
+    text.strip_prefix("localhost:")
+        .and_then(|port| port.parse::<u16>().ok())
+        .map(|port| SocketAddr::from(([127, 0, 0, 1], port)))
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "{text:?} is not an address to listen on (IP:PORT or localhost:PORT)"
+            ))
+        })
+}
+
+/// A list, or one string standing for a list of one.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(deserializer)? {
+        OneOrMany::One(one) => vec![one],
+        OneOrMany::Many(many) => many,
+    })
+}
+
+/// Where links point when `public_url` is not set: the address served, with a loopback
+/// address in place of "every interface" (`0.0.0.0` is no place to send a browser).
+fn public_url_for(bind: SocketAddr) -> url::Url {
+    let ip = match bind.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    url::Url::parse(&format!("http://{}", SocketAddr::new(ip, bind.port())))
+        .expect("a socket address makes a URL")
+}
+
 /// `server.trusted_proxies`: CIDR ranges, or single addresses (a /32 or /128).
 fn deserialize_proxies<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
@@ -673,6 +719,8 @@ impl Config {
     ) -> Result<Loaded, ConfigError> {
         let vars: Vec<(String, String)> = vars.into_iter().collect();
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        // What the file and the environment say, without the defaults: which settings are set.
+        let mut given = Figment::new();
         match file {
             Some(path) if !path.exists() => {
                 return Err(ConfigError::Invalid(format!(
@@ -680,9 +728,13 @@ impl Config {
                     path.display()
                 )));
             }
-            Some(path) => figment = figment.merge(Toml::file_exact(path)),
+            Some(path) => {
+                figment = figment.merge(Toml::file_exact(path));
+                given = given.merge(Toml::file_exact(path));
+            }
             None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
-                figment = figment.merge(Toml::file_exact(DEFAULT_CONFIG_FILE))
+                figment = figment.merge(Toml::file_exact(DEFAULT_CONFIG_FILE));
+                given = given.merge(Toml::file_exact(DEFAULT_CONFIG_FILE));
             }
             None => {}
         }
@@ -715,17 +767,21 @@ impl Config {
                 KeyKind::Text => figment::value::Value::from(raw.clone()),
                 KeyKind::Other => raw.parse().unwrap_or_else(|never| match never {}),
             };
-            figment = figment.merge(Serialized::default(&key, value));
+            figment = figment.merge(Serialized::default(&key, value.clone()));
+            given = given.merge(Serialized::default(&key, value));
             sources.push((key, name.clone()));
         }
 
-        let config: Config = figment.extract().map_err(|err: figment::Error| {
+        let mut config: Config = figment.extract().map_err(|err: figment::Error| {
             let key = err.path.join(".");
             match sources.iter().rev().find(|(k, _)| *k == key) {
                 Some((_, var)) => ConfigError::Invalid(format!("{err} (set by {var})")),
                 None => ConfigError::Figment(Box::new(err)),
             }
         })?;
+        if !given.contains("public_url") {
+            config.public_url = public_url_for(config.bind);
+        }
         config.validate()?;
         Ok(Loaded { config, warnings })
     }

@@ -84,18 +84,20 @@ async fn serve_with_no_configuration_runs_the_whole_token_journey() {
     .await;
     assert_eq!(status, 200, "the new password works");
 
+    let base = server.base.clone();
     let (exit, logs, stdout) = server.stop();
     assert!(exit.success(), "a graceful stop exits 0: {exit}\n{logs}");
     // The default console backend printed the confirmation email, decoded, its link whole on
-    // a line of its own (not cut by quoted-printable soft breaks)...
+    // a line of its own (not cut by quoted-printable soft breaks), pointing at the port served
+    // (no `public_url` is set: it follows `bind`)...
     assert!(stdout.contains("To: new.user@example.com"), "{stdout}");
     assert!(
-        stdout.lines().any(
-            |line| line.starts_with("http://127.0.0.1:8000/verify-email/")
+        stdout
+            .lines()
+            .any(|line| line.starts_with(&format!("{base}/verify-email/"))
                 && line.ends_with('/')
                 && !line.contains(' ')
-                && !line.contains("=\n")
-        ),
+                && !line.contains("=\n")),
         "{stdout}"
     );
     assert!(

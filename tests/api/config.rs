@@ -241,3 +241,72 @@ fn the_example_file_lists_every_setting_and_loads() {
     }
     assert_eq!(loaded.config.database.url, Config::default().database.url);
 }
+
+#[test]
+fn public_url_follows_bind_unless_it_is_set() {
+    let load = |pairs: &[(&str, &str)]| Config::load(None, vars(pairs)).unwrap().config;
+    let config = load(&[("TESSERA_BIND", "127.0.0.1:9000")]);
+    assert_eq!(config.public_url.as_str(), "http://127.0.0.1:9000/");
+    // Every interface is no address for a link: the loopback one stands in.
+    let config = load(&[("TESSERA_BIND", "0.0.0.0:8080")]);
+    assert_eq!(config.public_url.as_str(), "http://127.0.0.1:8080/");
+    let config = load(&[("TESSERA_BIND", "[::]:8080")]);
+    assert_eq!(config.public_url.as_str(), "http://[::1]:8080/");
+    let config = load(&[
+        ("TESSERA_BIND", "0.0.0.0:8080"),
+        ("TESSERA_PUBLIC_URL", "https://accounts.example.com"),
+    ]);
+    assert_eq!(config.public_url.as_str(), "https://accounts.example.com/");
+    let set_in_file = file("bind = \"127.0.0.1:7000\"\npublic_url = \"https://a.example.com\"\n");
+    let config = Config::load(Some(set_in_file.path()), vars(&[]))
+        .unwrap()
+        .config;
+    assert_eq!(config.public_url.as_str(), "https://a.example.com/");
+}
+
+#[test]
+fn bind_takes_localhost_and_names_a_bad_address() {
+    let config = Config::load(None, vars(&[("TESSERA_BIND", "localhost:8001")]))
+        .unwrap()
+        .config;
+    assert_eq!(config.bind.to_string(), "127.0.0.1:8001");
+    assert_eq!(config.public_url.as_str(), "http://127.0.0.1:8001/");
+    let in_file = file("bind = \"localhost:7001\"\n");
+    let config = Config::load(Some(in_file.path()), vars(&[]))
+        .unwrap()
+        .config;
+    assert_eq!(config.bind.to_string(), "127.0.0.1:7001");
+    let err = Config::load(None, vars(&[("TESSERA_BIND", "example.com:80")]))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("bind") && err.contains("example.com:80"),
+        "{err}"
+    );
+}
+
+#[test]
+fn cors_origins_take_one_string_or_a_list() {
+    let origins = |pairs: &[(&str, &str)]| {
+        Config::load(None, vars(pairs))
+            .unwrap()
+            .config
+            .cors
+            .allowed_origins
+    };
+    assert_eq!(
+        origins(&[("TESSERA_CORS__ALLOWED_ORIGINS", "https://app.example.com")]),
+        ["https://app.example.com"]
+    );
+    assert_eq!(
+        origins(&[(
+            "TESSERA_CORS__ALLOWED_ORIGINS",
+            r#"["https://a.example.com", "https://b.example.com"]"#
+        )]),
+        ["https://a.example.com", "https://b.example.com"]
+    );
+    let one = file("[cors]\nallowed_origins = \"https://app.example.com\"\n");
+    let config = Config::load(Some(one.path()), vars(&[])).unwrap().config;
+    assert_eq!(config.cors.allowed_origins, ["https://app.example.com"]);
+}
