@@ -268,7 +268,22 @@ async fn login_answers_204_and_sets_the_session_cookie(backend: Backend) {
 
     let mut browser = Browser::new(&app);
     let csrf = browser.fetch_csrf().await;
-    assert_csrf_cookie(&issued(&csrf, CSRF_COOKIE), &DEFAULTS);
+    let cookie = issued(&csrf, CSRF_COOKIE);
+    assert_csrf_cookie(&cookie, &DEFAULTS);
+    // The body carries the same token, for pages that cannot read the cookie; once the
+    // browser has the cookie, its value is answered and no new cookie is set.
+    assert_eq!(
+        csrf.body,
+        json!({"detail": "CSRF cookie set.", "csrf_token": cookie.value})
+    );
+    assert_eq!(
+        csrf.headers.get_all("set-cookie").iter().count(),
+        1,
+        "{csrf:?}"
+    );
+    let again = browser.fetch_csrf().await;
+    assert_eq!(again.body["csrf_token"], json!(cookie.value));
+    assert_eq!(set_cookie(&again, CSRF_COOKIE).map(|c| c.raw), None);
 
     let login = browser.login("ada@example.com", PASSWORD).await;
     assert_eq!(login.status, 204, "{}", login.text);

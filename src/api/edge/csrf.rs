@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use poem::http::Method;
 use poem::http::header::{HOST, ORIGIN};
-use poem::web::cookie::Cookie;
+use poem::web::cookie::{Cookie, CookieJar};
 use poem::{Endpoint, IntoResponse, Request, Response};
 use subtle::ConstantTimeEq;
 
@@ -64,6 +64,18 @@ impl Csrf {
 
     /// A `csrftoken` cookie with a new secret (also at every login, as Django's
     /// `rotate_token`): readable by the page, a year long.
+    /// The CSRF token of the request whose cookies are `jar`: its cookie's, or a new one set
+    /// in the jar now (so `hand_out_cookie` adds no second one).
+    pub fn token(&self, jar: &CookieJar) -> String {
+        if let Some(cookie) = jar.get(&self.cookie.csrf_cookie_name) {
+            return cookie.value_str().to_owned();
+        }
+        let cookie = self.new_cookie();
+        let token = cookie.value_str().to_owned();
+        jar.add(cookie);
+        token
+    }
+
     pub fn new_cookie(&self) -> Cookie {
         CookieRules::csrf(&self.cookie).lasting(
             &self.cookie.csrf_cookie_name,

@@ -7,8 +7,9 @@ use poem::web::Data;
 use poem::web::cookie::CookieJar;
 use poem_openapi::payload::Json;
 use poem_openapi::registry::MetaSecurityScheme;
-use poem_openapi::{ApiResponse, OpenApi};
+use poem_openapi::{ApiResponse, Object, OpenApi};
 
+use crate::api::edge::csrf::Csrf;
 use crate::api::edge::reshape::Challenge;
 use crate::api::error::ApiError;
 use crate::api::mode::Mode;
@@ -105,6 +106,14 @@ impl Mode for Session {
     }
 }
 
+/// `csrf/`'s answer.
+#[derive(Object)]
+pub struct CsrfToken {
+    detail: String,
+    /// The `csrftoken` cookie's value, to send back in `X-CSRFToken`.
+    csrf_token: String,
+}
+
 /// Session mode's own endpoints: `logout/` and `csrf/`.
 pub struct SessionOwnApi;
 
@@ -133,14 +142,18 @@ impl SessionOwnApi {
     /// Get a CSRF cookie
     ///
     /// For single-page apps: makes sure the readable `csrftoken` cookie is set (any response
-    /// sets it when the request has none); echo its value in `X-CSRFToken`.
+    /// sets it when the request has none) and answers its value too, for a page that cannot
+    /// read the cookie (one on a sibling subdomain); echo it in `X-CSRFToken`.
     #[oai(
         path = "/csrf/",
         method = "get",
         operation_id = "getCsrfToken",
         tag = "Tag::Auth"
     )]
-    async fn csrf(&self) -> Success<Detail> {
-        Detail::new(messages::CSRF_SET)
+    async fn csrf(&self, csrf: Data<&Csrf>, jar: &CookieJar) -> Json<CsrfToken> {
+        Json(CsrfToken {
+            detail: messages::CSRF_SET.into(),
+            csrf_token: csrf.token(jar),
+        })
     }
 }
