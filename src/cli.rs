@@ -187,6 +187,9 @@ async fn migrate(config: &Config, action: MigrateAction, yes: bool) -> anyhow::R
 async fn create_superuser(config: Config, email: &str) -> anyhow::Result<()> {
     let password = match std::env::var("TESSERA_PASSWORD") {
         Ok(password) => SecretString::from(password),
+        Err(_) if !std::io::IsTerminal::is_terminal(&std::io::stdin()) => {
+            bail!("no terminal to ask for the password on: set TESSERA_PASSWORD in the environment")
+        }
         Err(_) => {
             let first = rpassword::prompt_password("Password: ").context("reading the password")?;
             let again =
@@ -345,8 +348,11 @@ fn hostname() -> String {
 
 fn init_logging(config: &Config) {
     use tracing_subscriber::EnvFilter;
+    // PostgreSQL's notices ("relation seaql_migrations already exists, skipping") are noise.
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&config.log.level))
+        .or_else(|_| {
+            EnvFilter::try_new(format!("{},sqlx::postgres::notice=warn", config.log.level))
+        })
         .unwrap_or_else(|_| EnvFilter::new("info"));
     // Colour only for a person at a terminal; files and log collectors get plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());

@@ -26,6 +26,16 @@ async fn serve_with_no_configuration_runs_the_whole_token_journey() {
     )
     .await;
     assert_eq!((status, body), (200, Value::Null), "Swagger UI is HTML");
+    // A query string may carry a secret: the access log never shows it.
+    let (status, _) = call(
+        &client,
+        Method::GET,
+        format!("{}/auth/user/?key=query-secret-1234", server.base),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 401);
 
     let (status, body) = call(
         &client,
@@ -114,9 +124,17 @@ async fn serve_with_no_configuration_runs_the_whole_token_journey() {
         "the Swagger UI URL is logged: {logs}"
     );
     assert!(logs.contains("no secret_key configured"), "{logs}");
-    for secret in [PASSWORD, NEW_PASSWORD, token.as_str()] {
+    for secret in [PASSWORD, NEW_PASSWORD, token.as_str(), "query-secret-1234"] {
         assert!(!logs.contains(secret), "a secret leaked into the logs");
     }
+    // The access log: one line per request, method, path, status.
+    assert!(
+        logs.lines().any(|line| line.contains("tessera::access")
+            && line.contains("method=GET")
+            && line.contains("path=/auth/user/")
+            && line.contains("status=401")),
+        "{logs}"
+    );
 
     assert!(
         dir.path().join("tessera.db").exists(),
@@ -261,6 +279,14 @@ fn migrate_createsuperuser_and_check() {
     );
     assert!(!weak.status.success());
     assert!(String::from_utf8_lossy(&weak.stderr).contains("This password is too short."));
+    // No terminal (stdin is not one here) and no TESSERA_PASSWORD: say what to do.
+    let unasked = run(path, &["createsuperuser", "--email", "c@example.com"], &[]);
+    assert!(!unasked.status.success());
+    assert!(
+        String::from_utf8_lossy(&unasked.stderr).contains("set TESSERA_PASSWORD"),
+        "{}",
+        String::from_utf8_lossy(&unasked.stderr)
+    );
 
     let check = text(run(path, &["check"], &[]));
     assert!(check.contains("database: ok"), "{check}");

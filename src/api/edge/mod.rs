@@ -1,6 +1,7 @@
 //! The HTTP edge: the layers every request passes through around the API, one concern a file.
 //!
 //! From the outside in:
+//! 0. `access_log`: one line per request (method, path, status, duration);
 //! 1. `cors`: CORS for the listed origins, nothing for others;
 //! 2. poem's cookie jar, so cookies set anywhere inside reach the answer;
 //! 3. `csrf::hand_out_cookie`: every answer gives a cookie-less client a CSRF cookie;
@@ -13,6 +14,7 @@
 //!
 //! `body_limit` and `header_timeout` are the limits enforced where bytes are read.
 
+pub mod access_log;
 pub mod body_limit;
 pub mod cors;
 pub mod csrf;
@@ -64,4 +66,5 @@ pub fn wrap(
         ))
         .with(CookieJarManager::new())
         .with(cors::layer(config))
+        .around(access_log::log)
 }
