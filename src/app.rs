@@ -56,7 +56,8 @@ impl App {
         let config = Arc::new(config);
         let accounts = Accounts::new(db.clone(), config.clone(), hasher, outbox.clone())?;
         // The mode's credential strategy is built here, so a bad JWT key stops startup.
-        let (routes, guard) = crate::api::routes(accounts.clone(), &config)?;
+        let inbox = transport.inbox().cloned();
+        let (routes, guard) = crate::api::routes(accounts.clone(), &config, inbox)?;
         let routes = poem::EndpointExt::boxed(routes);
         Ok(Self {
             routes: Arc::new(routes),

@@ -279,12 +279,15 @@ pub enum EmailBackend {
     Console,
     Smtp,
     File,
+    /// Kept in memory and shown at `/_inbox/` (development; loopback `bind` only).
+    Inbox,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EmailConfig {
-    /// `console` (print to stdout), `smtp` or `file` (one `.eml` per message).
+    /// `console` (print to stdout), `smtp`, `file` (one `.eml` per message) or `inbox` (the
+    /// last messages at `/_inbox/`, for development on a loopback address).
     pub backend: EmailBackend,
     /// Sender address (`From:`), e.g. `Tessera <no-reply@example.com>`.
     pub from: lettre::message::Mailbox,
@@ -806,6 +809,14 @@ impl Config {
         if ["/docs/", "/health/", "/openapi.json/", "/openapi.yaml/"].contains(&prefix.as_str()) {
             return invalid(format!(
                 "server.prefix {prefix:?} collides with a built-in route"
+            ));
+        }
+        if self.email.backend == EmailBackend::Inbox && !self.bind.ip().is_loopback() {
+            return invalid(format!(
+                "email.backend = \"inbox\" shows every message, live links included, to whoever \
+                 can reach /_inbox/: it is only for a loopback bind (127.0.0.1 or ::1), and bind \
+                 is {}",
+                self.bind
             ));
         }
         if !matches!(self.public_url.scheme(), "http" | "https") || !self.public_url.has_host() {

@@ -13,6 +13,7 @@ pub mod endpoints;
 pub mod error;
 pub mod guard;
 pub mod health;
+pub mod inbox_pages;
 pub mod input;
 pub mod mode;
 pub mod responses;
@@ -58,6 +59,7 @@ pub fn openapi_yaml(config: &Config) -> String {
 pub fn routes(
     accounts: Accounts,
     config: &Config,
+    inbox: Option<crate::mail::inbox::Inbox>,
 ) -> anyhow::Result<(impl Endpoint<Output = Response> + 'static, Guard)> {
     let mounted = mounted(config, Some(&accounts))?;
     let spec = document::finish(&mounted.raw_spec, config);
@@ -83,6 +85,13 @@ pub fn routes(
         )
         .at("/docs", get(swagger_ui(swagger)))
         .nest("/health", health::routes());
+    let route = match inbox {
+        Some(inbox) => route.nest(
+            "/_inbox",
+            inbox_pages::routes(inbox, &config.email.site_name),
+        ),
+        None => route,
+    };
     let route = (mounted.outside_prefix)(route);
     let sessions = CookieSessions::new(accounts.clone(), edge::csrf::Csrf::from_config(config));
     let guard = {

@@ -2,6 +2,7 @@
 //! (console, SMTP, file). Messages reach a backend only through the outbox worker
 //! (`service::outbox`), never from a request.
 
+pub mod inbox;
 pub mod outbox;
 pub mod templates;
 pub mod transport;

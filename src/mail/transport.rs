@@ -14,6 +14,7 @@ use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::Rendered;
+use super::inbox::Inbox;
 use crate::config::{EmailBackend, EmailConfig, redact_url_password};
 
 /// Why a delivery failed, in plain words, never containing credentials (the smtp_url may carry
@@ -54,6 +55,7 @@ enum Backend {
     Console,
     Smtp(Smtp),
     File(PathBuf),
+    Inbox(Inbox),
 }
 
 #[derive(Clone)]
@@ -116,6 +118,7 @@ impl Transport {
                 })?;
                 Backend::File(dir)
             }
+            EmailBackend::Inbox => Backend::Inbox(Inbox::default()),
         };
         Ok(Self { backend })
     }
@@ -136,6 +139,10 @@ impl Transport {
                 Ok(())
             }
             Backend::Smtp(smtp) => smtp.send(email).await,
+            Backend::Inbox(inbox) => {
+                inbox.deliver(from, to, message);
+                Ok(())
+            }
             Backend::File(dir) => write_eml(dir, &email.formatted()).await.map_err(|err| {
                 DeliveryError::transient(format!(
                     "cannot write the message into {}: {err}",
@@ -150,7 +157,7 @@ impl Transport {
     pub async fn check(&self) -> Result<(), DeliveryError> {
         match &self.backend {
             Backend::Smtp(smtp) => smtp.check().await,
-            Backend::Console | Backend::File(_) => Ok(()),
+            Backend::Console | Backend::File(_) | Backend::Inbox(_) => Ok(()),
         }
     }
 
@@ -160,6 +167,15 @@ impl Transport {
             Backend::Console => "console".into(),
             Backend::Smtp(smtp) => smtp.url.clone(),
             Backend::File(dir) => format!("file ({})", dir.display()),
+            Backend::Inbox(_) => "inbox (/_inbox/)".into(),
+        }
+    }
+
+    /// The development inbox, with `email.backend = "inbox"`.
+    pub fn inbox(&self) -> Option<&Inbox> {
+        match &self.backend {
+            Backend::Inbox(inbox) => Some(inbox),
+            _ => None,
         }
     }
 }

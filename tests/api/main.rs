@@ -27,6 +27,7 @@ mod embedding;
 mod error_catalogue;
 mod file_modes;
 mod http_errors;
+mod inbox;
 mod jwt_mode;
 mod login_logout;
 mod mail_transport;
