@@ -238,19 +238,36 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
         })
 }
 
-/// Fills in `config.secret_key` when none is configured: read from, or generated into, a
-/// `0600` key file, by default beside the SQLite database (so restarts keep credentials valid).
-pub fn ensure_secret_key(config: &mut Config) -> anyhow::Result<()> {
+/// Where the secret key comes from.
+pub enum SecretKeySource {
+    /// `secret_key` is set.
+    Configured,
+    /// A key file: read when it exists, generated when not.
+    File(PathBuf),
+}
+
+/// Where the secret key comes from; an error when nowhere will do (a shared database needs
+/// every instance to use the same configured key).
+pub fn secret_key_source(config: &Config) -> anyhow::Result<SecretKeySource> {
     if config.secret_key.is_some() {
-        return Ok(());
+        return Ok(SecretKeySource::Configured);
     }
-    let path = match (&config.secret_key_file, config.sqlite_path()) {
-        (Some(path), _) => path.clone(),
-        (None, Some(db)) => default_key_file(&db),
+    match (&config.secret_key_file, config.sqlite_path()) {
+        (Some(path), _) => Ok(SecretKeySource::File(path.clone())),
+        (None, Some(db)) => Ok(SecretKeySource::File(default_key_file(&db))),
         (None, None) => bail!(
             "secret_key is not set. With a shared database every instance must use the same \
              key: set TESSERA_SECRET_KEY (at least 32 random bytes) or secret_key_file"
         ),
+    }
+}
+
+/// Fills in `config.secret_key` when none is configured: read from, or generated into, a
+/// `0600` key file, by default beside the SQLite database (so restarts keep credentials valid).
+pub fn ensure_secret_key(config: &mut Config) -> anyhow::Result<()> {
+    let path = match secret_key_source(config)? {
+        SecretKeySource::Configured => return Ok(()),
+        SecretKeySource::File(path) => path,
     };
     let key = if path.exists() {
         let key = fs::read_to_string(&path)

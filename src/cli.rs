@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use migration::{Migrator, MigratorTrait};
 use sea_orm_migration::migrator::MigrationStatus;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 use crate::app::{self, App};
 use crate::config::{Config, LogFormat};
@@ -66,8 +66,13 @@ enum Command {
         /// The account's email address.
         email: String,
     },
-    /// Check the configuration, the database connection and (for SMTP) the mail server.
-    Check,
+    /// Check what `serve` would refuse: the configuration (JWT keys included), the secret key,
+    /// the database and (for SMTP) the mail server. Creates no files.
+    Check {
+        /// Also warn about settings wrong for production (like Django's `check --deploy`).
+        #[arg(long)]
+        deploy: bool,
+    },
     /// Send a test email through the configured backend right away (not via the outbox).
     Sendtestemail {
         /// Recipient address.
@@ -123,7 +128,7 @@ pub fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let loaded = Config::load(cli.config.as_deref(), std::env::vars())?;
-    let config = loaded.config;
+    let config = loaded.config.clone();
     init_logging(&config);
     for warning in &loaded.warnings {
         tracing::warn!("{warning}");
@@ -146,7 +151,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Createsuperuser { email } => create_superuser(config, &email).await,
         Command::Deactivate { email } => set_active(config, &email, false).await,
         Command::Activate { email } => set_active(config, &email, true).await,
-        Command::Check => check(config).await,
+        Command::Check { deploy } => check(config, &loaded.warnings, deploy).await,
         Command::Sendtestemail { address } => send_test_email(&config, &address).await,
         Command::Audit { user, limit, json } => audit(&config, user.as_deref(), limit, json).await,
     }
@@ -232,29 +237,62 @@ async fn set_active(config: Config, email: &str, active: bool) -> anyhow::Result
     Ok(())
 }
 
-async fn check(mut config: Config) -> anyhow::Result<()> {
+async fn check(config: Config, warnings: &[String], deploy: bool) -> anyhow::Result<()> {
     println!("configuration: ok (auth.mode = {:?})", config.auth.mode);
-    app::ensure_secret_key(&mut config)?;
-    let has_key = config
-        .secret_key
-        .as_ref()
-        .is_some_and(|k| !k.expose_secret().is_empty());
-    println!("secret key: {}", if has_key { "ok" } else { "missing" });
-    let db = app::connect(&config).await?;
-    crate::store::ping(&db)
-        .await
-        .context("querying the database")?;
-    let pending = Migrator::get_pending_migrations(&db).await?.len();
-    println!(
-        "database: ok ({}; {pending} pending migration(s))",
-        crate::config::redact_url_password(&config.database.url)
-    );
-    let transport = Transport::from_config(&config.email)?;
-    transport
-        .check()
-        .await
-        .with_context(|| format!("mail backend {}", transport.describe()))?;
-    println!("mail: ok ({})", transport.describe());
+    for warning in warnings {
+        println!("warning: {warning}");
+    }
+    if config.auth.mode == crate::config::AuthMode::Jwt {
+        crate::service::jwt::JwtKeys::from_config(&config)
+            .map_err(|err| anyhow::anyhow!("JWT keys: {err}"))?;
+        println!("jwt keys: ok ({:?})", config.jwt.algorithm);
+    }
+    // What serve would do about the key, without doing it (check creates no files).
+    match app::secret_key_source(&config)? {
+        app::SecretKeySource::Configured => println!("secret key: ok"),
+        app::SecretKeySource::File(path) if path.exists() => {
+            println!("secret key: ok (from {})", path.display())
+        }
+        app::SecretKeySource::File(path) => println!(
+            "secret key: none yet; serve will generate one into {}",
+            path.display()
+        ),
+    }
+    match config.sqlite_path() {
+        Some(path) if !path.exists() => println!(
+            "database: none yet; serve will create {} and migrate it",
+            path.display()
+        ),
+        _ => {
+            let db = app::connect(&config).await?;
+            crate::store::ping(&db)
+                .await
+                .context("querying the database")?;
+            let pending = Migrator::get_pending_migrations(&db).await?.len();
+            println!(
+                "database: ok ({}; {pending} pending migration(s))",
+                crate::config::redact_url_password(&config.database.url)
+            );
+        }
+    }
+    let dir = &config.email.file_dir;
+    if config.email.backend == crate::config::EmailBackend::File && !dir.exists() {
+        println!("mail: file; serve will create {}", dir.display());
+    } else {
+        let transport = Transport::from_config(&config.email)?;
+        transport
+            .check()
+            .await
+            .with_context(|| format!("mail backend {}", transport.describe()))?;
+        println!("mail: ok ({})", transport.describe());
+    }
+    if deploy {
+        let warnings = config.deployment_warnings();
+        for warning in &warnings {
+            println!("deploy: {warning}");
+        }
+        println!("deploy: {} warning(s)", warnings.len());
+    }
     Ok(())
 }
 

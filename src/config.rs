@@ -905,6 +905,61 @@ impl Config {
         }
     }
 
+    /// What `tessera check --deploy` warns about, as Django's `check --deploy` does: settings
+    /// that are fine on a laptop and wrong in production.
+    pub fn deployment_warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        let https = self.public_url.scheme() == "https";
+        if https && !self.session.cookie_secure {
+            warnings.push(
+                "public_url is https but session.cookie_secure = false: the session and CSRF \
+                 cookies would also travel over plain http"
+                    .to_owned(),
+            );
+        }
+        if https && self.auth.mode == AuthMode::Jwt && !self.jwt.cookie_secure {
+            warnings.push("public_url is https but jwt.cookie_secure = false".to_owned());
+        }
+        if !self.bind.ip().is_loopback() && self.server.trusted_proxies.is_empty() {
+            warnings.push(format!(
+                "bind = {} is reachable from other hosts and server.trusted_proxies is empty: \
+                 behind a proxy, rate limits and the audit trail see only the proxy's address",
+                self.bind
+            ));
+        }
+        match self.email.backend {
+            EmailBackend::Console | EmailBackend::Inbox => warnings.push(format!(
+                "email.backend = {:?} delivers no mail to anyone: use smtp",
+                self.email.backend
+            )),
+            EmailBackend::Smtp | EmailBackend::File => {}
+        }
+        if self.secret_key.is_none() {
+            warnings.push(
+                "no secret_key is set: a generated key file works for one machine; set \
+                 TESSERA_SECRET_KEY from your secret store"
+                    .to_owned(),
+            );
+        }
+        if self.sqlite_path().is_some() {
+            warnings.push(
+                "the database is SQLite: one instance only; several instances need PostgreSQL"
+                    .to_owned(),
+            );
+        }
+        if self
+            .public_url
+            .host_str()
+            .is_some_and(|host| host == "127.0.0.1" || host == "localhost")
+        {
+            warnings.push(format!(
+                "public_url = {} points at this machine: links in mails will not work elsewhere",
+                self.public_url
+            ));
+        }
+        warnings
+    }
+
     /// `public_url` without a trailing slash, for appending paths.
     pub fn public_base(&self) -> &str {
         self.public_url.as_str().trim_end_matches('/')

@@ -187,6 +187,88 @@ fn openapi_needs_no_database_and_prints_the_committed_document() {
     assert_eq!(yaml, json, "YAML and JSON carry the same document");
 }
 
+/// `check` catches what `serve` would refuse, says what `serve` would create without creating
+/// it, repeats the warnings in its own output, and with `--deploy` lists production mistakes.
+#[test]
+fn check_creates_nothing_and_catches_what_serve_would_refuse() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(
+        dir.path(),
+        &["check", "--deploy"],
+        &[("TESSERA_NOT_A_SETTING", "1")],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("warning: ignoring environment variable TESSERA_NOT_A_SETTING"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("secret key: none yet; serve will generate one"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("database: none yet; serve will create"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("deploy: email.backend = Console"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("deploy: no secret_key is set"), "{stdout}");
+    assert!(
+        stdout.contains("deploy: the database is SQLite"),
+        "{stdout}"
+    );
+    let created: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(created.is_empty(), "check created {created:?}");
+
+    // A JWT key serve would refuse is refused here, naming the setting.
+    let output = run(
+        dir.path(),
+        &["check"],
+        &[
+            ("TESSERA_AUTH__MODE", "jwt"),
+            ("TESSERA_JWT__ALGORITHM", "RS256"),
+            ("TESSERA_JWT__PRIVATE_KEY_FILE", "/nonexistent/key.pem"),
+        ],
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("JWT keys") && stderr.contains("key.pem"),
+        "{stderr}"
+    );
+
+    // A production-shaped setup has nothing to warn about.
+    let output = run(
+        dir.path(),
+        &["check", "--deploy"],
+        &[
+            ("TESSERA_BIND", "127.0.0.1:8000"),
+            ("TESSERA_PUBLIC_URL", "https://accounts.example.com"),
+            ("TESSERA_SESSION__COOKIE_SECURE", "true"),
+            (
+                "TESSERA_SECRET_KEY",
+                "a-production-secret-key-of-enough-length-0123",
+            ),
+            ("TESSERA_EMAIL__BACKEND", "file"),
+            ("TESSERA_EMAIL__FILE_DIR", "mail"),
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("deploy: 1 warning(s)"),
+        "only SQLite remains: {stdout}"
+    );
+    let created: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(created.is_empty(), "check created {created:?}");
+}
+
 #[test]
 fn configuration_errors_stop_startup_and_name_the_key() {
     let dir = tempfile::tempdir().unwrap();

@@ -39,11 +39,7 @@ async fn the_inbox_shows_messages_with_links_that_work() {
         list.text
     );
     // What a message says is escaped, never markup.
-    assert!(
-        list.text.contains("&lt;i&gt;Acme&lt;"),
-        "{}",
-        list.text
-    );
+    assert!(list.text.contains("&lt;i&gt;Acme&lt;"), "{}", list.text);
     assert!(!list.text.contains("<i>"), "{}", list.text);
 
     // In a browser, the confirmation link is a link; following its key confirms the address.
