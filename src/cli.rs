@@ -120,10 +120,27 @@ pub fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", causes(&err));
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error and its causes, each said once: many errors repeat their cause in their own
+/// message, and `{:#}` would print it twice.
+fn causes(err: &anyhow::Error) -> String {
+    let mut said = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if said.contains(&text) {
+            continue;
+        }
+        if !said.is_empty() {
+            said.push_str(": ");
+        }
+        said.push_str(&text);
+    }
+    said
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {

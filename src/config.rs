@@ -703,8 +703,47 @@ fn is_web_origin(entry: &str) -> bool {
 pub enum ConfigError {
     #[error("configuration error: {0}")]
     Invalid(String),
-    #[error("configuration error: {0}")]
-    Figment(#[from] Box<figment::Error>),
+    #[error("configuration error: {}", describe(.0))]
+    Figment(Box<figment::Error>),
+}
+
+/// A figment error in the words of this configuration: the dotted key without figment's
+/// profile (`default.`), the file by its name, and for a misspelt key the nearest real one.
+fn describe(err: &figment::Error) -> String {
+    let path: Vec<&str> = err
+        .path
+        .iter()
+        .map(String::as_str)
+        .skip_while(|part| *part == "default")
+        .collect();
+    let key = path.join(".");
+    let what = match &err.kind {
+        figment::error::Kind::UnknownField(field, expected) => {
+            let hint = nearest(field, expected.iter().copied())
+                .map(|near| format!(" (did you mean `{near}`?)"))
+                .unwrap_or_default();
+            format!("there is no setting `{key}`{hint}")
+        }
+        kind => format!("{kind} for `{key}`"),
+    };
+    let source = err
+        .metadata
+        .as_ref()
+        .and_then(|metadata| metadata.source.as_ref())
+        .and_then(|source| source.file_path())
+        .and_then(|path| path.file_name())
+        .map(|name| format!(" in {}", name.to_string_lossy()))
+        .unwrap_or_default();
+    format!("{what}{source}")
+}
+
+/// The candidate closest to `typed`, if it is close enough to be a typo.
+fn nearest<'a>(typed: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .map(|candidate| (strsim::levenshtein(typed, candidate), candidate))
+        .filter(|(distance, candidate)| *distance <= 2.max(candidate.len() / 4))
+        .min()
+        .map(|(_, candidate)| candidate)
 }
 
 /// The outcome of loading: the configuration plus warnings to log once logging is set up.
@@ -759,8 +798,15 @@ impl Config {
             }
             let key = rest.to_ascii_lowercase().replace("__", ".");
             let Some(kind) = known.get(&key) else {
+                let hint = nearest(&key, known.keys().map(String::as_str))
+                    .map(|near| {
+                        let variable =
+                            format!("TESSERA_{}", near.replace('.', "__").to_uppercase());
+                        format!(" (did you mean {variable}?)")
+                    })
+                    .unwrap_or_default();
                 warnings.push(format!(
-                    "ignoring environment variable {name}: there is no setting `{key}`"
+                    "ignoring environment variable {name}: there is no setting `{key}`{hint}"
                 ));
                 continue;
             };
@@ -778,7 +824,9 @@ impl Config {
         let mut config: Config = figment.extract().map_err(|err: figment::Error| {
             let key = err.path.join(".");
             match sources.iter().rev().find(|(k, _)| *k == key) {
-                Some((_, var)) => ConfigError::Invalid(format!("{err} (set by {var})")),
+                Some((_, var)) => {
+                    ConfigError::Invalid(format!("{} (set by {var})", describe(&err)))
+                }
                 None => ConfigError::Figment(Box::new(err)),
             }
         })?;
@@ -792,6 +840,17 @@ impl Config {
     /// Checks that cannot be expressed in types.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |msg: String| Err(ConfigError::Invalid(msg));
+        let url = &self.database.url;
+        if !["sqlite:", "postgres://", "postgresql://"]
+            .iter()
+            .any(|scheme| url.starts_with(scheme))
+        {
+            return invalid(format!(
+                "database.url must be sqlite://FILE?mode=rwc (the embedded default) or \
+                 postgres://USER@HOST/DATABASE, got {:?}",
+                redact_url_password(url)
+            ));
+        }
         if let Some(key) = &self.secret_key
             && key.expose_secret().len() < MIN_SECRET_KEY_BYTES
         {

@@ -25,6 +25,9 @@ use sea_orm::{
 /// of immediate `SQLITE_BUSY`, enforced foreign keys, and a WAL file that is cut back to
 /// [`WAL_SIZE_LIMIT`] whenever a checkpoint empties it.
 pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+    if url.starts_with("postgres") {
+        probe_postgres(url).await?;
+    }
     let mut options = ConnectOptions::new(url.to_owned());
     options
         .max_connections(max_connections)
@@ -67,6 +70,30 @@ pub async fn checkpoint_every(
                 }
             }
         }
+    }
+}
+
+/// One connection before the pool: a pool that cannot connect says only that it timed out
+/// (after its acquire timeout); one connection says why ("Connection refused", "database
+/// \"x\" does not exist", "password authentication failed") at once.
+async fn probe_postgres(url: &str) -> Result<(), DbErr> {
+    use sea_orm::sqlx::Connection;
+    let attempt = tokio::time::timeout(
+        Duration::from_secs(10),
+        sea_orm::sqlx::PgConnection::connect(url),
+    )
+    .await;
+    match attempt {
+        Ok(Ok(connection)) => {
+            connection.close().await.ok();
+            Ok(())
+        }
+        Ok(Err(err)) => Err(DbErr::Conn(sea_orm::RuntimeErr::SqlxError(
+            std::sync::Arc::new(err),
+        ))),
+        Err(_) => Err(DbErr::Conn(sea_orm::RuntimeErr::Internal(
+            "no answer within 10 seconds".into(),
+        ))),
     }
 }
 

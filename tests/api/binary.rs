@@ -269,6 +269,49 @@ fn check_creates_nothing_and_catches_what_serve_would_refuse() {
     assert!(created.is_empty(), "check created {created:?}");
 }
 
+/// A database that cannot be reached is named with its root cause, once, at once (not a pool
+/// timeout after ten seconds).
+#[test]
+fn database_failures_say_why_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = (
+        "TESSERA_SECRET_KEY",
+        "a-production-secret-key-of-enough-length-0123",
+    );
+    let port = crate::support::free_port().to_string();
+    let refused = format!("postgres://postgres@127.0.0.1:{port}/x");
+    let started = std::time::Instant::now();
+    let output = run(
+        dir.path(),
+        &["check"],
+        &[key, ("TESSERA_DATABASE__URL", &refused)],
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("Connection refused"), "{stderr}");
+    assert!(!stderr.contains("pool timed out"), "{stderr}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(8),
+        "at once"
+    );
+
+    if let Ok(admin) = std::env::var("TESSERA_TEST_DATABASE_URL") {
+        let mut missing = url::Url::parse(&admin).unwrap();
+        missing.set_path("tessera_no_such_database");
+        let output = run(
+            dir.path(),
+            &["check"],
+            &[key, ("TESSERA_DATABASE__URL", missing.as_str())],
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            stderr.matches("does not exist").count(),
+            1,
+            "said once: {stderr}"
+        );
+    }
+}
+
 #[test]
 fn configuration_errors_stop_startup_and_name_the_key() {
     let dir = tempfile::tempdir().unwrap();

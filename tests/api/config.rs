@@ -310,3 +310,41 @@ fn cors_origins_take_one_string_or_a_list() {
     let config = Config::load(Some(one.path()), vars(&[])).unwrap().config;
     assert_eq!(config.cors.allowed_origins, ["https://app.example.com"]);
 }
+
+#[test]
+fn messages_point_at_the_cause_in_the_configurations_own_words() {
+    let typo = file("[server]\nprefx = \"/x/\"\n");
+    let err = Config::load(Some(typo.path()), vars(&[]))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("there is no setting `server.prefx` (did you mean `prefix`?)"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("default.") && !err.contains("TOML file"),
+        "{err}"
+    );
+    assert_eq!(err.matches("prefx").count(), 1, "said once: {err}");
+
+    let loaded = Config::load(None, vars(&[("TESSERA_AUTH__MOD", "jwt")])).unwrap();
+    assert!(
+        loaded.warnings[0].contains("did you mean TESSERA_AUTH__MODE?"),
+        "{:?}",
+        loaded.warnings
+    );
+
+    let err = Config::load(
+        None,
+        vars(&[("TESSERA_DATABASE__URL", "mysql://u:pw@db/x")]),
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(
+        err.contains("sqlite://") && err.contains("postgres://"),
+        "{err}"
+    );
+    assert!(!err.contains("pw@"), "the password is redacted: {err}");
+}
