@@ -46,8 +46,16 @@ pub fn prepare_sqlite(path: &Path) -> io::Result<()> {
         let mut name = path.as_os_str().to_owned();
         name.push(suffix);
         let file = Path::new(&name);
-        if file.exists() {
-            set_mode(file, FILE_MODE)?;
+        // A file another user owns (shared on purpose, say) cannot be changed: say so and go
+        // on, as SQLite itself will.
+        if file.exists()
+            && let Err(err) = set_mode(file, FILE_MODE)
+        {
+            tracing::warn!(
+                file = %file.display(),
+                error = %err,
+                "could not make the database file private (0600)"
+            );
         }
     }
     Ok(())

@@ -101,7 +101,7 @@ fn message(
     let Some(message) = inbox.get(id) else {
         return Err(poem::Error::from_status(StatusCode::NOT_FOUND));
     };
-    let text = linked(&message.text);
+    let text = linked(&message.message.text);
     pages.render(
         "message.html",
         context! { m => Value::from(minijinja::value::Serde(&message)), text => Value::from(minijinja::value::Serde(&text)) },

@@ -13,27 +13,15 @@ use super::Rendered;
 /// How many messages the inbox keeps; older ones leave as new ones arrive.
 pub const CAPACITY: usize = 100;
 
-/// One delivered message.
-#[derive(Clone, serde::Serialize)]
+/// One delivered message (its bodies stay out of `Debug`, as `Rendered`'s do).
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct Delivered {
     pub id: u64,
     pub at: DateTime<Utc>,
     pub from: String,
     pub to: String,
-    pub subject: String,
-    pub text: String,
-    pub html: String,
-}
-
-// Bodies carry live links: keep them out of Debug output.
-impl std::fmt::Debug for Delivered {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Delivered")
-            .field("id", &self.id)
-            .field("to", &self.to)
-            .field("subject", &self.subject)
-            .finish_non_exhaustive()
-    }
+    #[serde(flatten)]
+    pub message: Rendered,
 }
 
 /// The messages, newest last. Cheap to clone (shared).
@@ -55,9 +43,7 @@ impl Inbox {
             at: Utc::now(),
             from: from.to_owned(),
             to: to.to_owned(),
-            subject: message.subject.clone(),
-            text: message.text.clone(),
-            html: message.html.clone(),
+            message: message.clone(),
         };
         if messages.kept.len() == CAPACITY {
             messages.kept.pop_front();

@@ -29,7 +29,7 @@ impl MailKind {
 }
 
 /// A rendered message, ready to store in the outbox.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Rendered {
     /// One line, prefixed with `email.subject_prefix`.
     pub subject: String,
