@@ -93,11 +93,11 @@ pub fn routes(
         None => route,
     };
     let route = (mounted.outside_prefix)(route);
-    let sessions = CookieSessions::new(accounts.clone(), edge::csrf::Csrf::from_config(config));
+    let csrf = edge::csrf::Csrf::from_config(config);
+    let sessions = CookieSessions::new(accounts.clone(), csrf.clone());
     let guard = {
         let attach_mode = mounted.attach_mode;
         let (accounts, sessions) = (accounts.clone(), sessions.clone());
-        let csrf = edge::csrf::Csrf::from_config(config);
         let proxies = caller::TrustedProxies::from_config(&config.server.trusted_proxies);
         Guard::new(move |request| {
             attach_mode(request);

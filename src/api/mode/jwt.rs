@@ -333,17 +333,7 @@ fn presented_access(request: &Request, config: &JwtConfig) -> Result<Option<Stri
             _ => {}
         }
     }
-    let Some(cookie) = config
-        .auth_cookie
-        .as_deref()
-        .and_then(|name| request.cookie().get(name))
-    else {
-        return Ok(None);
-    };
-    if config.cookie_use_csrf {
-        csrf::require(request)?;
-    }
-    Ok(Some(cookie.value_str().to_owned()))
+    cookie_token(request, config, config.auth_cookie.as_deref())
 }
 
 /// The refresh token from the body, else from the refresh cookie. A cookie travels on its own,
@@ -357,11 +347,17 @@ fn presented_refresh(
     if from_body.is_some() {
         return Ok(from_body);
     }
-    let Some(cookie) = config
-        .refresh_cookie
-        .as_deref()
-        .and_then(|name| request.cookie().get(name))
-    else {
+    cookie_token(request, config, config.refresh_cookie.as_deref())
+}
+
+/// The token in the JWT cookie `name` (when configured and sent). A cookie travels on its
+/// own, so with `jwt.cookie_use_csrf` the request must pass the CSRF check.
+fn cookie_token(
+    request: &Request,
+    config: &JwtConfig,
+    name: Option<&str>,
+) -> Result<Option<String>, ApiError> {
+    let Some(cookie) = name.and_then(|name| request.cookie().get(name)) else {
         return Ok(None);
     };
     if config.cookie_use_csrf {
