@@ -9,12 +9,16 @@
 //! - the shortest new password (`account.password_min_length`) is configuration, so the new
 //!   password fields get their `minLength` here;
 //! - a request body whose schema requires nothing may be left out (the server reads a
-//!   missing body as `{}`), so it is documented as optional.
+//!   missing body as `{}`), so it is documented as optional;
+//! - poem-openapi sorts the tags by name; they are put in journey order (`Tag::JOURNEY`).
 
 use serde_json::{Map, Value, json};
 
+use poem_openapi::Tags;
+
 use crate::api::edge::csrf;
 use crate::api::mode::{Mode, Session, jwt};
+use crate::api::tags::Tag;
 use crate::config::{AuthMode, Config};
 
 pub fn finish(raw: &str, config: &Config) -> Value {
@@ -27,7 +31,21 @@ pub fn finish(raw: &str, config: &Config) -> Value {
     }
     new_password_min_length(&mut spec, config.account.password_min_length);
     optional_empty_bodies(&mut spec);
+    tags_in_journey_order(&mut spec);
     spec
+}
+
+fn tags_in_journey_order(spec: &mut Value) {
+    let Some(Value::Array(tags)) = spec.get_mut("tags") else {
+        return;
+    };
+    let rank = |tag: &Value| {
+        Tag::JOURNEY
+            .iter()
+            .position(|t| Some(t.name()) == tag["name"].as_str())
+            .unwrap_or(usize::MAX)
+    };
+    tags.sort_by_key(rank);
 }
 
 /// The fields that set a new password (dj-rest-auth's names), wherever a schema has them.

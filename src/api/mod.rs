@@ -7,6 +7,7 @@
 
 pub mod caller;
 pub mod cookies;
+pub mod docs_page;
 pub mod document;
 pub mod edge;
 pub mod endpoints;
@@ -21,6 +22,7 @@ pub mod session_cookie;
 pub mod tags;
 
 use poem::middleware::{NormalizePath, TrailingSlash};
+use poem::web::Redirect;
 use poem::{Endpoint, EndpointExt, Response, Route, get};
 use serde_json::Value;
 
@@ -37,7 +39,8 @@ use crate::api::session_cookie::CookieSessions;
 use crate::config::{AuthMode, Config};
 use crate::service::accounts::Accounts;
 
-pub(crate) const TITLE: &str = "Tessera";
+/// The document's title, and the Swagger UI page's.
+pub(crate) const TITLE: &str = "Tessera API";
 
 /// The OpenAPI document for `config`, as served and as committed in `openapi/openapi.json`.
 pub fn openapi_document(config: &Config) -> Value {
@@ -66,15 +69,14 @@ pub fn routes(
     let allowed = AllowedMethods::from_document(&spec);
     let spec_json = serde_json::to_string_pretty(&spec).expect("a JSON value serializes");
     let spec_yaml = serde_yaml::to_string(&spec).expect("a JSON value converts to YAML");
-    // Swagger UI embeds its document; hand it ours.
-    let swagger = mounted.swagger_html.replace(&mounted.raw_spec, &spec_json);
+    let docs = docs_page::html(&mounted.swagger_html, &spec_json, config);
     let prefix = config.server.prefix.trim_end_matches('/').to_owned();
     let api = mounted
         .endpoint
         .expect("mounted with services has an endpoint");
 
     let route = Route::new()
-        .nest(prefix, api)
+        .nest(prefix.as_str(), api)
         .at(
             "/openapi.json",
             get(static_body(spec_json, "application/json")),
@@ -83,8 +85,17 @@ pub fn routes(
             "/openapi.yaml",
             get(static_body(spec_yaml, "application/yaml")),
         )
-        .at("/docs", get(swagger_ui(swagger)))
+        .at("/docs", get(docs_page::endpoint(docs)))
         .nest("/health", health::routes());
+    // A newcomer opening the server's address lands on the documentation (unless the API
+    // itself sits at the root).
+    let route = match prefix.is_empty() {
+        true => route,
+        false => route.at(
+            "/",
+            get(poem::endpoint::make_sync(|_| Redirect::see_other("/docs"))),
+        ),
+    };
     let route = match inbox {
         Some(inbox) => route.nest(
             "/_inbox",
@@ -123,16 +134,6 @@ fn static_body(body: String, content_type: &'static str) -> impl Endpoint<Output
     })
 }
 
-fn swagger_ui(html: String) -> impl Endpoint<Output = Response> {
-    let policy = edge::security_headers::swagger_ui_policy(&html);
-    poem::endpoint::make_sync(move |_| {
-        Response::builder()
-            .content_type("text/html; charset=utf-8")
-            .header(poem::http::header::CONTENT_SECURITY_POLICY, policy.as_str())
-            .body(html.clone())
-    })
-}
-
 /// The configured mode's API, ready to serve (`endpoint` is `None` for a document only).
 struct Mounted {
     pub endpoint: Option<poem::endpoint::BoxEndpoint<'static>>,
@@ -165,7 +166,7 @@ fn mount<M: Mode>(config: &Config, accounts: Option<&Accounts>) -> anyhow::Resul
         M::own_api(),
     );
     let service = poem_openapi::OpenApiService::new(apis, TITLE, env!("CARGO_PKG_VERSION"))
-        .description(description())
+        .description(description(M::AUTHORIZE))
         .url_prefix(config.server.prefix.trim_end_matches('/'));
     let raw_spec = service.spec();
     let swagger_html = service.swagger_ui_html();

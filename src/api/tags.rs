@@ -1,16 +1,21 @@
-//! The operation groups of the OpenAPI document.
+//! The operation groups of the OpenAPI document, in the order a newcomer meets them.
 
 use poem_openapi::Tags;
 
 /// Operation groups in the OpenAPI document.
-#[derive(Tags)]
+#[derive(Tags, Clone, Copy)]
 pub enum Tag {
-    /// Log in and out.
-    Auth,
     /// Create an account and confirm its email address.
     Registration,
+    /// Log in and out.
+    Auth,
     /// The logged-in user's details.
     User,
     /// Change or reset a password.
     Password,
+}
+
+impl Tag {
+    /// Journey order: Swagger UI shows the groups in the order of the document's `tags`.
+    pub const JOURNEY: [Tag; 4] = [Tag::Registration, Tag::Auth, Tag::User, Tag::Password];
 }

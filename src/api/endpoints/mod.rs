@@ -11,10 +11,14 @@ pub use email_verification::EmailVerificationApi;
 pub use password_reset::PasswordResetApi;
 pub use user::UserApi;
 
-/// The document's opening paragraph.
-pub fn description() -> &'static str {
-    "Account management: registration, email verification, login, logout, user details, \
-     password change and reset, wire-compatible with dj-rest-auth. Errors follow Django REST \
-     framework's shapes: `{\"detail\": ...}` or `{\"<field>\": [...]}`. Every path also works \
-     without its trailing slash, and request bodies may also be form-encoded."
+/// The document's opening paragraphs: what the API is, then how to authorize in the mode
+/// the server runs (`authorize`, from the mode).
+pub fn description(authorize: &str) -> String {
+    format!(
+        "Account management: registration, email verification, login, logout, user details, \
+         password change and reset, wire-compatible with dj-rest-auth. Errors follow Django \
+         REST framework's shapes: `{{\"detail\": ...}}` or `{{\"<field>\": [...]}}`. Every \
+         path also works without its trailing slash, and request bodies may also be \
+         form-encoded.\n\n{authorize}"
+    )
 }

@@ -219,6 +219,12 @@ impl Mode for Jwt {
 
     const SCHEME: &'static str = "JWTAuth";
     const CHALLENGE: Challenge = Challenge::Bearer;
+    const AUTHORIZE: &'static str = "This server runs in **JWT mode**. `login/` and \
+        `registration/` answer an `access` and a `refresh` token: send the access token as \
+        `Authorization: Bearer <access>`, and trade the refresh token for a new access token at \
+        `token/refresh/`. Here, click *Authorize* and paste the access token. With \
+        `jwt.auth_cookie` set, the tokens also come as cookies, and a browser needs nothing \
+        else.";
 
     fn state(accounts: &Accounts, _config: &Config) -> anyhow::Result<JwtSessions> {
         JwtSessions::from_config(accounts.clone()).map_err(|err| anyhow::anyhow!(err))

@@ -45,6 +45,8 @@ pub trait Mode: Send + Sync + 'static {
 
     /// How a 401 asks for credentials (session mode has no challenge: DRF answers 403).
     const CHALLENGE: Challenge;
+    /// The document's paragraph on how to authorize in this mode (Swagger UI shows it first).
+    const AUTHORIZE: &'static str;
     /// Session mode: its login opens a session itself, so `auth.session_login` is moot.
     const IS_SESSION: bool = false;
 

@@ -54,6 +54,11 @@ impl Mode for Session {
 
     const SCHEME: &'static str = "SessionCookie";
     const CHALLENGE: Challenge = Challenge::Forbidden;
+    const AUTHORIZE: &'static str = "This server runs in **session mode**. `login/` and \
+        `registration/` set the session cookie, which the browser sends by itself. Every unsafe \
+        request (login included) must echo the CSRF cookie's value in the `X-CSRFToken` header; \
+        any answer sets the cookie, and `GET csrf/` returns its value. This page copies it for \
+        you: nothing to authorize here.";
     const IS_SESSION: bool = true;
 
     fn state(accounts: &Accounts, config: &Config) -> anyhow::Result<CookieSessions> {

@@ -70,6 +70,10 @@ impl Mode for Token {
 
     const SCHEME: &'static str = "TokenAuth";
     const CHALLENGE: Challenge = Challenge::Token;
+    const AUTHORIZE: &'static str = "This server runs in **token mode**. `login/` and \
+        `registration/` answer `{\"key\": ...}`: send it as `Authorization: Token <key>`. Here, \
+        click *Authorize* and paste the key (the `Token ` prefix is added for you). Every login \
+        gets its own key; `logout/` ends the one it is sent with.";
 
     fn state(accounts: &Accounts, _config: &Config) -> anyhow::Result<Accounts> {
         Ok(accounts.clone())

@@ -11,7 +11,8 @@
 //! - `mail`: what the app mailed ([`mail::ReceivedMail`]), waiting for it, links in it;
 //! - `jwt`: JWTs taken apart and forged, and the key fixtures;
 //! - `process`: the real `tessera` binary; `smtp`: a real SMTP server (`smtp_sink.py`);
-//! - `browser`: a real browser (headless Chromium) for pages.
+//! - `browser`: a real browser (headless Chromium) for pages, and Playwright to drive it;
+//! - `tools`: the test-only tools above, installed once per machine, pinned.
 
 pub mod app;
 pub mod browser;
@@ -20,6 +21,7 @@ pub mod jwt;
 pub mod mail;
 pub mod process;
 pub mod smtp;
+pub mod tools;
 
 use std::sync::Once;
 

@@ -5,7 +5,7 @@
 //! `<target>/test-tools/venv`, so a fresh checkout passes with plain `cargo test`.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::mpsc;
@@ -28,105 +28,12 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long `start_on` waits for a port that is still being released.
 const PORT_WAIT: Duration = Duration::from_secs(10);
 
-/// The virtualenv's interpreter, built on first use: safe when test threads or test
-/// processes race (each builds in its own directory; the first `rename` into place wins).
+/// The virtualenv's interpreter, built on first use (see `tools`).
 pub fn python() -> PathBuf {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
-    PYTHON.get_or_init(build_venv).clone()
-}
-
-fn build_venv() -> PathBuf {
-    // CARGO_TARGET_TMPDIR is `<target>/tmp`, wherever the target directory is.
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .expect("the target directory")
-        .to_owned();
-    let tools = target.join("test-tools");
-    let venv = tools.join("venv");
-    if is_ready(&venv) {
-        return interpreter(&venv);
-    }
-    std::fs::create_dir_all(&tools).expect("create <target>/test-tools");
-
-    let unique = format!(
-        "{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos()
-    );
-    let building = tools.join(format!("venv.building-{unique}"));
-    run(
-        Command::new("python3").arg("-m").arg("venv").arg(&building),
-        "python3 -m venv",
-    );
-    run(
-        Command::new(interpreter(&building)).args([
-            "-m",
-            "pip",
-            "install",
-            "--disable-pip-version-check",
-            "--quiet",
-            AIOSMTPD,
-        ]),
-        &format!("pip install {AIOSMTPD}"),
-    );
-    std::fs::write(building.join(MARKER), AIOSMTPD).expect("write the venv marker");
-
-    // A venv works from its new path when run as `<venv>/bin/python`.
-    for _ in 0..3 {
-        if std::fs::rename(&building, &venv).is_ok() {
-            return interpreter(&venv);
-        }
-        if is_ready(&venv) {
-            // Another test process won the race: use its venv.
-            std::fs::remove_dir_all(&building).ok();
-            return interpreter(&venv);
-        }
-        // A venv for another aiosmtpd version: move it aside, then retry.
-        let stale = tools.join(format!("venv.stale-{unique}"));
-        if std::fs::rename(&venv, &stale).is_ok() {
-            std::fs::remove_dir_all(&stale).ok();
-        }
-    }
-    panic!(
-        "could not move the test virtualenv {} into place at {}",
-        building.display(),
-        venv.display()
-    );
-}
-
-/// Written last, so a venv whose build was interrupted is never taken for a finished one.
-const MARKER: &str = ".tessera-test-tools";
-
-fn is_ready(venv: &Path) -> bool {
-    std::fs::read_to_string(venv.join(MARKER)).is_ok_and(|installed| installed == AIOSMTPD)
-}
-
-fn interpreter(venv: &Path) -> PathBuf {
-    venv.join("bin").join("python")
-}
-
-fn run(command: &mut Command, what: &str) {
-    let output = match command.output() {
-        Ok(output) => output,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => panic!(
-            "{what}: python3 was not found. The SMTP tests run a real SMTP server written in \
-             Python (tests/api/support/smtp_sink.py): install Python 3 with the venv module and pip \
-             (Debian: apt-get install python3 python3-venv)"
-        ),
-        Err(err) => panic!("{what}: {err}"),
-    };
-    if !output.status.success() {
-        panic!(
-            "{what} failed ({}); the SMTP tests need Python 3 with venv and access to PyPI \
-             once per machine:\n{}{}",
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
+    PYTHON
+        .get_or_init(|| super::tools::python_venv("venv", &[AIOSMTPD]))
+        .clone()
 }
 
 /// A running SMTP server that stores what it receives. Stopped when dropped.
