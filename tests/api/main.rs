@@ -34,6 +34,7 @@ mod mail_transport;
 mod openapi;
 mod password_change;
 mod rate_limits;
+mod readme;
 mod registration;
 mod security_headers;
 mod session_mode;
