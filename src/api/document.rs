@@ -10,18 +10,22 @@
 //!   password fields get their `minLength` here;
 //! - a request body whose schema requires nothing may be left out (the server reads a
 //!   missing body as `{}`), so it is documented as optional;
+//! - each operation's error answers depend on the mode and the configuration
+//!   (`documented_errors`);
 //! - poem-openapi sorts the tags by name; they are put in journey order (`Tag::JOURNEY`).
 
 use serde_json::{Map, Value, json};
 
 use poem_openapi::Tags;
 
+use crate::api::documented_errors::{self, CSRF_SCHEME};
 use crate::api::edge::csrf;
+use crate::api::edge::reshape::Challenge;
 use crate::api::mode::{Mode, Session, jwt};
 use crate::api::tags::Tag;
 use crate::config::{AuthMode, Config};
 
-pub fn finish(raw: &str, config: &Config) -> Value {
+pub fn finish(raw: &str, config: &Config, challenge: Challenge) -> Value {
     let mut spec: Value = serde_json::from_str(raw).expect("poem-openapi emits JSON");
     trailing_slashes(&mut spec);
     match config.auth.mode {
@@ -29,6 +33,8 @@ pub fn finish(raw: &str, config: &Config) -> Value {
         AuthMode::Jwt => jwt_access_cookie(&mut spec, config),
         AuthMode::Session => session_and_csrf(&mut spec, config),
     }
+    // After the security requirements are final: they say who may get a 401 or a 403.
+    documented_errors::document(&mut spec, config, challenge);
     new_password_min_length(&mut spec, config.account.password_min_length);
     optional_empty_bodies(&mut spec);
     tags_in_journey_order(&mut spec);
@@ -114,7 +120,7 @@ fn optional_empty_bodies(spec: &mut Value) {
 fn session_and_csrf(spec: &mut Value, config: &Config) {
     let schemes = &mut spec["components"]["securitySchemes"];
     schemes[<Session as Mode>::SCHEME]["name"] = json!(config.session.cookie_name);
-    schemes["CSRFToken"] = json!({
+    schemes[CSRF_SCHEME] = json!({
         "type": "apiKey",
         "in": "header",
         "name": csrf::HEADER,
@@ -128,7 +134,7 @@ fn session_and_csrf(spec: &mut Value, config: &Config) {
             requirement.insert(<Session as Mode>::SCHEME.into(), json!([]));
         }
         if unsafe_method {
-            requirement.insert("CSRFToken".into(), json!([]));
+            requirement.insert(CSRF_SCHEME.into(), json!([]));
         }
         if !requirement.is_empty() {
             operation["security"] = json!([requirement]);

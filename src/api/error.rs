@@ -2,7 +2,8 @@
 //!
 //! Bodies are `{"detail": "..."}` (view and auth errors), `{"<field>": ["..."]}` or
 //! `{"non_field_errors": ["..."]}` (validation). In the OpenAPI document they are one schema,
-//! `Error`, because client generators choke on several error shapes per operation.
+//! `Error`, because client generators choke on several error shapes per operation; which
+//! statuses each operation documents is `api::documented_errors`.
 
 use std::fmt;
 
@@ -10,9 +11,7 @@ use poem::error::ResponseError;
 use poem::http::{HeaderValue, StatusCode, header};
 use poem::{IntoResponse, Response};
 use poem_openapi::ApiResponse;
-use poem_openapi::registry::{
-    MetaMediaType, MetaResponse, MetaResponses, MetaSchema, MetaSchemaRef, Registry,
-};
+use poem_openapi::registry::{MetaResponses, MetaSchema, MetaSchemaRef, Registry};
 use serde_json::{Map, Value, json};
 
 use crate::messages;
@@ -196,6 +195,15 @@ impl ApiError {
         .with_header(header::RETRY_AFTER, &wait_seconds.to_string())
     }
 
+    /// 503 with `Retry-After`: the database cannot be reached.
+    pub fn service_unavailable() -> Self {
+        Self::detail(
+            StatusCode::SERVICE_UNAVAILABLE,
+            messages::SERVICE_UNAVAILABLE,
+        )
+        .with_header(header::RETRY_AFTER, "5")
+    }
+
     pub fn internal() -> Self {
         Self::detail(StatusCode::INTERNAL_SERVER_ERROR, messages::SERVER_ERROR)
     }
@@ -232,11 +240,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::TokenRejected(rejection) => Self::token_not_valid(rejection),
             ServiceError::Database(err) if crate::store::is_unavailable(&err) => {
                 tracing::error!(error = %err, "database unavailable");
-                Self::detail(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    messages::SERVICE_UNAVAILABLE,
-                )
-                .with_header(header::RETRY_AFTER, "5")
+                Self::service_unavailable()
             }
             ServiceError::Database(err) => {
                 tracing::error!(error = %err, "database error");
@@ -283,40 +287,23 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The error answers any operation can give, documented once for every operation.
-const DOCUMENTED: &[(u16, &str)] = &[
-    (
-        400,
-        "Invalid input: field errors, `non_field_errors`, or `detail`.",
-    ),
-    (
-        401,
-        "Missing or invalid credentials (`WWW-Authenticate: Token`).",
-    ),
-    (403, "Not allowed."),
-    (404, "Not found."),
-    (405, "Method not allowed (see the `Allow` header)."),
-    (413, "Request body too large."),
-    (415, "Unsupported media type: send JSON."),
-    (429, "Too many requests (see `Retry-After`)."),
-];
+impl ApiError {
+    /// The `Error` schema as JSON, for the document: poem-openapi drops a schema no operation
+    /// references, and the operations reference it only once `api::documented_errors` has run.
+    pub fn schema() -> (&'static str, Value) {
+        let mut registry = Registry::new();
+        <Self as ApiResponse>::register(&mut registry);
+        let schema =
+            serde_json::to_value(&registry.schemas[ERROR_SCHEMA]).expect("a schema serializes");
+        (ERROR_SCHEMA, schema)
+    }
+}
 
 impl ApiResponse for ApiError {
+    /// None here: `api::documented_errors` documents each operation's own error answers.
     fn meta() -> MetaResponses {
         MetaResponses {
-            responses: DOCUMENTED
-                .iter()
-                .map(|&(status, description)| MetaResponse {
-                    description,
-                    status: Some(status),
-                    status_range: None,
-                    content: vec![MetaMediaType {
-                        content_type: "application/json",
-                        schema: MetaSchemaRef::Reference(ERROR_SCHEMA.into()),
-                    }],
-                    headers: vec![],
-                })
-                .collect(),
+            responses: Vec::new(),
         }
     }
 

@@ -9,6 +9,7 @@ pub mod caller;
 pub mod cookies;
 pub mod docs_page;
 pub mod document;
+pub mod documented_errors;
 pub mod edge;
 pub mod endpoints;
 pub mod error;
@@ -45,7 +46,7 @@ pub(crate) const TITLE: &str = "Tessera API";
 /// The OpenAPI document for `config`, as served and as committed in `openapi/openapi.json`.
 pub fn openapi_document(config: &Config) -> Value {
     let mounted = mounted(config, None).expect("a document needs no services");
-    document::finish(&mounted.raw_spec, config)
+    document::finish(&mounted.raw_spec, config, mounted.challenge)
 }
 
 /// The document as pretty JSON with a final newline (the committed file's exact form).
@@ -65,7 +66,7 @@ pub fn routes(
     inbox: Option<crate::mail::inbox::Inbox>,
 ) -> anyhow::Result<(impl Endpoint<Output = Response> + 'static, Guard)> {
     let mounted = mounted(config, Some(&accounts))?;
-    let spec = document::finish(&mounted.raw_spec, config);
+    let spec = document::finish(&mounted.raw_spec, config, mounted.challenge);
     let allowed = AllowedMethods::from_document(&spec);
     let spec_json = serde_json::to_string_pretty(&spec).expect("a JSON value serializes");
     let spec_yaml = serde_yaml::to_string(&spec).expect("a JSON value converts to YAML");

@@ -53,7 +53,7 @@ macro_rules! postgres_test {
     ($($test:item)*) => {
         $(
             // A literal: libtest shows it as the reason (a macro call here would be lost).
-            #[ignore = "PostgreSQL twin: set TESSERA_TEST_DATABASE_URL to run it (README, Test it)"]
+            #[ignore = "PostgreSQL twin: set TESSERA_TEST_DATABASE_URL to run it (CONTRIBUTING.md, Tests)"]
             $test
         )*
     };

@@ -117,7 +117,7 @@ async fn unknown_paths_are_json_404s(backend: Backend) {
         app.get("nothing-here/", None).await,
         app.post("nothing-here/", json!({})).await,
         app.send(app.client.get(app.url("/nowhere"))).await,
-        app.send(app.client.get(app.url("/"))).await,
+        app.send(app.client.get(app.url("/docs/nothing"))).await,
     ];
     for reply in &replies {
         assert_json_error(reply, 404);

@@ -26,6 +26,7 @@ mod email_smtp;
 mod embedding;
 mod error_catalogue;
 mod file_modes;
+mod generated_client;
 mod http_errors;
 mod inbox;
 mod jwt_mode;

@@ -24,6 +24,17 @@ pub enum Challenge {
     Forbidden,
 }
 
+impl Challenge {
+    /// The `WWW-Authenticate` value of a 401; `None` where there is no 401, only 403.
+    pub const fn header(self) -> Option<&'static str> {
+        match self {
+            Challenge::Token => Some("Token"),
+            Challenge::Bearer => Some("Bearer realm=\"api\""),
+            Challenge::Forbidden => None,
+        }
+    }
+}
+
 /// What reshaping needs to know: the mode's challenge and, for 405s, each path's methods.
 #[derive(Debug, Clone)]
 pub struct Reshape {
@@ -47,17 +58,14 @@ pub async fn reshape<E: Endpoint>(
     };
     if response.status() == StatusCode::UNAUTHORIZED {
         let headers = response.headers_mut();
-        match edge.challenge {
-            Challenge::Token => {
-                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Token"));
-            }
-            Challenge::Bearer => {
+        match edge.challenge.header() {
+            Some(challenge) => {
                 headers.insert(
                     header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Bearer realm=\"api\""),
+                    HeaderValue::from_static(challenge),
                 );
             }
-            Challenge::Forbidden => {
+            None => {
                 headers.remove(header::WWW_AUTHENTICATE);
                 response.set_status(StatusCode::FORBIDDEN);
             }

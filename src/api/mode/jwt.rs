@@ -9,7 +9,7 @@ use poem::{EndpointExt, Request, Route, get};
 use poem_openapi::payload::Json;
 use poem_openapi::registry::MetaSecurityScheme;
 use poem_openapi::types::Example;
-use poem_openapi::{ApiResponse, Object, OpenApi};
+use poem_openapi::{ApiResponse, Object, OpenApi, Union};
 
 use crate::api::caller::client_ip;
 use crate::api::cookies::CookieRules;
@@ -54,20 +54,11 @@ pub struct JwtPair {
 }
 
 /// The tokens of a new account, or `{"detail"}` when it must first confirm its address.
-#[derive(Object)]
-pub struct JwtRegisterResult {
-    #[oai(skip_serializing_if_is_none)]
-    access: Option<String>,
-    #[oai(skip_serializing_if_is_none)]
-    refresh: Option<String>,
-    #[oai(skip_serializing_if_is_none)]
-    user: Option<UserDetails>,
-    #[oai(skip_serializing_if_is_none)]
-    access_expiration: Option<String>,
-    #[oai(skip_serializing_if_is_none)]
-    refresh_expiration: Option<String>,
-    #[oai(skip_serializing_if_is_none)]
-    detail: Option<String>,
+#[derive(Union)]
+#[oai(one_of)]
+pub enum JwtRegisterResult {
+    LoggedIn(JwtPair),
+    VerificationSent(Detail),
 }
 
 #[derive(ApiResponse)]
@@ -291,24 +282,11 @@ impl Mode for Jwt {
                 let pair = sessions.start(user).await?;
                 let config = &sessions.accounts().config().jwt;
                 set_cookies(jar, config, &pair.access, Some(&pair.refresh));
-                let body = pair_body(config, pair);
-                JwtRegisterResult {
-                    access: Some(body.access),
-                    refresh: Some(body.refresh),
-                    user: Some(body.user),
-                    access_expiration: body.access_expiration,
-                    refresh_expiration: body.refresh_expiration,
-                    detail: None,
-                }
+                JwtRegisterResult::LoggedIn(pair_body(config, pair))
             }
-            Registered::VerificationSent => JwtRegisterResult {
-                access: None,
-                refresh: None,
-                user: None,
-                access_expiration: None,
-                refresh_expiration: None,
-                detail: Some(messages::VERIFICATION_SENT.into()),
-            },
+            Registered::VerificationSent => {
+                JwtRegisterResult::VerificationSent(Detail::text(messages::VERIFICATION_SENT))
+            }
         };
         Ok(JwtRegistered::Created(Json(result)))
     }

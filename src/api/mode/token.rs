@@ -7,7 +7,7 @@ use poem::web::Data;
 use poem::web::cookie::CookieJar;
 use poem_openapi::payload::Json;
 use poem_openapi::registry::MetaSecurityScheme;
-use poem_openapi::{ApiResponse, Object, OpenApi};
+use poem_openapi::{ApiResponse, Object, OpenApi, Union};
 
 use crate::api::caller::client_ip;
 use crate::api::edge::reshape::Challenge;
@@ -38,12 +38,11 @@ pub struct TokenKey {
 
 /// `{"key"}` when the account can log in at once; `{"detail"}` when it must first confirm its
 /// email address (`account.email_verification = "mandatory"`).
-#[derive(Object)]
-pub struct RegisterResult {
-    #[oai(skip_serializing_if_is_none)]
-    key: Option<String>,
-    #[oai(skip_serializing_if_is_none)]
-    detail: Option<String>,
+#[derive(Union)]
+#[oai(one_of)]
+pub enum RegisterResult {
+    LoggedIn(TokenKey),
+    VerificationSent(Detail),
 }
 
 #[derive(ApiResponse)]
@@ -121,14 +120,12 @@ impl Mode for Token {
         registered: Registered,
     ) -> Result<TokenRegistered, ApiError> {
         let result = match registered {
-            Registered::Active(user) => RegisterResult {
-                key: Some(accounts.issue_token(user.id).await?),
-                detail: None,
-            },
-            Registered::VerificationSent => RegisterResult {
-                key: None,
-                detail: Some(messages::VERIFICATION_SENT.into()),
-            },
+            Registered::Active(user) => RegisterResult::LoggedIn(TokenKey {
+                key: accounts.issue_token(user.id).await?,
+            }),
+            Registered::VerificationSent => {
+                RegisterResult::VerificationSent(Detail::text(messages::VERIFICATION_SENT))
+            }
         };
         Ok(TokenRegistered::Created(Json(result)))
     }

@@ -193,6 +193,35 @@ impl TestApp {
             .unwrap()
             .unwrap_or_else(|| panic!("a user {email}"))
     }
+
+    /// Whether `candidate` is the stored password of the user with this address (checked
+    /// with the app's own hasher settings, beside the API).
+    pub async fn password_is(&self, email: &str, candidate: &str) -> bool {
+        use secrecy::SecretString;
+        use tessera::service::password_hashing::PasswordHasher;
+        let stored = self.stored_user(email).await;
+        let hasher = PasswordHasher::new(&self.config.password_hashing).unwrap();
+        let candidate = SecretString::from(candidate.to_owned());
+        hasher
+            .verify(&candidate, Some(&stored.password_hash))
+            .await
+            .unwrap()
+            .matches
+    }
+
+    /// What a finished journey leaves in the database, whatever client walked it: the first
+    /// name `Ada` and `new_password` instead of `old_password`.
+    pub async fn assert_journey_done(&self, email: &str, old_password: &str, new_password: &str) {
+        assert_eq!(self.stored_user(email).await.first_name, "Ada");
+        assert!(
+            self.password_is(email, new_password).await,
+            "the new password is not stored"
+        );
+        assert!(
+            !self.password_is(email, old_password).await,
+            "the old password still works"
+        );
+    }
 }
 
 /// The body of `login/`.

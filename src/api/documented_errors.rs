@@ -1,0 +1,386 @@
+//! The error answers of each operation, for the OpenAPI document: only the statuses the
+//! operation can give under the configuration, each with bodies built by the same
+//! `ApiError` constructors the server answers with, and the headers a client acts on.
+//!
+//! Most of it follows from the operation's shape: a body can be refused (400, 413, 415), a
+//! credential can be refused (the mode's 401 with its challenge, or session mode's 403), an
+//! unsafe request can fail the CSRF check (403), a limited client gets 429, and anything that
+//! needs the database can meet its outage (503). What does not show in the shape (which rate
+//! limits apply, a 404, the words of a 400) is in [`specifics`], one entry per operation; an
+//! operation without one stops the document from being built, so no operation goes
+//! undocumented.
+
+use serde_json::{Map, Value, json};
+
+use crate::api::edge::reshape::Challenge;
+use crate::api::error::ApiError;
+use crate::config::{Config, Rules};
+use crate::messages;
+use crate::service::jwt::JwtRejection;
+
+/// The security scheme of session mode's CSRF header (see `document`).
+pub const CSRF_SCHEME: &str = "CSRFToken";
+
+/// What an operation can refuse beyond what its shape implies.
+struct Specifics<'c> {
+    /// Examples of its 400 answers.
+    invalid: Vec<(&'static str, ApiError)>,
+    /// The rate limits that can refuse it.
+    limits: Vec<&'c Rules>,
+    /// Examples of 401 answers about a token in the body (JWT `token/*`, `logout/`).
+    token_refused: Vec<(&'static str, ApiError)>,
+    not_found: bool,
+    /// Answers without touching the database (no 503).
+    no_database: bool,
+}
+
+impl Specifics<'_> {
+    fn new(invalid: Vec<(&'static str, ApiError)>) -> Self {
+        Self {
+            invalid,
+            limits: Vec::new(),
+            token_refused: Vec::new(),
+            not_found: false,
+            no_database: false,
+        }
+    }
+}
+
+fn specifics<'c>(operation_id: &str, config: &'c Config) -> Specifics<'c> {
+    let limits = &config.rate_limits;
+    let field = |name, message: &str| ApiError::field(name, message);
+    let required = |name| ApiError::field(name, messages::REQUIRED);
+    match operation_id {
+        "login" => Specifics {
+            limits: vec![&limits.login, &limits.login_failed],
+            ..Specifics::new(vec![
+                (
+                    "wrong credentials",
+                    field("non_field_errors", messages::BAD_CREDENTIALS),
+                ),
+                (
+                    "unverified address",
+                    field("non_field_errors", messages::EMAIL_NOT_VERIFIED),
+                ),
+            ])
+        },
+        "register" => Specifics {
+            limits: vec![&limits.signup],
+            ..Specifics::new(vec![
+                ("address taken", field("email", messages::EMAIL_TAKEN)),
+                (
+                    "passwords differ",
+                    field("non_field_errors", messages::REGISTRATION_MISMATCH),
+                ),
+            ])
+        },
+        "verifyEmail" => Specifics {
+            not_found: true,
+            ..Specifics::new(vec![("no key", required("key"))])
+        },
+        "resendEmail" => Specifics::new(vec![(
+            "bad address",
+            field("email", messages::INVALID_EMAIL),
+        )]),
+        "requestPasswordReset" => Specifics {
+            limits: vec![&limits.reset_password],
+            ..Specifics::new(vec![(
+                "bad address",
+                field("email", messages::INVALID_EMAIL),
+            )])
+        },
+        "confirmPasswordReset" => Specifics {
+            limits: vec![&limits.reset_password_from_key],
+            ..Specifics::new(vec![
+                ("bad link", field("token", messages::INVALID_VALUE)),
+                (
+                    "passwords differ",
+                    field("new_password2", messages::NEW_PASSWORD_MISMATCH),
+                ),
+            ])
+        },
+        "changePassword" => Specifics {
+            limits: vec![&limits.change_password],
+            ..Specifics::new(vec![
+                (
+                    "passwords differ",
+                    field("new_password2", messages::NEW_PASSWORD_MISMATCH),
+                ),
+                (
+                    "wrong old password",
+                    field("old_password", messages::WRONG_OLD_PASSWORD),
+                ),
+            ])
+        },
+        "getUser" => Specifics::new(Vec::new()),
+        "updateUser" | "partialUpdateUser" => Specifics::new(vec![(
+            "username taken",
+            field("username", messages::USERNAME_TAKEN),
+        )]),
+        "logout" => match config.auth.mode {
+            crate::config::AuthMode::Token => {
+                Specifics::new(vec![("no token", ApiError::not_logged_in())])
+            }
+            crate::config::AuthMode::Jwt => Specifics {
+                token_refused: vec![
+                    ("no refresh token", ApiError::refresh_not_included(false)),
+                    (
+                        "revoked refresh token",
+                        ApiError::refresh_refused_at_logout(JwtRejection::Blacklisted),
+                    ),
+                ],
+                ..Specifics::new(vec![(
+                    "not a string",
+                    field("refresh", messages::NOT_A_STRING),
+                )])
+            },
+            crate::config::AuthMode::Session => Specifics::new(Vec::new()),
+        },
+        "refreshToken" => Specifics {
+            token_refused: vec![
+                ("expired", ApiError::token_not_valid(JwtRejection::Expired)),
+                (
+                    "revoked",
+                    ApiError::token_not_valid(JwtRejection::Blacklisted),
+                ),
+                ("none sent", ApiError::no_valid_refresh()),
+            ],
+            ..Specifics::new(vec![(
+                "not a string",
+                field("refresh", messages::NOT_A_STRING),
+            )])
+        },
+        "verifyToken" => Specifics {
+            token_refused: vec![
+                ("invalid", ApiError::token_not_valid(JwtRejection::Invalid)),
+                ("expired", ApiError::token_not_valid(JwtRejection::Expired)),
+            ],
+            ..Specifics::new(vec![("no token", required("token"))])
+        },
+        "getCsrfToken" => Specifics {
+            no_database: true,
+            ..Specifics::new(Vec::new())
+        },
+        other => {
+            panic!("the errors of operation {other:?} are not documented (api::documented_errors)")
+        }
+    }
+}
+
+/// Puts each operation's error answers into `spec`.
+pub fn document(spec: &mut Value, config: &Config, challenge: Challenge) {
+    let (name, schema) = ApiError::schema();
+    spec["components"]["schemas"][name] = schema;
+    let Some(Value::Object(paths)) = spec.get_mut("paths") else {
+        return;
+    };
+    for (method, operation) in paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.iter_mut())
+    {
+        let id = operation["operationId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let specifics = specifics(&id, config);
+        let errors = answers(method, operation, &specifics, config, challenge);
+        let responses = operation["responses"]
+            .as_object_mut()
+            .expect("every operation has responses");
+        for (status, response) in errors {
+            responses.insert(status.to_string(), response);
+        }
+    }
+}
+
+/// The error answers of one operation, by status.
+fn answers(
+    method: &str,
+    operation: &Value,
+    specifics: &Specifics<'_>,
+    config: &Config,
+    challenge: Challenge,
+) -> Vec<(u16, Value)> {
+    let has_body = operation.get("requestBody").is_some();
+    let requirements = operation["security"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let credential_schemes = |requirement: &Value| {
+        requirement
+            .as_object()
+            .is_some_and(|r| r.keys().any(|scheme| scheme != CSRF_SCHEME))
+    };
+    let reads_credential = requirements.iter().any(credential_schemes);
+    let credential_required = reads_credential
+        && requirements
+            .iter()
+            .all(|r| r.as_object().is_some_and(|r| !r.is_empty()));
+    let unsafe_method = !matches!(method, "get" | "head" | "options" | "trace");
+    let csrf_checked = unsafe_method
+        && (requirements.iter().any(|r| r.get(CSRF_SCHEME).is_some())
+            || (config.jwt.auth_cookie.is_some()
+                && config.jwt.cookie_use_csrf
+                && reads_credential));
+
+    let mut answers = Vec::new();
+    let mut invalid = specifics.invalid.clone();
+    if has_body {
+        invalid.push((
+            "malformed JSON",
+            ApiError::json_parse_error("expected value at line 1 column 1"),
+        ));
+    }
+    if !invalid.is_empty() {
+        answers.push((
+            400,
+            response(
+                "Invalid input: field errors, `non_field_errors` or `detail`.",
+                &invalid,
+                &[],
+            ),
+        ));
+    }
+
+    let mut refused = specifics.token_refused.clone();
+    if reads_credential {
+        if credential_required {
+            refused.push(("no credential", ApiError::not_authenticated()));
+        }
+        refused.extend(credential_refusal(challenge).map(|error| ("refused credential", error)));
+    }
+    let mut forbidden = Vec::new();
+    match challenge.header() {
+        Some(scheme) if !refused.is_empty() => answers.push((
+            401,
+            response(
+                "The credential is missing or was refused.",
+                &refused,
+                &[(
+                    "WWW-Authenticate",
+                    &format!("How to authenticate: `{scheme}`."),
+                )],
+            ),
+        )),
+        Some(_) => {}
+        // Session mode: DRF answers 403 where other modes answer 401.
+        None => forbidden.extend(refused),
+    }
+    if csrf_checked {
+        forbidden.push((
+            "CSRF check failed",
+            ApiError::csrf_failed(messages::CSRF_TOKEN_MISSING),
+        ));
+    }
+    if !forbidden.is_empty() {
+        answers.push((
+            403,
+            response(
+                "Not allowed: not logged in, or the CSRF check failed.",
+                &forbidden,
+                &[],
+            ),
+        ));
+    }
+    if specifics.not_found {
+        answers.push((
+            404,
+            response(
+                "Unknown, used or expired key.",
+                &[("unknown key", ApiError::not_found())],
+                &[],
+            ),
+        ));
+    }
+    if has_body {
+        let limit = config.server.max_body_bytes;
+        answers.push((
+            413,
+            response(
+                "The body is too large.",
+                &[("too large", ApiError::payload_too_large(limit))],
+                &[],
+            ),
+        ));
+        answers.push((
+            415,
+            response(
+                "The body is neither JSON nor form-encoded.",
+                &[(
+                    "other media type",
+                    ApiError::unsupported_media_type("text/plain"),
+                )],
+                &[],
+            ),
+        ));
+    }
+    let rate_limited = config.rate_limits.enabled
+        && specifics
+            .limits
+            .iter()
+            .any(|rules| !rules.rules().is_empty());
+    let credential_limited =
+        reads_credential && config.credential_cache.failed_checks_per_minute > 0;
+    if rate_limited || credential_limited {
+        answers.push((
+            429,
+            response(
+                "Too many requests from this client (or for this account).",
+                &[("throttled", ApiError::throttled(42))],
+                &[("Retry-After", "Seconds to wait before trying again.")],
+            ),
+        ));
+    }
+    if !specifics.no_database {
+        answers.push((
+            503,
+            response(
+                "The database cannot be reached; nothing was changed.",
+                &[("database unavailable", ApiError::service_unavailable())],
+                &[("Retry-After", "Seconds to wait before trying again.")],
+            ),
+        ));
+    }
+    answers
+}
+
+/// How the mode refuses a credential it was sent.
+fn credential_refusal(challenge: Challenge) -> Option<ApiError> {
+    match challenge {
+        Challenge::Bearer => Some(ApiError::access_token_not_valid(JwtRejection::Expired)),
+        Challenge::Token => Some(ApiError::authentication_failed(messages::INVALID_TOKEN)),
+        // A session cookie that names no live session counts as none.
+        Challenge::Forbidden => None,
+    }
+}
+
+/// One documented status: its description, named examples and headers.
+fn response(description: &str, examples: &[(&str, ApiError)], headers: &[(&str, &str)]) -> Value {
+    let mut named = Map::new();
+    for (name, error) in examples {
+        named.insert((*name).to_owned(), json!({ "value": error.body() }));
+    }
+    let mut answer = json!({
+        "description": description,
+        "content": {
+            "application/json": {
+                "schema": { "$ref": format!("#/components/schemas/{}", ApiError::schema().0) },
+                "examples": named,
+            }
+        },
+    });
+    if !headers.is_empty() {
+        let headers: Map<String, Value> = headers
+            .iter()
+            .map(|(name, description)| {
+                (
+                    (*name).to_owned(),
+                    json!({ "description": description, "schema": { "type": "string" } }),
+                )
+            })
+            .collect();
+        answer["headers"] = Value::Object(headers);
+    }
+    answer
+}
