@@ -66,6 +66,11 @@ enum Command {
         /// The account's email address.
         email: String,
     },
+    /// Two-factor authentication, for support staff.
+    Mfa {
+        #[command(subcommand)]
+        action: MfaAction,
+    },
     /// Check what `serve` would refuse: the configuration (JWT keys included), the secret key,
     /// the database and (for SMTP) the mail server. Creates no files.
     Check {
@@ -168,6 +173,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Createsuperuser { email } => create_superuser(config, &email).await,
         Command::Deactivate { email } => set_active(config, &email, false).await,
         Command::Activate { email } => set_active(config, &email, true).await,
+        Command::Mfa {
+            action: MfaAction::Disable { email },
+        } => disable_mfa(config, &email).await,
         Command::Check { deploy } => check(config, &loaded.warnings, deploy).await,
         Command::Sendtestemail { address } => send_test_email(&config, &address).await,
         Command::Audit { user, limit, json } => audit(&config, user.as_deref(), limit, json).await,
@@ -240,6 +248,27 @@ async fn create_superuser(config: Config, email: &str) -> anyhow::Result<()> {
         }
         Err(err) => Err(err.into()),
     }
+}
+
+#[derive(Debug, Subcommand)]
+enum MfaAction {
+    /// Switch MFA off for an account whose owner lost their device and recovery codes; they
+    /// log in with the password alone and may set it up again.
+    Disable {
+        /// The account's email address.
+        #[arg(long)]
+        email: String,
+    },
+}
+
+async fn disable_mfa(config: Config, email: &str) -> anyhow::Result<()> {
+    let app = App::build(config).await?;
+    match app.accounts.disable_mfa(email).await {
+        Ok(()) => println!("MFA is off for {email}"),
+        Err(ServiceError::NotFound) => bail!("no account has the email address {email}"),
+        Err(err) => return Err(err.into()),
+    }
+    Ok(())
 }
 
 async fn set_active(config: Config, email: &str, active: bool) -> anyhow::Result<()> {

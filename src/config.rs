@@ -51,6 +51,7 @@ pub struct Config {
     pub rate_limits: RateLimitsConfig,
     pub audit: AuditConfig,
     pub credential_cache: CredentialCacheConfig,
+    pub mfa: MfaConfig,
     pub log: LogConfig,
 }
 
@@ -260,6 +261,9 @@ pub struct AccountConfig {
     pub password_reset_timeout: u64,
     /// Django's `MinimumLengthValidator` setting.
     pub password_min_length: usize,
+    /// How long a proof of the password (a login, `reauthenticate/`) lets a credential do what
+    /// needs a fresh one (showing recovery codes, switching MFA off), in seconds.
+    pub reauthentication_timeout: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -422,6 +426,39 @@ pub struct CredentialCacheConfig {
     pub failed_checks_per_minute: u32,
 }
 
+/// Two-factor authentication (TOTP and recovery codes), with dj-rest-auth's settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MfaConfig {
+    /// `false` removes the `mfa/` endpoints; logins then never ask for a code.
+    pub enabled: bool,
+    /// Lifetime of the token between the password and the code at login, and of a pending
+    /// activation, in seconds.
+    pub ephemeral_token_timeout: u64,
+    pub totp_digits: u8,
+    /// Seconds per TOTP step.
+    pub totp_period: u64,
+    /// The issuer authenticator apps show; `email.site_name` when unset.
+    pub totp_issuer: Option<String>,
+    pub recovery_code_count: u32,
+    /// Showing and regenerating recovery codes needs a recent proof of the password.
+    pub recovery_codes_require_reauthentication: bool,
+}
+
+impl Default for MfaConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            ephemeral_token_timeout: 300,
+            totp_digits: 6,
+            totp_period: 30,
+            totp_issuer: None,
+            recovery_code_count: 10,
+            recovery_codes_require_reauthentication: true,
+        }
+    }
+}
+
 impl Default for CredentialCacheConfig {
     fn default() -> Self {
         Self {
@@ -488,6 +525,7 @@ impl Default for Config {
             rate_limits: RateLimitsConfig::default(),
             audit: AuditConfig::default(),
             credential_cache: CredentialCacheConfig::default(),
+            mfa: MfaConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -537,6 +575,7 @@ impl Default for AccountConfig {
             email_confirmation_expire_days: 3,
             password_reset_timeout: 3600,
             password_min_length: 8,
+            reauthentication_timeout: 300,
         }
     }
 }
@@ -898,6 +937,19 @@ impl Config {
         }
         if self.account.password_min_length == 0 {
             return invalid("account.password_min_length must be at least 1".into());
+        }
+        if !(6..=8).contains(&self.mfa.totp_digits) {
+            return invalid(
+                "mfa.totp_digits must be 6, 7 or 8 (what authenticator apps show)".into(),
+            );
+        }
+        if self.mfa.totp_period == 0 || self.mfa.ephemeral_token_timeout == 0 {
+            return invalid(
+                "mfa.totp_period and mfa.ephemeral_token_timeout must be positive".into(),
+            );
+        }
+        if !(1..=63).contains(&self.mfa.recovery_code_count) {
+            return invalid("mfa.recovery_code_count must be between 1 and 63".into());
         }
         if let Err(err) = argon2::Params::new(
             self.password_hashing.memory_kib,

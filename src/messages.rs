@@ -119,3 +119,18 @@ pub const MUST_INCLUDE_EMAIL: &str = r#"Must include "email" and "password"."#;
 pub const MUST_INCLUDE_USERNAME: &str = r#"Must include "username" and "password"."#;
 pub const MUST_INCLUDE_EITHER: &str =
     r#"Must include either "username" or "email" and "password"."#;
+
+// Two-factor authentication (dj-rest-auth 7.2's MFA package), and reauthentication.
+pub const EPHEMERAL_TOKEN_INVALID: &str = "Invalid or expired token.";
+pub const CODE_INVALID: &str = "Invalid code.";
+pub const ACTIVATION_CODE_INVALID: &str =
+    "Invalid code. Please check your authenticator app and try again.";
+pub const ACTIVATION_TOKEN_INVALID: &str = "Invalid or expired activation token.";
+pub const ACTIVATION_TOKEN_OTHER_USER: &str = "Invalid activation token for this user.";
+pub const MFA_ALREADY_ENABLED: &str =
+    "MFA is already enabled. Deactivate it before activating again.";
+pub const MFA_NOT_ENABLED: &str = "MFA is not enabled.";
+pub const USER_ACCOUNT_DISABLED: &str = "User account is disabled.";
+pub const TOTP_DEACTIVATED: &str = "TOTP has been deactivated.";
+pub const REAUTHENTICATION_REQUIRED: &str = "Please confirm your password to continue.";
+pub const INCORRECT_PASSWORD: &str = "Incorrect password.";

@@ -20,6 +20,8 @@ pub struct Model {
     /// `None` means the token does not expire.
     pub expires_at: Option<DateTimeUtc>,
     pub last_used_at: Option<DateTimeUtc>,
+    /// When the owner last proved the password again (`None`: only at creation).
+    pub reauthenticated_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

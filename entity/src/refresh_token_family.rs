@@ -15,6 +15,8 @@ pub struct Model {
     pub revoked_at: Option<DateTimeUtc>,
     /// Why the family was revoked (logout, reuse detected, ...).
     pub revoked_reason: Option<String>,
+    /// When the owner last proved the password again (`None`: only at creation).
+    pub reauthenticated_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -20,6 +20,8 @@ pub struct Model {
     pub last_seen_at: DateTimeUtc,
     /// Absolute expiry, regardless of activity.
     pub expires_at: DateTimeUtc,
+    /// When the owner last proved the password again (`None`: only at creation).
+    pub reauthenticated_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

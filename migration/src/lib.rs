@@ -15,6 +15,7 @@ mod m20261121_000003_mail_outbox;
 mod m20261122_000004_rate_limits;
 mod m20261122_000005_audit_events;
 mod m20261206_000006_credential_revocations;
+mod m20261206_000007_mfa;
 
 /// Applies Tessera's migrations in order; history is kept in `seaql_migrations`.
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000004_rate_limits::Migration),
             Box::new(m20261122_000005_audit_events::Migration),
             Box::new(m20261206_000006_credential_revocations::Migration),
+            Box::new(m20261206_000007_mfa::Migration),
         ]
     }
 }

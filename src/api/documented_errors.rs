@@ -30,6 +30,8 @@ struct Specifics<'c> {
     /// Examples of 401 answers about a token in the body (JWT `token/*`, `logout/`).
     token_refused: Vec<(&'static str, ApiError)>,
     not_found: bool,
+    /// Needs a recent proof of the password (403 `reauthentication_required`).
+    reauthentication: bool,
     /// Answers without touching the database (no 503).
     no_database: bool,
 }
@@ -41,6 +43,7 @@ impl Specifics<'_> {
             limits: Vec::new(),
             token_refused: Vec::new(),
             not_found: false,
+            reauthentication: false,
             no_database: false,
         }
     }
@@ -156,6 +159,63 @@ fn specifics<'c>(operation_id: &str, config: &'c Config) -> Specifics<'c> {
                 ("expired", ApiError::token_not_valid(JwtRejection::Expired)),
             ],
             ..Specifics::new(vec![("no token", required("token"))])
+        },
+        "verifyMfa" => Specifics {
+            limits: vec![&limits.login_failed],
+            ..Specifics::new(vec![
+                (
+                    "expired token",
+                    field("ephemeral_token", messages::EPHEMERAL_TOKEN_INVALID),
+                ),
+                ("wrong code", field("code", messages::CODE_INVALID)),
+                (
+                    "inactive account",
+                    field("detail", messages::USER_ACCOUNT_DISABLED),
+                ),
+            ])
+        },
+        "startTotpActivation" | "getMfaStatus" => Specifics::new(Vec::new()),
+        "activateTotp" => Specifics::new(vec![
+            (
+                "already on",
+                ApiError::bad_request(messages::MFA_ALREADY_ENABLED),
+            ),
+            (
+                "expired activation",
+                field("activation_token", messages::ACTIVATION_TOKEN_INVALID),
+            ),
+            (
+                "wrong code",
+                field("code", messages::ACTIVATION_CODE_INVALID),
+            ),
+        ]),
+        "deactivateTotp" => Specifics {
+            reauthentication: true,
+            ..Specifics::new(vec![
+                ("not on", ApiError::bad_request(messages::MFA_NOT_ENABLED)),
+                ("wrong code", field("code", messages::CODE_INVALID)),
+            ])
+        },
+        "listRecoveryCodes" => Specifics {
+            reauthentication: config.mfa.recovery_codes_require_reauthentication,
+            ..Specifics::new(Vec::new())
+        },
+        "regenerateRecoveryCodes" => Specifics {
+            reauthentication: config.mfa.recovery_codes_require_reauthentication,
+            ..Specifics::new(vec![(
+                "not on",
+                ApiError::bad_request(messages::MFA_NOT_ENABLED),
+            )])
+        },
+        "reauthenticate" => Specifics {
+            limits: vec![&limits.login_failed],
+            ..Specifics::new(vec![
+                (
+                    "wrong password",
+                    field("password", messages::INCORRECT_PASSWORD),
+                ),
+                ("wrong code", field("code", messages::CODE_INVALID)),
+            ])
         },
         "getCsrfToken" => Specifics {
             no_database: true,
@@ -273,11 +333,18 @@ fn answers(
             ApiError::csrf_failed(messages::CSRF_TOKEN_MISSING),
         ));
     }
+    if specifics.reauthentication {
+        forbidden.push((
+            "password proved too long ago",
+            ApiError::reauthentication_required(),
+        ));
+    }
     if !forbidden.is_empty() {
         answers.push((
             403,
             response(
-                "Not allowed: not logged in, or the CSRF check failed.",
+                "Not allowed: not logged in, the CSRF check failed, or the password must be \
+                 confirmed again (`reauthenticate/`).",
                 &forbidden,
                 &[],
             ),

@@ -150,6 +150,18 @@ impl ApiError {
         Self::detail(StatusCode::FORBIDDEN, message)
     }
 
+    /// 403: a guarded action needs a fresh proof of the password (`reauthenticate/`).
+    pub fn reauthentication_required() -> Self {
+        Self {
+            status: StatusCode::FORBIDDEN,
+            body: json!({
+                "detail": messages::REAUTHENTICATION_REQUIRED,
+                "code": "reauthentication_required",
+            }),
+            headers: Vec::new(),
+        }
+    }
+
     pub fn not_found() -> Self {
         Self::detail(StatusCode::NOT_FOUND, messages::NOT_FOUND)
     }
@@ -236,6 +248,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::NotAuthenticated => Self::not_authenticated(),
             ServiceError::BadRequest(message) => Self::bad_request(message),
             ServiceError::NotFound => Self::not_found(),
+            ServiceError::ReauthenticationRequired => Self::reauthentication_required(),
             ServiceError::Throttled { wait_seconds } => Self::throttled(wait_seconds),
             ServiceError::TokenRejected(rejection) => Self::token_not_valid(rejection),
             ServiceError::Database(err) if crate::store::is_unavailable(&err) => {

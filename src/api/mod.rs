@@ -31,7 +31,8 @@ use crate::api::edge::body_limit::BodyLimit;
 use crate::api::edge::methods::AllowedMethods;
 use crate::api::edge::reshape::Challenge;
 use crate::api::endpoints::{
-    AuthApi, EmailVerificationApi, PasswordResetApi, UserApi, description,
+    AuthApi, EmailVerificationApi, MfaApi, PasswordResetApi, ReauthenticateApi, UserApi,
+    description,
 };
 use crate::api::guard::Guard;
 use crate::api::mode::credentials::Authenticate;
@@ -164,8 +165,21 @@ fn mount<M: Mode>(config: &Config, accounts: Option<&Accounts>) -> anyhow::Resul
         UserApi::<M>::new(),
         EmailVerificationApi,
         PasswordResetApi,
+        ReauthenticateApi::<M>::new(),
         M::own_api(),
     );
+    // `mfa.enabled = false` removes the `mfa/` operations from the routes and the document.
+    match config.mfa.enabled {
+        true => mount_apis::<M, _>(config, accounts, (apis, MfaApi::<M>::new())),
+        false => mount_apis::<M, _>(config, accounts, apis),
+    }
+}
+
+fn mount_apis<M: Mode, A: poem_openapi::OpenApi + 'static>(
+    config: &Config,
+    accounts: Option<&Accounts>,
+    apis: A,
+) -> anyhow::Result<Mounted> {
     let service = poem_openapi::OpenApiService::new(apis, TITLE, env!("CARGO_PKG_VERSION"))
         .description(description(M::AUTHORIZE))
         .url_prefix(config.server.prefix.trim_end_matches('/'));

@@ -1,5 +1,5 @@
 //! Response bodies more than one area answers with: a confirmation message, a success
-//! wrapper, and the user's details.
+//! wrapper, the user's details, and the second-factor step of a login.
 
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object};
@@ -23,6 +23,23 @@ impl Detail {
         Success::Ok(Json(Self {
             detail: text.to_owned(),
         }))
+    }
+}
+
+/// `login/` for a user with MFA: no credential yet; `mfa/verify/` takes the token with a code.
+#[derive(Object)]
+pub struct MfaRequired {
+    ephemeral_token: String,
+    /// Always `true`.
+    mfa_required: bool,
+}
+
+impl MfaRequired {
+    pub fn new(ephemeral_token: String) -> Self {
+        Self {
+            ephemeral_token,
+            mfa_required: true,
+        }
     }
 }
 

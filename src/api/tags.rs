@@ -13,9 +13,17 @@ pub enum Tag {
     User,
     /// Change or reset a password.
     Password,
+    /// Two-factor authentication: TOTP and recovery codes.
+    Mfa,
 }
 
 impl Tag {
     /// Journey order: Swagger UI shows the groups in the order of the document's `tags`.
-    pub const JOURNEY: [Tag; 4] = [Tag::Registration, Tag::Auth, Tag::User, Tag::Password];
+    pub const JOURNEY: [Tag; 5] = [
+        Tag::Registration,
+        Tag::Auth,
+        Tag::User,
+        Tag::Password,
+        Tag::Mfa,
+    ];
 }

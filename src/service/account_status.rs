@@ -11,7 +11,7 @@ use crate::service::email_address::normalize_email;
 use crate::service::error::{Error, Result};
 use crate::service::principal::User;
 use crate::service::revocations::Revoked;
-use crate::store::credentials::Keep;
+use crate::store::credentials::CredentialRow;
 use crate::store::{self};
 
 impl Accounts {
@@ -28,8 +28,14 @@ impl Accounts {
             true => (Event::Reactivation, None),
             false => {
                 let now = Utc::now();
-                store::credentials::revoke_all(&txn, user.id, Keep::Nothing, now, "deactivated")
-                    .await?;
+                store::credentials::revoke_all(
+                    &txn,
+                    user.id,
+                    CredentialRow::Nothing,
+                    now,
+                    "deactivated",
+                )
+                .await?;
                 let revoked = self
                     .revocations
                     .record(&txn, user.id, Revoked::Credentials)

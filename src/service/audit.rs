@@ -58,6 +58,13 @@ pub enum Event {
     Deactivation,
     /// An operator reactivated the account (`tessera activate`).
     Reactivation,
+    /// TOTP was switched on (or a code to switch it on was wrong).
+    MfaActivation,
+    /// MFA was switched off, by the user or an operator (`tessera mfa disable`).
+    MfaDeactivation,
+    RecoveryCodesRegenerated,
+    /// The password was proved again for a guarded action (`reauthenticate/`).
+    Reauthentication,
 }
 
 impl Event {

@@ -77,6 +77,9 @@ pub enum Error {
     BadRequest(&'static str),
     #[error("not found")]
     NotFound,
+    /// A guarded action whose credential last proved the password too long ago (403).
+    #[error("reauthentication required")]
+    ReauthenticationRequired,
     /// Over a rate limit; try again in `wait_seconds`.
     #[error("throttled for {wait_seconds} s")]
     Throttled { wait_seconds: u64 },

@@ -10,6 +10,7 @@ use crate::service::accounts::Accounts;
 use crate::service::audit::{Caller, Entry, Event};
 use crate::service::email_address::normalize_email;
 use crate::service::error::{Error, FieldErrors, Result};
+use crate::service::mfa::LoginStep;
 use crate::service::principal::User;
 use crate::service::rate_limits::{Action, Subjects};
 use entity::user;
@@ -24,8 +25,10 @@ pub struct LoginInput {
 
 impl Accounts {
     /// Checks email/username + password (and, under mandatory verification, a confirmed
-    /// address) and records the login. The caller issues the credential of its mode.
-    pub async fn authenticate(&self, input: LoginInput, caller: &Caller) -> Result<User> {
+    /// address). Without MFA the login is done and recorded, and the caller issues the
+    /// credential of its mode; with MFA it waits for the second factor
+    /// (`verify_second_factor`), which records the whole login.
+    pub async fn authenticate(&self, input: LoginInput, caller: &Caller) -> Result<LoginStep> {
         // The identifier actually checked (per `account.login_methods`) names the account;
         // it is looked up first, known or not, so both cost the same one query.
         let identifier = self.identifier(&input);
@@ -88,10 +91,15 @@ impl Accounts {
                     ..subjects
                 };
                 self.limits.release(Action::LoginFailed, &ip_only).await?;
+                if self.mfa_enabled(user.id).await? {
+                    return Ok(LoginStep::SecondFactor(
+                        self.start_second_factor(&user).await?,
+                    ));
+                }
                 self.audit
                     .record(caller, Entry::success(Event::Login, user.id))
                     .await?;
-                Ok(user)
+                Ok(LoginStep::Done(user))
             }
             Err(refusal) => {
                 self.audit

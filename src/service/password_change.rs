@@ -13,7 +13,7 @@ use crate::service::password_validation::UserAttributes;
 use crate::service::principal::{Principal, User};
 use crate::service::rate_limits::{Action, Subjects};
 use crate::service::revocations::{Pending, Revoked};
-use crate::store::credentials::Keep;
+use crate::store::credentials::CredentialRow;
 use crate::store::{self};
 
 pub struct PasswordChangeInput {
@@ -87,8 +87,8 @@ impl Accounts {
 
         let hash = self.hasher.hash(&input.new_password1).await?;
         let keep = match self.config.auth.logout_on_password_change {
-            true => Keep::Nothing,
-            false => principal.credential.spared(),
+            true => CredentialRow::Nothing,
+            false => principal.credential.row(),
         };
         let txn = store::begin_write(&self.db).await?;
         let revoked = self
@@ -110,7 +110,7 @@ impl Accounts {
         db: &C,
         user: &User,
         password_hash: &str,
-        keep: Keep,
+        keep: CredentialRow,
         reason: &str,
     ) -> Result<Pending> {
         let now = Utc::now();

@@ -15,7 +15,7 @@ use crate::service::password_validation::UserAttributes;
 use crate::service::principal::User;
 use crate::service::rate_limits::{Action, Subjects};
 use crate::store;
-use crate::store::credentials::Keep;
+use crate::store::credentials::CredentialRow;
 use crate::store::users::UserId;
 
 /// The confirm form. Fields that failed to parse are `None`; their errors are in
@@ -168,7 +168,7 @@ impl Accounts {
             return Err(FieldErrors::single("token", INVALID_VALUE));
         }
         let revoked = self
-            .set_password(&txn, &user, &hash, Keep::Nothing, "password reset")
+            .set_password(&txn, &user, &hash, CredentialRow::Nothing, "password reset")
             .await?;
         let entry = Entry::success(Event::PasswordReset, user.id);
         self.audit.record_in(&txn, caller, entry).await?;

@@ -3,7 +3,7 @@
 
 use entity::user;
 
-use crate::store::credentials::Keep;
+use crate::store::credentials::CredentialRow;
 use crate::store::refresh_tokens::FamilyId;
 use crate::store::{sessions::SessionId, tokens::TokenId, users::UserId};
 
@@ -54,13 +54,14 @@ pub enum Credential {
 }
 
 impl Credential {
-    /// The credential to spare when a password change ends the user's others.
-    pub(super) fn spared(self) -> Keep {
+    /// The row of this credential: the one to spare when a password change ends the user's
+    /// others, and the one a reauthentication renews.
+    pub(super) fn row(self) -> CredentialRow {
         match self {
-            Credential::Token(id) => Keep::Token(id),
-            Credential::Jwt { family: Some(id) } => Keep::RefreshFamily(id),
-            Credential::Jwt { family: None } => Keep::Nothing,
-            Credential::Session(id) => Keep::Session(id),
+            Credential::Token(id) => CredentialRow::Token(id),
+            Credential::Jwt { family: Some(id) } => CredentialRow::RefreshFamily(id),
+            Credential::Jwt { family: None } => CredentialRow::Nothing,
+            Credential::Session(id) => CredentialRow::Session(id),
         }
     }
 }

@@ -4,6 +4,7 @@
 pub mod audit_events;
 pub mod credentials;
 pub mod email_confirmations;
+pub mod mfa;
 pub mod outbox;
 pub mod password_resets;
 pub mod rate_limits;

@@ -1605,10 +1605,30 @@ fn openapi_document_declares_bearer_and_the_token_endpoints() {
         .as_str()
         .and_then(|r| r.rsplit('/').next())
         .unwrap_or_else(|| panic!("a schema reference: {login_ok}"));
-    let properties = keys_of(&spec["components"]["schemas"][name]["properties"]);
-    for field in ["access", "refresh", "user"] {
-        assert!(properties.contains(field), "{name}: {properties:?}");
-    }
+    // One of two shapes: the JWT triple, or the MFA step.
+    let shapes: Vec<BTreeSet<String>> = spec["components"]["schemas"][name]["oneOf"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{name} is a oneOf"))
+        .iter()
+        .map(|shape| {
+            let target = shape["$ref"].as_str().unwrap().rsplit('/').next().unwrap();
+            keys_of(&spec["components"]["schemas"][target]["properties"])
+        })
+        .collect();
+    assert!(
+        shapes.contains(&set_of(&[
+            "access",
+            "refresh",
+            "user",
+            "access_expiration",
+            "refresh_expiration"
+        ])),
+        "{shapes:?}"
+    );
+    assert!(
+        shapes.contains(&set_of(&["ephemeral_token", "mfa_required"])),
+        "{shapes:?}"
+    );
 
     // Token mode has none of this.
     let token_mode = tessera::api::openapi_document(&Config::default());

@@ -17,6 +17,7 @@ use crate::api::tags::Tag;
 use crate::service::accounts::Accounts;
 use crate::service::audit::Caller;
 use crate::service::login::LoginInput;
+use crate::service::mfa::LoginStep;
 use crate::service::registration::RegistrationInput;
 use crate::service::usernames;
 
@@ -128,6 +129,8 @@ impl<M: Mode> AuthApi<M> {
     /// Log in
     ///
     /// Checks the credentials and hands out this mode's credential (see the success answer).
+    /// For a user with MFA the answer is `{"ephemeral_token", "mfa_required": true}` instead,
+    /// and `mfa/verify/` hands out the credential for a code.
     /// Every login gets its own credential, so logging out on one device leaves the others
     /// logged in. Wrong email, wrong password and inactive account all get the same answer.
     #[oai(
@@ -145,7 +148,10 @@ impl<M: Mode> AuthApi<M> {
         caller: Caller,
         body: Input<LoginRequest, LoginInput>,
     ) -> Result<M::LoggedIn, ApiError> {
-        let user = accounts.authenticate(body.0, &caller).await?;
+        let user = match accounts.authenticate(body.0, &caller).await? {
+            LoginStep::Done(user) => user,
+            LoginStep::SecondFactor(token) => return Ok(M::second_factor_required(token)),
+        };
         if !M::IS_SESSION {
             session_login::open(&sessions, jar, &user).await?;
         }

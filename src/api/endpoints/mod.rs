@@ -3,11 +3,13 @@
 
 pub mod auth;
 pub mod email_verification;
+pub mod mfa;
 pub mod password_reset;
 pub mod user;
 
 pub use auth::AuthApi;
 pub use email_verification::EmailVerificationApi;
+pub use mfa::{MfaApi, ReauthenticateApi};
 pub use password_reset::PasswordResetApi;
 pub use user::UserApi;
 

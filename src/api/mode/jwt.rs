@@ -19,7 +19,7 @@ use crate::api::error::ApiError;
 use crate::api::input::{Fields, FromFields, Input, Presence};
 use crate::api::mode::credentials::MaybeAuthenticated;
 use crate::api::mode::{Mode, session_login};
-use crate::api::responses::{Detail, Success, UserDetails};
+use crate::api::responses::{Detail, MfaRequired, Success, UserDetails};
 use crate::api::session_cookie::CookieSessions;
 use crate::api::tags::Tag;
 use crate::config::{Config, JwtConfig};
@@ -63,10 +63,19 @@ pub enum JwtRegisterResult {
 
 #[derive(ApiResponse)]
 pub enum JwtLoggedIn {
-    /// An access token (short-lived), a refresh token and the user. Every login starts its
-    /// own refresh-token family, ended by `logout/`.
+    /// An access token (short-lived), a refresh token and the user (every login starts its
+    /// own refresh-token family, ended by `logout/`); for a user with MFA,
+    /// `{"ephemeral_token", "mfa_required"}` instead.
     #[oai(status = 200)]
-    Ok(Json<JwtPair>),
+    Ok(Json<JwtLogin>),
+}
+
+/// The tokens, or, for a user with MFA, the second step's token.
+#[derive(Union)]
+#[oai(one_of)]
+pub enum JwtLogin {
+    LoggedIn(JwtPair),
+    SecondFactor(MfaRequired),
 }
 
 #[derive(ApiResponse)]
@@ -269,7 +278,15 @@ impl Mode for Jwt {
         let pair = sessions.start(user).await?;
         let config = &sessions.accounts().config().jwt;
         set_cookies(jar, config, &pair.access, Some(&pair.refresh));
-        Ok(JwtLoggedIn::Ok(Json(pair_body(config, pair))))
+        Ok(JwtLoggedIn::Ok(Json(JwtLogin::LoggedIn(pair_body(
+            config, pair,
+        )))))
+    }
+
+    fn second_factor_required(ephemeral_token: String) -> JwtLoggedIn {
+        JwtLoggedIn::Ok(Json(JwtLogin::SecondFactor(MfaRequired::new(
+            ephemeral_token,
+        ))))
     }
 
     async fn signed_up(

@@ -36,7 +36,8 @@ pub trait Mode: Send + Sync + 'static {
     /// What the strategy needs at request time, built once at startup and attached as request
     /// data (JWT: its keys; token and session: the account service).
     type State: Clone + Send + Sync + 'static;
-    /// `login/`'s success answer (token: 200 `{"key"}`, JWT: 200 pair, session: 204).
+    /// `login/`'s success answer (token: 200 `{"key"}`, JWT: 200 pair, session: 204), or, for
+    /// a user with MFA, 200 `{"ephemeral_token", "mfa_required"}`.
     type LoggedIn: ApiResponse + poem::IntoResponse + Send;
     /// `registration/`'s success answer (the first credential, or "verification sent").
     type SignedUp: ApiResponse + poem::IntoResponse + Send;
@@ -74,6 +75,9 @@ pub trait Mode: Send + Sync + 'static {
         jar: &CookieJar,
         user: User,
     ) -> impl Future<Output = Result<Self::LoggedIn, ApiError>> + Send;
+
+    /// `login/`'s answer for a user with MFA: no credential, the token of the second step.
+    fn second_factor_required(ephemeral_token: String) -> Self::LoggedIn;
 
     /// Answers a registration: the first credential, or that a confirmation email went out.
     fn signed_up(

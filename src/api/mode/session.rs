@@ -13,7 +13,7 @@ use crate::api::edge::csrf::Csrf;
 use crate::api::edge::reshape::Challenge;
 use crate::api::error::ApiError;
 use crate::api::mode::Mode;
-use crate::api::responses::{Detail, Success};
+use crate::api::responses::{Detail, MfaRequired, Success};
 use crate::api::session_cookie::CookieSessions;
 use crate::api::tags::Tag;
 use crate::config::Config;
@@ -34,6 +34,9 @@ pub enum SessionLoggedIn {
     /// Logged in: the `sessionid` cookie is set (a new one at every login).
     #[oai(status = 204)]
     LoggedIn,
+    /// A user with MFA: no session yet; `mfa/verify/` opens it for a code.
+    #[oai(status = 200)]
+    SecondFactor(Json<MfaRequired>),
 }
 
 #[derive(ApiResponse)]
@@ -92,6 +95,10 @@ impl Mode for Session {
     ) -> Result<SessionLoggedIn, ApiError> {
         sessions.open(jar, &user).await?;
         Ok(SessionLoggedIn::LoggedIn)
+    }
+
+    fn second_factor_required(ephemeral_token: String) -> SessionLoggedIn {
+        SessionLoggedIn::SecondFactor(Json(MfaRequired::new(ephemeral_token)))
     }
 
     async fn signed_up(

@@ -14,7 +14,7 @@ use crate::api::edge::reshape::Challenge;
 use crate::api::error::ApiError;
 use crate::api::mode::credentials::MaybeAuthenticated;
 use crate::api::mode::{Mode, session_login};
-use crate::api::responses::{Detail, Success};
+use crate::api::responses::{Detail, MfaRequired, Success};
 use crate::api::session_cookie::CookieSessions;
 use crate::api::tags::Tag;
 use crate::config::Config;
@@ -45,12 +45,21 @@ pub enum RegisterResult {
     VerificationSent(Detail),
 }
 
+/// A new token for this device, or, for a user with MFA, the second step's token.
+#[derive(Union)]
+#[oai(one_of)]
+pub enum TokenLogin {
+    LoggedIn(TokenKey),
+    SecondFactor(MfaRequired),
+}
+
 #[derive(ApiResponse)]
 pub enum TokenLoggedIn {
-    /// A new token for this device. Every login gets its own, so logging out on one device
-    /// leaves the others logged in.
+    /// A new token for this device (every login gets its own, so logging out on one device
+    /// leaves the others logged in); for a user with MFA, `{"ephemeral_token",
+    /// "mfa_required"}` instead.
     #[oai(status = 200)]
-    Ok(Json<TokenKey>),
+    Ok(Json<TokenLogin>),
 }
 
 #[derive(ApiResponse)]
@@ -111,7 +120,15 @@ impl Mode for Token {
         user: User,
     ) -> Result<TokenLoggedIn, ApiError> {
         let key = accounts.issue_token(user.id).await?;
-        Ok(TokenLoggedIn::Ok(Json(TokenKey { key })))
+        Ok(TokenLoggedIn::Ok(Json(TokenLogin::LoggedIn(TokenKey {
+            key,
+        }))))
+    }
+
+    fn second_factor_required(ephemeral_token: String) -> TokenLoggedIn {
+        TokenLoggedIn::Ok(Json(TokenLogin::SecondFactor(MfaRequired::new(
+            ephemeral_token,
+        ))))
     }
 
     async fn signed_up(
