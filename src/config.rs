@@ -355,6 +355,8 @@ pub struct RateLimitsConfig {
     pub reset_password: Rules,
     pub reset_password_from_key: Rules,
     pub change_password: Rules,
+    /// IPv6 clients are counted per network of this prefix length (a host gets a whole /64).
+    pub ipv6_prefix: u8,
 }
 
 impl RateLimitsConfig {
@@ -384,6 +386,7 @@ impl Default for RateLimitsConfig {
             reset_password: rules("20/m/ip,5/m/key"),
             reset_password_from_key: rules("20/m/ip"),
             change_password: rules("5/m/user"),
+            ipv6_prefix: 64,
         }
     }
 }
@@ -937,6 +940,9 @@ impl Config {
         }
         if self.account.password_min_length == 0 {
             return invalid("account.password_min_length must be at least 1".into());
+        }
+        if !(1..=128).contains(&self.rate_limits.ipv6_prefix) {
+            return invalid("rate_limits.ipv6_prefix must be between 1 and 128".into());
         }
         if !(6..=8).contains(&self.mfa.totp_digits) {
             return invalid(

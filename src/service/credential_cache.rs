@@ -27,6 +27,7 @@ use moka::sync::Cache;
 use crate::config::Config;
 use crate::service::error::{Error, Result};
 use crate::service::principal::Principal;
+use crate::service::rate_limits::client_group;
 use crate::store::refresh_tokens::FamilyId;
 use crate::store::users::UserId;
 
@@ -141,6 +142,8 @@ pub struct CredentialCache {
     credentials_ended: Cache<UserId, DateTime<Utc>>,
     failures: Cache<IpAddr, Arc<AtomicU32>>,
     failure_limit: u32,
+    /// Failures are counted per client group (`rate_limits::client_group`).
+    ipv6_prefix: u8,
 }
 
 impl CredentialCache {
@@ -177,6 +180,7 @@ impl CredentialCache {
             credentials_ended,
             failures,
             failure_limit: settings.failed_checks_per_minute,
+            ipv6_prefix: config.rate_limits.ipv6_prefix,
         }
     }
 
@@ -260,7 +264,7 @@ impl CredentialCache {
     fn check_failures(&self, client: Option<IpAddr>) -> Result<()> {
         let over = client
             .filter(|_| self.failure_limit > 0)
-            .and_then(|ip| self.failures.get(&ip))
+            .and_then(|ip| self.failures.get(&client_group(ip, self.ipv6_prefix)))
             .is_some_and(|count| count.load(Ordering::Relaxed) >= self.failure_limit);
         match over {
             true => Err(Error::Throttled {
@@ -273,7 +277,9 @@ impl CredentialCache {
     fn count_failure(&self, client: Option<IpAddr>) {
         if let Some(ip) = client.filter(|_| self.failure_limit > 0) {
             self.failures
-                .get_with(ip, || Arc::new(AtomicU32::new(0)))
+                .get_with(client_group(ip, self.ipv6_prefix), || {
+                    Arc::new(AtomicU32::new(0))
+                })
                 .fetch_add(1, Ordering::Relaxed);
         }
     }

@@ -109,6 +109,23 @@ pub struct RateLimiter {
     over: Cache<String, Window>,
     /// Refusals already reported (audit trail) in their window, by action and subject.
     reported: Cache<(Action, Option<IpAddr>, Option<UserId>), Window>,
+    /// IPv6 clients are counted by this prefix (`rate_limits.ipv6_prefix`).
+    ipv6_prefix: u8,
+}
+
+/// The address a client is counted under: IPv4 as it is, IPv6 by its first `ipv6_prefix` bits
+/// (one host is handed a whole /64 and can rotate through it), as allauth does since 65.17.
+/// An IPv4-mapped IPv6 address counts as its IPv4 address.
+pub fn client_group(ip: IpAddr, ipv6_prefix: u8) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => ipnet::Ipv6Net::new(v6, ipv6_prefix.min(128))
+                .map(|net| IpAddr::V6(net.trunc().addr()))
+                .unwrap_or(ip),
+        },
+    }
 }
 
 fn windows<K: std::hash::Hash + Eq + Send + Sync + 'static>() -> Cache<K, Window> {
@@ -141,6 +158,7 @@ impl RateLimiter {
             counters,
             over: windows(),
             reported: windows(),
+            ipv6_prefix: config.ipv6_prefix,
         }
     }
 
@@ -170,6 +188,7 @@ impl RateLimiter {
     ) -> bool {
         let now = Utc::now().timestamp();
         let end = now + wait_seconds.min(i64::MAX as u64 / 2) as i64;
+        let ip = ip.map(|ip| client_group(ip, self.ipv6_prefix));
         let entry = self
             .reported
             .entry((action, ip, user))
@@ -274,7 +293,7 @@ impl RateLimiter {
         rules
             .iter()
             .filter_map(|rule| {
-                let subject = subject_of(rule, subjects)?;
+                let subject = subject_of(rule, subjects, self.ipv6_prefix)?;
                 Some(Counter {
                     bucket: bucket(action, rule, &subject),
                     window: now - now.rem_euclid(rule.period_seconds),
@@ -340,9 +359,11 @@ struct Counter {
 }
 
 /// What a rule counts this request against, if the request has it.
-fn subject_of(rule: &Rule, subjects: &Subjects<'_>) -> Option<String> {
+fn subject_of(rule: &Rule, subjects: &Subjects<'_>, ipv6_prefix: u8) -> Option<String> {
     match rule.per {
-        Per::Ip => subjects.ip.map(|ip| ip.to_string()),
+        Per::Ip => subjects
+            .ip
+            .map(|ip| client_group(ip, ipv6_prefix).to_string()),
         Per::Key => subjects.key.map(secrets::digest),
         Per::User => subjects.user.map(|id| id.to_string()),
     }
@@ -360,4 +381,19 @@ fn bucket(action: Action, rule: &Rule, subject: &str) -> String {
         rule.amount,
         rule.period_seconds
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_clients_are_grouped_by_prefix() {
+        let group = |ip: &str, prefix| client_group(ip.parse().unwrap(), prefix).to_string();
+        assert_eq!(group("2001:db8:1:2:3:4:5:6", 64), "2001:db8:1:2::");
+        assert_eq!(group("2001:db8:1:2:3:4:5:6", 48), "2001:db8:1::");
+        assert_eq!(group("2001:db8:1:2:3:4:5:6", 128), "2001:db8:1:2:3:4:5:6");
+        assert_eq!(group("192.0.2.7", 64), "192.0.2.7");
+        assert_eq!(group("::ffff:192.0.2.7", 64), "192.0.2.7");
+    }
 }

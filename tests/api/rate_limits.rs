@@ -16,6 +16,7 @@ on_each_backend!(
     disabled_or_empty_rules_do_not_limit,
     database_counters_survive_a_restart_memory_ones_do_not,
     forwarded_for_is_believed_only_from_trusted_proxies,
+    rotating_ipv6_addresses_inside_a_64_share_one_budget,
     username_logins_are_limited_per_account_whatever_email_is_sent,
     every_way_of_naming_an_account_shares_one_budget,
     a_flood_of_refusals_writes_nothing_per_request,
@@ -353,4 +354,34 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies(backend: Backend) {
     plain.register("proxy@example.com").await;
     assert_eq!(login_as(&plain, "198.51.100.1").await.status, 200);
     assert_throttled(&login_as(&plain, "198.51.100.2").await);
+}
+
+/// A host holds a whole IPv6 /64: rotating addresses inside it does not escape a per-IP limit,
+/// while another /64 has its own budget, and `rate_limits.ipv6_prefix` sets the grouping.
+async fn rotating_ipv6_addresses_inside_a_64_share_one_budget(backend: Backend) {
+    crate::support::clear_of_window_end(60, 10).await;
+    let app = TestApp::spawn_with(backend.clone(), |c| {
+        limits(c, |l| l.login = "3/m/ip".parse().unwrap());
+        c.server.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await;
+    app.register("proxy@example.com").await;
+    for host in ["2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff::9"] {
+        assert_eq!(login_as(&app, host).await.status, 200, "{host}");
+    }
+    assert_throttled(&login_as(&app, "2001:db8:1:2:abcd::1").await);
+    // The neighbouring /64 is another client.
+    assert_eq!(login_as(&app, "2001:db8:1:3::1").await.status, 200);
+
+    // A /128 grouping counts each address apart.
+    let exact = TestApp::spawn_with(backend, |c| {
+        limits(c, |l| l.login = "1/m/ip".parse().unwrap());
+        c.server.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+        c.rate_limits.ipv6_prefix = 128;
+    })
+    .await;
+    exact.register("proxy@example.com").await;
+    assert_eq!(login_as(&exact, "2001:db8:1:2::1").await.status, 200);
+    assert_eq!(login_as(&exact, "2001:db8:1:2::2").await.status, 200);
+    assert_throttled(&login_as(&exact, "2001:db8:1:2::2").await);
 }
