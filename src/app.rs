@@ -174,7 +174,13 @@ impl App {
         );
         let served = Server::new_with_acceptor(acceptor)
             .idle_timeout(Duration::from_secs(self.config.server.idle_timeout_seconds))
-            .run_with_graceful_shutdown(routes, shutdown, Some(Duration::from_secs(10)))
+            .run_with_graceful_shutdown(
+                routes,
+                shutdown,
+                Some(Duration::from_secs(
+                    self.config.server.shutdown_grace_seconds,
+                )),
+            )
             .await;
         // Requests are drained; let the worker finish the message in hand, then stop it.
         background.stop().await;

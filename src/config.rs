@@ -84,6 +84,8 @@ pub struct ServerConfig {
     pub header_read_timeout_seconds: u64,
     /// Close connections silent for this long.
     pub idle_timeout_seconds: u64,
+    /// On SIGTERM or Ctrl-C, how long requests in flight may take to finish.
+    pub shutdown_grace_seconds: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -553,6 +555,7 @@ impl Default for ServerConfig {
             request_timeout_seconds: 30,
             header_read_timeout_seconds: 10,
             idle_timeout_seconds: 60,
+            shutdown_grace_seconds: 10,
         }
     }
 }

@@ -17,6 +17,8 @@ pub struct Model {
     pub user_id: Option<UserId>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The HTTP request that made the event (`X-Request-Id`).
+    pub request_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -59,7 +59,10 @@ impl<'a> FromRequest<'a> for Caller {
             .headers()
             .get(USER_AGENT)
             .and_then(|value| value.to_str().ok());
-        Ok(Caller::new(ip, user_agent))
+        let request_id = request
+            .data::<crate::api::edge::request_id::RequestId>()
+            .map(|id| &*id.0);
+        Ok(Caller::new(ip, user_agent).with_request_id(request_id))
     }
 }
 

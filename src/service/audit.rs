@@ -29,6 +29,8 @@ pub struct Caller {
     /// The client's address (see `server.trusted_proxies`).
     pub ip: Option<IpAddr>,
     pub user_agent: Option<String>,
+    /// The HTTP request's id (`X-Request-Id`), when the call came over HTTP.
+    pub request_id: Option<String>,
 }
 
 impl Caller {
@@ -36,7 +38,16 @@ impl Caller {
         let user_agent = user_agent
             .map(|ua| ua.chars().take(USER_AGENT_MAX_CHARS).collect::<String>())
             .filter(|ua| !ua.is_empty());
-        Self { ip, user_agent }
+        Self {
+            ip,
+            user_agent,
+            request_id: None,
+        }
+    }
+
+    pub fn with_request_id(mut self, request_id: Option<&str>) -> Self {
+        self.request_id = request_id.map(str::to_owned);
+        self
     }
 }
 
@@ -171,6 +182,7 @@ impl AuditTrail {
             ip = caller.ip.map(tracing::field::display),
             // Debug-formatted: a client-chosen string cannot forge log lines.
             user_agent = caller.user_agent.as_deref().map(tracing::field::debug),
+            request_id = caller.request_id.as_deref(),
             "audit event"
         );
         let now = Utc::now();
@@ -184,6 +196,7 @@ impl AuditTrail {
                 user_id: entry.user_id,
                 ip: caller.ip.map(|ip| ip.to_string()),
                 user_agent: caller.user_agent.as_deref(),
+                request_id: caller.request_id.as_deref(),
             },
         )
         .await?;

@@ -18,6 +18,7 @@ pub struct NewAuditEvent<'a> {
     pub user_id: Option<UserId>,
     pub ip: Option<String>,
     pub user_agent: Option<&'a str>,
+    pub request_id: Option<&'a str>,
 }
 
 pub async fn insert<C: ConnectionTrait>(db: &C, event: NewAuditEvent<'_>) -> Result<(), DbErr> {
@@ -29,6 +30,7 @@ pub async fn insert<C: ConnectionTrait>(db: &C, event: NewAuditEvent<'_>) -> Res
         user_id: Set(event.user_id),
         ip: Set(event.ip),
         user_agent: Set(event.user_agent.map(str::to_owned)),
+        request_id: Set(event.request_id.map(str::to_owned)),
         ..Default::default()
     }
     .insert(db)

@@ -1,33 +1,50 @@
-//! The access log: one line per request at `info` under the `tessera::access` target, with
-//! the method, the path (never the query string, which may carry secrets), the status and the
-//! duration. `log.level = "warn"` (or `tessera::access=warn`) turns it off.
+//! The request's span and the access log. Every request runs inside a `request` span with its
+//! id, method, path and (once a credential is read) user id, so every log line of the request
+//! carries them; at the end one line at `info` under the `tessera::access` target gives the
+//! status and the duration. The path never has its query string, which may carry secrets.
+//! `log.level = "warn"` (or `tessera::access=warn`) turns the line off, not the span.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use poem::{Endpoint, IntoResponse, Request, Response};
+use tracing::Instrument;
+
+use crate::api::edge::request_id::RequestId;
 
 const TARGET: &str = "tessera::access";
 
 pub async fn log<E: Endpoint>(next: Arc<E>, request: Request) -> poem::Result<Response> {
-    if !tracing::enabled!(target: TARGET, tracing::Level::INFO) {
-        return next.call(request).await.map(IntoResponse::into_response);
-    }
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
-    let started = Instant::now();
-    let result = next.call(request).await.map(IntoResponse::into_response);
-    let status = match &result {
-        Ok(response) => response.status(),
-        Err(err) => err.status(),
-    };
-    tracing::info!(
-        target: TARGET,
+    let id = request.data::<RequestId>().map(|id| id.0.clone());
+    let span = tracing::info_span!(
+        "request",
+        request_id = id.as_deref().unwrap_or_default(),
         method = %method,
         path = %path,
-        status = status.as_u16(),
-        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
-        "request"
+        user_id = tracing::field::Empty,
     );
-    result
+    let started = Instant::now();
+    async move {
+        let result = next.call(request).await.map(IntoResponse::into_response);
+        let status = match &result {
+            Ok(response) => response.status(),
+            Err(err) => err.status(),
+        };
+        tracing::info!(
+            target: TARGET,
+            status = status.as_u16(),
+            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "request"
+        );
+        result
+    }
+    .instrument(span)
+    .await
+}
+
+/// Puts the caller's user id on the current request's span (once a credential is read).
+pub fn record_user(user_id: i64) {
+    tracing::Span::current().record("user_id", user_id);
 }

@@ -1,7 +1,8 @@
 //! The HTTP edge: the layers every request passes through around the API, one concern a file.
 //!
 //! From the outside in:
-//! 0. `access_log`: one line per request (method, path, status, duration);
+//! 0. `request_id`: the request's id (kept from `X-Request-Id` or made), echoed in the answer;
+//!    `access_log`: the request's span, and one line per request (status, duration);
 //! 1. `cors`: CORS for the listed origins, nothing for others;
 //! 2. poem's cookie jar, so cookies set anywhere inside reach the answer;
 //! 3. `csrf::hand_out_cookie`: every answer gives a cookie-less client a CSRF cookie;
@@ -20,6 +21,7 @@ pub mod cors;
 pub mod csrf;
 pub mod header_timeout;
 pub mod methods;
+pub mod request_id;
 pub mod reshape;
 pub mod security_headers;
 pub mod timeouts;
@@ -67,4 +69,5 @@ pub fn wrap(
         .with(CookieJarManager::new())
         .with(cors::layer(config))
         .around(access_log::log)
+        .around(request_id::assign)
 }

@@ -43,13 +43,18 @@ impl Authenticate {
 }
 
 /// The mode's credential, else a session opened at login by `auth.session_login`.
+/// The caller's user id also goes on the request's span, so every later log line has it.
 async fn principal<M: Mode>(request: &Request) -> Result<Option<Principal>, ApiError> {
     let state = request.data::<M::State>().ok_or_else(ApiError::internal)?;
-    match M::principal(request, state).await? {
-        Some(principal) => Ok(Some(principal)),
-        None if M::IS_SESSION => Ok(None),
-        None => session_login::principal(request).await,
+    let principal = match M::principal(request, state).await? {
+        Some(principal) => Some(principal),
+        None if M::IS_SESSION => None,
+        None => session_login::principal(request).await?,
+    };
+    if let Some(principal) = &principal {
+        crate::api::edge::access_log::record_user(principal.user.id.0);
     }
+    Ok(principal)
 }
 
 impl<'a, M: Mode> ApiExtractor<'a> for Authenticated<M> {
