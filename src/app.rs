@@ -1,5 +1,6 @@
 //! Building the application from its configuration, and running it until stopped.
 
+use crate::service::metrics::Metrics;
 use std::fs;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -54,7 +55,8 @@ impl App {
             Transport::from_config(&config.email).context("setting up email delivery")?;
         let outbox = Outbox::new(templates);
         let config = Arc::new(config);
-        let accounts = Accounts::new(db.clone(), config.clone(), hasher, outbox.clone())?;
+        let metrics = Arc::new(Metrics::new());
+        let accounts = Accounts::new(db.clone(), config.clone(), hasher, outbox.clone(), metrics)?;
         // The mode's credential strategy is built here, so a bad JWT key stops startup.
         let inbox = transport.inbox().cloned();
         let (routes, guard) = crate::api::routes(accounts.clone(), &config, inbox)?;
@@ -78,6 +80,7 @@ impl App {
             self.transport.clone(),
             &self.config.email,
         )
+        .instrumented(self.accounts.metrics().clone())
     }
 
     /// The task that applies other instances' revocations to this one's credential cache.
@@ -166,6 +169,22 @@ impl App {
             "Tessera is listening; Swagger UI at {base}/docs"
         );
         tracing::info!(backend = %self.transport.describe(), "mail delivery");
+        // `/metrics` on a listener of its own, when `metrics.bind` is set.
+        let metrics_server = match (self.config.metrics.enabled, self.config.metrics.bind) {
+            (true, Some(addr)) => {
+                let listener = TcpListener::bind(addr)
+                    .into_acceptor()
+                    .await
+                    .with_context(|| format!("binding metrics.bind {addr}"))?;
+                tracing::info!(address = %addr, "metrics at http://{addr}/metrics");
+                let route = poem::Route::new().at(
+                    "/metrics",
+                    crate::api::metrics_endpoint(self.accounts.clone()),
+                );
+                Some(tokio::spawn(Server::new_with_acceptor(listener).run(route)))
+            }
+            _ => None,
+        };
         let background = self.start_background().await;
         let routes = self.routes();
         let acceptor = HeaderTimeout::new(
@@ -182,6 +201,9 @@ impl App {
                 )),
             )
             .await;
+        if let Some(server) = metrics_server {
+            server.abort();
+        }
         // Requests are drained; let the worker finish the message in hand, then stop it.
         background.stop().await;
         self.db.close().await.ok();

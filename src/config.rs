@@ -52,6 +52,7 @@ pub struct Config {
     pub audit: AuditConfig,
     pub credential_cache: CredentialCacheConfig,
     pub mfa: MfaConfig,
+    pub metrics: MetricsConfig,
     pub log: LogConfig,
 }
 
@@ -431,6 +432,25 @@ pub struct CredentialCacheConfig {
     pub failed_checks_per_minute: u32,
 }
 
+/// Prometheus metrics at `GET /metrics`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    pub enabled: bool,
+    /// A listener of their own (`IP:PORT`, e.g. a private interface): then `/metrics` is
+    /// served there and not on the public `bind`.
+    pub bind: Option<SocketAddr>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            bind: None,
+        }
+    }
+}
+
 /// Two-factor authentication (TOTP and recovery codes), with dj-rest-auth's settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -531,6 +551,7 @@ impl Default for Config {
             audit: AuditConfig::default(),
             credential_cache: CredentialCacheConfig::default(),
             mfa: MfaConfig::default(),
+            metrics: MetricsConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -910,7 +931,15 @@ impl Config {
                 "server.prefix must start and end with '/', got {prefix:?}"
             ));
         }
-        if ["/docs/", "/health/", "/openapi.json/", "/openapi.yaml/"].contains(&prefix.as_str()) {
+        if [
+            "/docs/",
+            "/health/",
+            "/metrics/",
+            "/openapi.json/",
+            "/openapi.yaml/",
+        ]
+        .contains(&prefix.as_str())
+        {
             return invalid(format!(
                 "server.prefix {prefix:?} collides with a built-in route"
             ));

@@ -98,6 +98,11 @@ pub fn routes(
             get(poem::endpoint::make_sync(|_| Redirect::see_other("/docs"))),
         ),
     };
+    // `/metrics` on the public listener, unless it has a listener of its own.
+    let route = match config.metrics.enabled && config.metrics.bind.is_none() {
+        true => route.at("/metrics", metrics_endpoint(accounts.clone())),
+        false => route,
+    };
     let route = match inbox {
         Some(inbox) => route.nest(
             "/_inbox",
@@ -120,12 +125,28 @@ pub fn routes(
             request.set_data(proxies.clone());
         })
     };
+    let metrics = accounts.metrics().clone();
     let app = route
         .with(NormalizePath::new(TrailingSlash::Trim))
         .data(accounts)
         .data(sessions)
         .data(BodyLimit(config.server.max_body_bytes));
-    Ok((edge::wrap(app, config, mounted.challenge, allowed), guard))
+    Ok((
+        edge::wrap(app, config, mounted.challenge, allowed, metrics),
+        guard,
+    ))
+}
+
+/// `GET /metrics`: Prometheus' text exposition format.
+pub fn metrics_endpoint(accounts: Accounts) -> impl Endpoint<Output = Response> {
+    get(poem::endpoint::make(move |_| {
+        let accounts = accounts.clone();
+        async move {
+            Response::builder()
+                .content_type("text/plain; version=0.0.4; charset=utf-8")
+                .body(accounts.metrics_text().await)
+        }
+    }))
 }
 
 fn static_body(body: String, content_type: &'static str) -> impl Endpoint<Output = Response> {

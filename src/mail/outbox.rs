@@ -4,6 +4,7 @@
 //! A request never waits for mail: an SMTP server that is down, slow or refusing only delays
 //! delivery. Nothing is lost while the database keeps the row.
 
+use crate::service::metrics::SharedMetrics;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -118,9 +119,16 @@ pub struct OutboxWorker {
     from: String,
     policy: RetryPolicy,
     wake: Arc<Notify>,
+    metrics: Option<SharedMetrics>,
 }
 
 impl OutboxWorker {
+    /// Counts deliveries and failed attempts in `metrics`.
+    pub fn instrumented(mut self, metrics: SharedMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
     pub fn new(
         db: DatabaseConnection,
         outbox: &Outbox,
@@ -133,6 +141,7 @@ impl OutboxWorker {
             from: config.from.to_string(),
             policy: RetryPolicy::from_config(config),
             wake: outbox.notifier(),
+            metrics: None,
         }
     }
 
@@ -205,10 +214,18 @@ impl OutboxWorker {
         let now = Utc::now();
         match result {
             Ok(()) => {
+                if let Some(metrics) = &self.metrics {
+                    metrics.outbox_deliveries.inc();
+                }
                 tracing::info!(id = message.id, kind = %message.kind, attempts, "mail delivered");
                 store::mark_sent(&self.db, message.id, attempts, now).await
             }
-            Err(err) => self.failed(&message, attempts, now, &err).await,
+            Err(err) => {
+                if let Some(metrics) = &self.metrics {
+                    metrics.outbox_failed_attempts.inc();
+                }
+                self.failed(&message, attempts, now, &err).await
+            }
         }
     }
 

@@ -16,6 +16,7 @@ use crate::messages::*;
 use crate::service::audit::{AuditTrail, Caller, Entry, Event};
 use crate::service::credential_cache::CredentialCache;
 use crate::service::error::{Error, Result};
+use crate::service::metrics::SharedMetrics;
 use crate::service::password_hashing::PasswordHasher;
 use crate::service::password_validation::PasswordPolicy;
 use crate::service::principal::User;
@@ -41,6 +42,7 @@ pub struct Shared {
     pub(super) limits: RateLimiter,
     pub(super) audit: AuditTrail,
     pub(super) revocations: Revocations,
+    pub(super) metrics: SharedMetrics,
 }
 
 impl std::ops::Deref for Accounts {
@@ -57,13 +59,18 @@ impl Accounts {
         config: Arc<Config>,
         hasher: PasswordHasher,
         outbox: Outbox,
+        metrics: SharedMetrics,
     ) -> Result<Self> {
         let policy = PasswordPolicy {
             min_length: config.account.password_min_length,
         };
-        let limits = RateLimiter::new(&config.rate_limits, db.clone());
-        let audit = AuditTrail::new(db.clone(), config.audit.retention_days);
-        let revocations = Revocations::new(Arc::new(CredentialCache::new(&config)));
+        let limits =
+            RateLimiter::new(&config.rate_limits, db.clone()).instrumented(metrics.clone());
+        let audit =
+            AuditTrail::new(db.clone(), config.audit.retention_days).instrumented(metrics.clone());
+        let revocations =
+            Revocations::new(Arc::new(CredentialCache::new(&config, metrics.clone())));
+        let hasher = hasher.instrumented(metrics.clone());
         Ok(Self(Arc::new(Shared {
             db,
             config,
@@ -73,7 +80,13 @@ impl Accounts {
             limits,
             audit,
             revocations,
+            metrics,
         })))
+    }
+
+    /// This instance's metrics (`/metrics`).
+    pub fn metrics(&self) -> &SharedMetrics {
+        &self.metrics
     }
 
     pub fn config(&self) -> &Config {

@@ -5,6 +5,7 @@
 //! from where (IP and user agent). It never holds a password, token, key or link, nor an
 //! identifier typed at a failed login: people type passwords into the email field.
 
+use crate::service::metrics::SharedMetrics;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -149,6 +150,7 @@ pub struct AuditTrail {
     db: DatabaseConnection,
     retention_days: u32,
     last_sweep: Arc<Mutex<Option<Instant>>>,
+    metrics: Option<SharedMetrics>,
 }
 
 impl AuditTrail {
@@ -157,7 +159,14 @@ impl AuditTrail {
             db,
             retention_days,
             last_sweep: Arc::default(),
+            metrics: None,
         }
+    }
+
+    /// Counts logins (by outcome and reason) and registrations in `metrics`, as recorded here.
+    pub fn instrumented(mut self, metrics: SharedMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Logs the entry and stores it. A failed write is an error: an event that cannot be
@@ -185,6 +194,15 @@ impl AuditTrail {
             request_id = caller.request_id.as_deref(),
             "audit event"
         );
+        if let Some(metrics) = &self.metrics {
+            match (entry.event, entry.outcome) {
+                (Event::Login, outcome) => metrics.record_login(outcome.name(), entry.reason),
+                (Event::Registration, Outcome::Success) => {
+                    metrics.registrations.inc();
+                }
+                _ => {}
+            }
+        }
         let now = Utc::now();
         store::audit_events::insert(
             db,

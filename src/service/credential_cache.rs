@@ -26,6 +26,7 @@ use moka::sync::Cache;
 
 use crate::config::Config;
 use crate::service::error::{Error, Result};
+use crate::service::metrics::SharedMetrics;
 use crate::service::principal::Principal;
 use crate::service::rate_limits::client_group;
 use crate::store::refresh_tokens::FamilyId;
@@ -144,17 +145,25 @@ pub struct CredentialCache {
     failure_limit: u32,
     /// Failures are counted per client group (`rate_limits::client_group`).
     ipv6_prefix: u8,
+    metrics: SharedMetrics,
 }
 
 impl CredentialCache {
-    pub fn new(config: &Config) -> Self {
+    pub fn new(config: &Config, metrics: SharedMetrics) -> Self {
         let settings = &config.credential_cache;
         let ttl = Duration::from_secs(settings.ttl_seconds.max(1));
         let enabled = settings.capacity > 0;
+        let evictions = metrics.cache_evictions.clone();
         let verified = enabled.then(|| {
             Cache::builder()
                 .max_capacity(settings.capacity)
                 .expire_after(UntilExpiry { ttl })
+                // Only evictions for room: expiry and revocation are the cache working.
+                .eviction_listener(move |_, _, cause| {
+                    if cause == moka::notification::RemovalCause::Size {
+                        evictions.inc();
+                    }
+                })
                 .build()
         });
         let unknown = enabled.then(|| {
@@ -181,6 +190,7 @@ impl CredentialCache {
             failures,
             failure_limit: settings.failed_checks_per_minute,
             ipv6_prefix: config.rate_limits.ipv6_prefix,
+            metrics,
         }
     }
 
@@ -200,6 +210,7 @@ impl CredentialCache {
             && let Some(entry) = verified.get(&key)
         {
             if self.fresh(&entry) {
+                self.metrics.cache_hits.inc();
                 return Ok(Some(entry));
             }
             verified.invalidate(&key);
@@ -209,6 +220,7 @@ impl CredentialCache {
             return Ok(None);
         }
         self.check_failures(client)?;
+        self.metrics.cache_misses.inc();
         let loaded_at = Instant::now();
         match load.await {
             Ok(Some(found)) => {
@@ -266,6 +278,14 @@ impl CredentialCache {
             .filter(|_| self.failure_limit > 0)
             .and_then(|ip| self.failures.get(&client_group(ip, self.ipv6_prefix)))
             .is_some_and(|count| count.load(Ordering::Relaxed) >= self.failure_limit);
+        if over {
+            self.metrics
+                .rate_limit_refusals
+                .get_or_create(&crate::service::metrics::ActionLabels {
+                    action: "failed_credential_checks",
+                })
+                .inc();
+        }
         match over {
             true => Err(Error::Throttled {
                 wait_seconds: FAILURE_WINDOW.as_secs(),

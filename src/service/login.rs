@@ -92,6 +92,7 @@ impl Accounts {
                 };
                 self.limits.release(Action::LoginFailed, &ip_only).await?;
                 if self.mfa_enabled(user.id).await? {
+                    self.metrics.record_login("mfa_required", None);
                     return Ok(LoginStep::SecondFactor(
                         self.start_second_factor(&user).await?,
                     ));

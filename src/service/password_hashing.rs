@@ -18,6 +18,7 @@ use tokio::sync::Semaphore;
 
 use crate::config::PasswordHashingConfig;
 use crate::service::error::{Error, Result};
+use crate::service::metrics::SharedMetrics;
 
 /// The outcome of checking a password.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +37,7 @@ pub struct PasswordHasher {
     /// A real hash of a random password, verified against when the user does not exist so that
     /// the answer takes as long as for a real account.
     dummy_hash: Arc<str>,
+    metrics: Option<SharedMetrics>,
 }
 
 impl PasswordHasher {
@@ -61,7 +63,14 @@ impl PasswordHasher {
             permits: Arc::new(Semaphore::new(permits)),
             buffers: Arc::new(Mutex::new(buffers)),
             dummy_hash: dummy_hash.into(),
+            metrics: None,
         })
+    }
+
+    /// Reports permits, waits and hashes in flight to `metrics`.
+    pub fn instrumented(mut self, metrics: SharedMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// A PHC string (`$argon2id$v=19$m=...`) for `password`.
@@ -108,18 +117,27 @@ impl PasswordHasher {
         &self,
         work: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
     ) -> Result<T> {
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| Error::Internal("password hasher shut down".into()))?;
+        let metrics = self.metrics.clone();
+        let waited_from = std::time::Instant::now();
+        if let Some(m) = &metrics {
+            m.hashes_waiting.inc();
+        }
+        let permit = self.permits.clone().acquire_owned().await;
+        if let Some(m) = &metrics {
+            m.hashes_waiting.dec();
+            m.hash_wait.observe(waited_from.elapsed().as_secs_f64());
+            m.hashes_in_flight.inc();
+        }
+        let permit = permit.map_err(|_| Error::Internal("password hasher shut down".into()))?;
         let buffers = self.buffers.clone();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let mut buffer = lock(&buffers).pop().unwrap_or_default();
             let result = work(&mut buffer);
             lock(&buffers).push(buffer);
+            if let Some(m) = &metrics {
+                m.hashes_in_flight.dec();
+            }
             result
         })
         .await

@@ -11,6 +11,7 @@
 //! (no query, no write). In memory, counters expire with their window, each hit costs O(1),
 //! and their number is bounded.
 
+use crate::service::metrics::{ActionLabels, SharedMetrics};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -111,6 +112,7 @@ pub struct RateLimiter {
     reported: Cache<(Action, Option<IpAddr>, Option<UserId>), Window>,
     /// IPv6 clients are counted by this prefix (`rate_limits.ipv6_prefix`).
     ipv6_prefix: u8,
+    metrics: Option<SharedMetrics>,
 }
 
 /// The address a client is counted under: IPv4 as it is, IPv6 by its first `ipv6_prefix` bits
@@ -159,7 +161,14 @@ impl RateLimiter {
             over: windows(),
             reported: windows(),
             ipv6_prefix: config.ipv6_prefix,
+            metrics: None,
         }
+    }
+
+    /// Counts refusals per action in `metrics`.
+    pub fn instrumented(mut self, metrics: SharedMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// The action's per-key rule, if limits are on and it has one (`confirm_email`).
@@ -174,7 +183,16 @@ impl RateLimiter {
     /// Counts a hit of `action`; refuses it (`Error::Throttled`) when a rule's amount for its
     /// window is exceeded.
     pub async fn hit(&self, action: Action, subjects: &Subjects<'_>) -> Result<()> {
-        self.apply(action, subjects).await
+        let result = self.apply(action, subjects).await;
+        if let (Err(Error::Throttled { .. }), Some(metrics)) = (&result, &self.metrics) {
+            metrics
+                .rate_limit_refusals
+                .get_or_create(&ActionLabels {
+                    action: action.name(),
+                })
+                .inc();
+        }
+        result
     }
 
     /// Whether a refusal of `action` for this caller is the first in its window (`wait_seconds`

@@ -87,6 +87,19 @@ pub async fn due<C: ConnectionTrait>(
         .await
 }
 
+/// How many messages wait to be delivered, and when the oldest of them was queued.
+pub async fn backlog<C: ConnectionTrait>(db: &C) -> Result<(i64, Option<DateTime<Utc>>), DbErr> {
+    let row: Option<(i64, Option<DateTime<Utc>>)> = outbox_message::Entity::find()
+        .filter(pending())
+        .select_only()
+        .column_as(outbox_message::Column::Id.count(), "pending")
+        .column_as(outbox_message::Column::CreatedAt.min(), "oldest")
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(row.unwrap_or((0, None)))
+}
+
 /// When the next pending message falls due (claimed or not), if any.
 pub async fn next_due_at<C: ConnectionTrait>(db: &C) -> Result<Option<DateTime<Utc>>, DbErr> {
     let next: Option<Option<DateTime<Utc>>> = outbox_message::Entity::find()

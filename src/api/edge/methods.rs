@@ -11,15 +11,31 @@ use serde_json::Value;
 use crate::api::edge::csrf::is_safe;
 use crate::api::error::ApiError;
 
-/// For each path template of the document (without its trailing `/`), the methods it takes.
+/// For each path template of the document (without its trailing `/`), the methods it takes,
+/// and the `operationId` of each (the `operation` label of the HTTP metrics).
 #[derive(Debug, Clone, Default)]
-pub struct AllowedMethods(Arc<BTreeMap<String, Vec<String>>>);
+pub struct AllowedMethods(
+    Arc<BTreeMap<String, Vec<String>>>,
+    Arc<BTreeMap<(String, String), String>>,
+);
 
 impl AllowedMethods {
     pub fn from_document(spec: &Value) -> Self {
         let mut map = BTreeMap::new();
+        let mut operations = BTreeMap::new();
         if let Some(Value::Object(paths)) = spec.get("paths") {
             for (path, item) in paths {
+                for (method, operation) in item.as_object().into_iter().flatten() {
+                    if let Some(id) = operation["operationId"].as_str() {
+                        operations.insert(
+                            (
+                                path.trim_end_matches('/').to_owned(),
+                                method.to_ascii_uppercase(),
+                            ),
+                            id.to_owned(),
+                        );
+                    }
+                }
                 let mut methods = item
                     .as_object()
                     .map(|ops| {
@@ -36,7 +52,20 @@ impl AllowedMethods {
                 map.insert(path.trim_end_matches('/').to_owned(), methods);
             }
         }
-        Self(Arc::new(map))
+        Self(Arc::new(map), Arc::new(operations))
+    }
+
+    /// The `operationId` answering `method` on `path`, if any (HEAD answers as GET).
+    pub fn operation_id(&self, method: &str, path: &str) -> Option<&str> {
+        let path = path.trim_end_matches('/');
+        let method = if method == "HEAD" { "GET" } else { method };
+        if let Some(id) = self.1.get(&(path.to_owned(), method.to_owned())) {
+            return Some(id);
+        }
+        self.1
+            .iter()
+            .find(|((template, m), _)| m == method && matches_template(template, path))
+            .map(|(_, id)| id.as_str())
     }
 
     /// The methods `path` takes; empty for a path the document does not have.

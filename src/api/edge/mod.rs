@@ -3,6 +3,7 @@
 //! From the outside in:
 //! 0. `request_id`: the request's id (kept from `X-Request-Id` or made), echoed in the answer;
 //!    `access_log`: the request's span, and one line per request (status, duration);
+//!    `http_metrics`: requests and latency by operation;
 //! 1. `cors`: CORS for the listed origins, nothing for others;
 //! 2. poem's cookie jar, so cookies set anywhere inside reach the answer;
 //! 3. `csrf::hand_out_cookie`: every answer gives a cookie-less client a CSRF cookie;
@@ -20,6 +21,7 @@ pub mod body_limit;
 pub mod cors;
 pub mod csrf;
 pub mod header_timeout;
+pub mod http_metrics;
 pub mod methods;
 pub mod request_id;
 pub mod reshape;
@@ -43,7 +45,9 @@ pub fn wrap(
     config: &Config,
     challenge: Challenge,
     allowed: AllowedMethods,
+    metrics: crate::service::metrics::SharedMetrics,
 ) -> impl Endpoint<Output = poem::Response> + 'static {
+    let operations = allowed.clone();
     let reshaping = Arc::new(Reshape {
         challenge,
         allowed: allowed.clone(),
@@ -68,6 +72,9 @@ pub fn wrap(
         ))
         .with(CookieJarManager::new())
         .with(cors::layer(config))
+        .around(move |next, request| {
+            http_metrics::observe(next, request, metrics.clone(), operations.clone())
+        })
         .around(access_log::log)
         .around(request_id::assign)
 }
