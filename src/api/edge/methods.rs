@@ -16,7 +16,7 @@ use crate::api::error::ApiError;
 #[derive(Debug, Clone, Default)]
 pub struct AllowedMethods(
     Arc<BTreeMap<String, Vec<String>>>,
-    Arc<BTreeMap<(String, String), String>>,
+    Arc<BTreeMap<String, Vec<(String, String)>>>,
 );
 
 impl AllowedMethods {
@@ -27,13 +27,10 @@ impl AllowedMethods {
             for (path, item) in paths {
                 for (method, operation) in item.as_object().into_iter().flatten() {
                     if let Some(id) = operation["operationId"].as_str() {
-                        operations.insert(
-                            (
-                                path.trim_end_matches('/').to_owned(),
-                                method.to_ascii_uppercase(),
-                            ),
-                            id.to_owned(),
-                        );
+                        operations
+                            .entry(path.trim_end_matches('/').to_owned())
+                            .or_insert_with(Vec::new)
+                            .push((method.to_ascii_uppercase(), id.to_owned()));
                     }
                 }
                 let mut methods = item
@@ -59,12 +56,18 @@ impl AllowedMethods {
     pub fn operation_id(&self, method: &str, path: &str) -> Option<&str> {
         let path = path.trim_end_matches('/');
         let method = if method == "HEAD" { "GET" } else { method };
-        if let Some(id) = self.1.get(&(path.to_owned(), method.to_owned())) {
-            return Some(id);
-        }
-        self.1
+        let operations = match self.1.get(path) {
+            Some(operations) => operations,
+            None => {
+                self.1
+                    .iter()
+                    .find(|(template, _)| matches_template(template, path))?
+                    .1
+            }
+        };
+        operations
             .iter()
-            .find(|((template, m), _)| m == method && matches_template(template, path))
+            .find(|(m, _)| m == method)
             .map(|(_, id)| id.as_str())
     }
 
