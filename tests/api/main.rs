@@ -32,6 +32,7 @@ mod inbox;
 mod jwt_mode;
 mod login_logout;
 mod mail_transport;
+mod mfa;
 mod openapi;
 mod password_change;
 mod rate_limits;
