@@ -73,6 +73,18 @@ pub async fn remove<C: ConnectionTrait>(db: &C, user_id: UserId, kind: &str) -> 
     Ok(())
 }
 
+/// Removes the user's second factor: the authenticators, and the TOTP steps accepted with the
+/// old secret (they say nothing about a new one, whose first code may fall in the same step).
+pub async fn remove_all<C: ConnectionTrait>(db: &C, user_id: UserId) -> Result<(), DbErr> {
+    remove(db, user_id, TOTP).await?;
+    remove(db, user_id, RECOVERY_CODES).await?;
+    mfa_accepted_step::Entity::delete_many()
+        .filter(mfa_accepted_step::Column::UserId.eq(user_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// Records a use of the authenticator (and, for recovery codes, the new mask).
 pub async fn mark_used<C: ConnectionTrait>(
     db: &C,
@@ -138,6 +150,19 @@ pub async fn insert_challenge<C: ConnectionTrait>(
     .insert(db)
     .await?;
     Ok(())
+}
+
+/// The live challenge with this digest, as it is now (no lock).
+pub async fn find_challenge<C: ConnectionTrait>(
+    db: &C,
+    digest: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<mfa_challenge::Model>, DbErr> {
+    mfa_challenge::Entity::find()
+        .filter(mfa_challenge::Column::Digest.eq(digest))
+        .filter(mfa_challenge::Column::ExpiresAt.gt(now))
+        .one(db)
+        .await
 }
 
 /// The live challenge with this digest, locked until the transaction ends.

@@ -115,8 +115,14 @@ fn seen(reply: &Reply) -> Seen {
         .headers
         .iter()
         // The wait (and so the length of a 429's body) may tick by a second between two
-        // attempts; it is compared on its own, within a second, where it matters.
-        .filter(|(name, _)| **name != DATE && **name != RETRY_AFTER && **name != CONTENT_LENGTH)
+        // attempts; it is compared on its own, within a second, where it matters. Every
+        // request has its own id.
+        .filter(|(name, _)| {
+            **name != DATE
+                && **name != RETRY_AFTER
+                && **name != CONTENT_LENGTH
+                && name.as_str() != "x-request-id"
+        })
         .map(|(name, value)| {
             let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
             (name.as_str().to_owned(), value)

@@ -51,6 +51,8 @@ on_each_backend!(
     reauthentication_settings,
     mfa_disabled_removes_the_endpoints_and_the_second_step,
     tessera_mfa_disable_switches_mfa_off,
+    verify_is_rate_limited_like_failed_logins,
+    a_new_secret_can_be_activated_right_after_deactivation,
 );
 
 const EMAIL: &str = "ada@example.com";
@@ -1760,73 +1762,6 @@ mod two_instances {
             assert_field_error(&replayed, "code", CODE_INVALID);
             let verified = on_a.verify(&token, &codes[1]).await;
             on_a.adopt_login(&verified, EMAIL);
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Scenarios a bug in src/ makes fail (run them with `--ignored`)
-// ---------------------------------------------------------------------------------------------
-
-/// `verify_is_rate_limited_like_failed_logins`: PostgreSQL passes; on SQLite the twin is
-/// ignored for the bug in its reason.
-mod rate_limited_verify {
-    use crate::support::Backend;
-
-    mod sqlite {
-        use super::Backend;
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        #[ignore = "bug: Accounts::verify_second_factor (src/service/mfa/mod.rs) applies the \
-                    login_failed limit inside its write transaction: on SQLite the limiter's \
-                    writes (database counters, the audit row of a refusal) wait for that \
-                    transaction's lock and fail after the busy timeout with 503"]
-        async fn verify_is_rate_limited_like_failed_logins() {
-            crate::mfa::verify_is_rate_limited_like_failed_logins(Backend::Sqlite).await
-        }
-    }
-
-    mod postgres {
-        use super::Backend;
-
-        test_support::postgres_test! {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn verify_is_rate_limited_like_failed_logins() {
-                crate::mfa::verify_is_rate_limited_like_failed_logins(Backend::Postgres).await
-            }
-        }
-    }
-}
-
-/// `a_new_secret_can_be_activated_right_after_deactivation`, ignored on both backends for the
-/// bug in its reason (the PostgreSQL twin, run with `--ignored`, needs
-/// `TESSERA_TEST_DATABASE_URL`).
-mod reactivation {
-    use crate::support::Backend;
-
-    mod sqlite {
-        use super::Backend;
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        #[ignore = "bug: mfa_accepted_steps is keyed by (user, step), not by authenticator, and \
-                    is not cleared when TOTP is removed: a new secret's correct code is refused \
-                    for the ~90 s its step stays claimed by the old secret"]
-        async fn a_new_secret_can_be_activated_right_after_deactivation() {
-            crate::mfa::a_new_secret_can_be_activated_right_after_deactivation(Backend::Sqlite)
-                .await
-        }
-    }
-
-    mod postgres {
-        use super::Backend;
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        #[ignore = "bug: mfa_accepted_steps is keyed by (user, step), not by authenticator, and \
-                    is not cleared when TOTP is removed: a new secret's correct code is refused \
-                    for the ~90 s its step stays claimed by the old secret"]
-        async fn a_new_secret_can_be_activated_right_after_deactivation() {
-            crate::mfa::a_new_secret_can_be_activated_right_after_deactivation(Backend::Postgres)
-                .await
         }
     }
 }

@@ -65,6 +65,9 @@ pub fn wrap(
         })
         .around(move |next, request| security_headers::add(next, request, api_prefix.clone()))
         .around(csrf::hand_out_cookie)
+        // One dynamic call here keeps the type of the whole stack shallow enough for the
+        // compiler to lay out, also inside a product that adds layers of its own.
+        .boxed()
         .data(csrf::Csrf::from_config(config))
         // The client's address (rate limits, audit) and the scheme a proxy ended (CSRF).
         .data(crate::api::caller::TrustedProxies::from_config(

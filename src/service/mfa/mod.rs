@@ -205,8 +205,7 @@ impl Accounts {
                 .await?;
             return Err(FieldErrors::single("code", CODE_INVALID));
         }
-        store::mfa::remove(&txn, user, store::mfa::TOTP).await?;
-        store::mfa::remove(&txn, user, store::mfa::RECOVERY_CODES).await?;
+        store::mfa::remove_all(&txn, user).await?;
         self.audit
             .record_in(&txn, caller, Entry::success(Event::MfaDeactivation, user))
             .await?;
@@ -272,25 +271,26 @@ impl Accounts {
     ) -> Result<User> {
         let digest = secrets::digest(token);
         let invalid_token = || FieldErrors::single("ephemeral_token", EPHEMERAL_TOKEN_INVALID);
-        let txn = store::begin_write(&self.db).await?;
-        let Some(challenge) = store::mfa::lock_challenge(&txn, &digest, Utc::now()).await? else {
-            txn.rollback().await?;
+        // The limit first, outside the transaction: its counters and its audit entry are
+        // written on other connections, which on SQLite would wait for this one's lock.
+        let Some(seen) = store::mfa::find_challenge(&self.db, &digest, Utc::now()).await? else {
             return Err(invalid_token());
         };
-        let user_id = challenge.user_id;
-        let key = login_failed_key(user_id);
+        let key = login_failed_key(seen.user_id);
         let subjects = Subjects {
             ip: caller.ip,
             key: Some(&key),
             user: None,
         };
-        if let Err(err) = self
-            .limit(Action::LoginFailed, &subjects, caller, Some(user_id))
-            .await
-        {
+        self.limit(Action::LoginFailed, &subjects, caller, Some(seen.user_id))
+            .await?;
+        let txn = store::begin_write(&self.db).await?;
+        // Locked now: a concurrent verify of the same challenge waits, then finds it spent.
+        let Some(challenge) = store::mfa::lock_challenge(&txn, &digest, Utc::now()).await? else {
             txn.rollback().await?;
-            return Err(err);
-        }
+            return Err(invalid_token());
+        };
+        let user_id = challenge.user_id;
         let Some(user) = store::users::find_by_id(&txn, user_id).await? else {
             txn.rollback().await?;
             return Err(invalid_token());
@@ -341,8 +341,7 @@ impl Accounts {
             return Err(Error::NotFound);
         };
         let txn = store::begin_write(&self.db).await?;
-        store::mfa::remove(&txn, user.id, store::mfa::TOTP).await?;
-        store::mfa::remove(&txn, user.id, store::mfa::RECOVERY_CODES).await?;
+        store::mfa::remove_all(&txn, user.id).await?;
         self.audit
             .record_in(
                 &txn,
