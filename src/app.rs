@@ -1,6 +1,6 @@
 //! Building the application from its configuration, and running it until stopped.
 
-use crate::service::metrics::Metrics;
+use crate::metrics::Metrics;
 use std::fs;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

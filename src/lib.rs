@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod mail;
 pub mod messages;
+pub mod metrics;
 pub mod private_files;
 pub mod secrets;
 pub mod service;

@@ -4,7 +4,7 @@
 //! A request never waits for mail: an SMTP server that is down, slow or refusing only delays
 //! delivery. Nothing is lost while the database keeps the row.
 
-use crate::service::metrics::SharedMetrics;
+use crate::metrics::SharedMetrics;
 use std::sync::Arc;
 use std::time::Duration;
 

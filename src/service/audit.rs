@@ -5,7 +5,7 @@
 //! from where (IP and user agent). It never holds a password, token, key or link, nor an
 //! identifier typed at a failed login: people type passwords into the email field.
 
-use crate::service::metrics::SharedMetrics;
+use crate::metrics::SharedMetrics;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

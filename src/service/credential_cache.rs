@@ -25,8 +25,8 @@ use moka::Expiry;
 use moka::sync::Cache;
 
 use crate::config::Config;
+use crate::metrics::SharedMetrics;
 use crate::service::error::{Error, Result};
-use crate::service::metrics::SharedMetrics;
 use crate::service::principal::Principal;
 use crate::service::rate_limits::client_group;
 use crate::store::refresh_tokens::FamilyId;
@@ -281,7 +281,7 @@ impl CredentialCache {
         if over {
             self.metrics
                 .rate_limit_refusals
-                .get_or_create(&crate::service::metrics::ActionLabels {
+                .get_or_create(&crate::metrics::ActionLabels {
                     action: "failed_credential_checks",
                 })
                 .inc();

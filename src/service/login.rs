@@ -10,12 +10,27 @@ use crate::service::accounts::Accounts;
 use crate::service::audit::{Caller, Entry, Event};
 use crate::service::email_address::normalize_email;
 use crate::service::error::{Error, FieldErrors, Result};
-use crate::service::mfa::LoginStep;
 use crate::service::principal::User;
 use crate::service::rate_limits::{Action, Subjects};
 use entity::user;
 
 use crate::store::{self, users::UserId};
+
+/// A login after the password: done, or waiting for the second factor (the token
+/// `mfa/verify/` takes with the code; not in `Debug`).
+pub enum LoginStep {
+    Done(User),
+    SecondFactor(String),
+}
+
+impl std::fmt::Debug for LoginStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoginStep::Done(user) => f.debug_tuple("Done").field(user).finish(),
+            LoginStep::SecondFactor(_) => f.write_str("SecondFactor([redacted])"),
+        }
+    }
+}
 
 pub struct LoginInput {
     pub email: Option<String>,

@@ -12,7 +12,6 @@ pub mod error;
 pub mod health;
 pub mod jwt;
 pub mod login;
-pub mod metrics;
 pub mod mfa;
 pub mod password_change;
 pub mod password_hashing;

@@ -17,8 +17,8 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Semaphore;
 
 use crate::config::PasswordHashingConfig;
+use crate::metrics::SharedMetrics;
 use crate::service::error::{Error, Result};
-use crate::service::metrics::SharedMetrics;
 
 /// The outcome of checking a password.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

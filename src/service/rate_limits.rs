@@ -11,7 +11,7 @@
 //! (no query, no write). In memory, counters expire with their window, each hit costs O(1),
 //! and their number is bounded.
 
-use crate::service::metrics::{ActionLabels, SharedMetrics};
+use crate::metrics::{ActionLabels, SharedMetrics};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;

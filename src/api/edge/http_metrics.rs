@@ -8,7 +8,7 @@ use std::time::Instant;
 use poem::{Endpoint, IntoResponse, Request, Response};
 
 use crate::api::edge::methods::AllowedMethods;
-use crate::service::metrics::SharedMetrics;
+use crate::metrics::SharedMetrics;
 
 const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 

@@ -45,7 +45,7 @@ pub fn wrap(
     config: &Config,
     challenge: Challenge,
     allowed: AllowedMethods,
-    metrics: crate::service::metrics::SharedMetrics,
+    metrics: crate::metrics::SharedMetrics,
 ) -> impl Endpoint<Output = poem::Response> + 'static {
     let operations = allowed.clone();
     let reshaping = Arc::new(Reshape {

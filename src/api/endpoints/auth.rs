@@ -17,7 +17,7 @@ use crate::api::tags::Tag;
 use crate::service::accounts::Accounts;
 use crate::service::audit::Caller;
 use crate::service::login::LoginInput;
-use crate::service::mfa::LoginStep;
+use crate::service::login::LoginStep;
 use crate::service::registration::RegistrationInput;
 use crate::service::usernames;
 

@@ -51,22 +51,6 @@ impl std::fmt::Debug for TotpSetup {
     }
 }
 
-/// A login after the password: done, or waiting for the second factor (the token
-/// `mfa/verify/` takes with the code; not in `Debug`).
-pub enum LoginStep {
-    Done(User),
-    SecondFactor(String),
-}
-
-impl std::fmt::Debug for LoginStep {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            LoginStep::Done(user) => f.debug_tuple("Done").field(user).finish(),
-            LoginStep::SecondFactor(_) => f.write_str("SecondFactor([redacted])"),
-        }
-    }
-}
-
 /// A pending activation, sealed into the activation token.
 #[derive(Serialize, Deserialize)]
 struct PendingActivation {
