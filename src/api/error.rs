@@ -323,6 +323,22 @@ impl ApiResponse for ApiError {
     fn register(registry: &mut Registry) {
         registry.create_schema::<ApiError, _>(ERROR_SCHEMA.into(), |_| {
             let text = || MetaSchemaRef::Inline(Box::new(MetaSchema::new("string")));
+            let texts = || {
+                MetaSchemaRef::Inline(Box::new(MetaSchema {
+                    items: Some(Box::new(text())),
+                    ..MetaSchema::new("array")
+                }))
+            };
+            // `detail` and `code` are a text for view and JWT errors, and a list of messages
+            // when they are the names of fields in error (`code` of `mfa/verify/`, `detail`
+            // of its disabled-account answer).
+            let text_or_texts = |description| {
+                MetaSchemaRef::Inline(Box::new(MetaSchema {
+                    description: Some(description),
+                    any_of: vec![text(), texts()],
+                    ..MetaSchema::ANY
+                }))
+            };
             MetaSchema {
                 description: Some(
                     "A DRF-shaped error. View and authentication errors carry `detail` (and \
@@ -330,8 +346,14 @@ impl ApiResponse for ApiError {
                      `non_field_errors`, to a list of messages.",
                 ),
                 properties: vec![
-                    ("detail", text()),
-                    ("code", text()),
+                    (
+                        "detail",
+                        text_or_texts("Why the request was refused (a list in field errors)."),
+                    ),
+                    (
+                        "code",
+                        text_or_texts("A machine-readable reason, or the `code` field's errors."),
+                    ),
                     (
                         "messages",
                         MetaSchemaRef::Inline(Box::new(MetaSchema {

@@ -149,7 +149,11 @@ pub struct RecoveryCodes {
 #[derive(Object)]
 pub struct MfaStatus {
     mfa_enabled: bool,
+    /// `null` without MFA.
+    #[oai(nullable)]
     created_at: Option<DateTime<Utc>>,
+    /// `null` until a code was accepted.
+    #[oai(nullable)]
     last_used_at: Option<DateTime<Utc>>,
 }
 
