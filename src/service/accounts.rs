@@ -22,6 +22,7 @@ use crate::service::password_validation::PasswordPolicy;
 use crate::service::principal::User;
 use crate::service::rate_limits::{Action, RateLimiter, Subjects};
 use crate::service::revocations::Revocations;
+use crate::service::sealing::Sealer;
 use crate::service::usernames;
 use crate::store::{self, users::UserId};
 
@@ -43,6 +44,8 @@ pub struct Shared {
     pub(super) audit: AuditTrail,
     pub(super) revocations: Revocations,
     pub(super) metrics: SharedMetrics,
+    /// Seals MFA secrets; its key is derived from `secret_key` once, here.
+    pub(super) sealer: Option<Sealer>,
 }
 
 impl std::ops::Deref for Accounts {
@@ -71,6 +74,10 @@ impl Accounts {
         let revocations =
             Revocations::new(Arc::new(CredentialCache::new(&config, metrics.clone())));
         let hasher = hasher.instrumented(metrics.clone());
+        let sealer = config
+            .secret_key
+            .as_ref()
+            .map(|key| Sealer::new(secrecy::ExposeSecret::expose_secret(key).as_bytes()));
         Ok(Self(Arc::new(Shared {
             db,
             config,
@@ -81,6 +88,7 @@ impl Accounts {
             audit,
             revocations,
             metrics,
+            sealer,
         })))
     }
 

@@ -15,16 +15,18 @@ use super::users::UserId;
 pub const TOTP: &str = "totp";
 pub const RECOVERY_CODES: &str = "recovery_codes";
 
+fn authenticator(user_id: UserId, kind: &str) -> sea_orm::Select<mfa_authenticator::Entity> {
+    mfa_authenticator::Entity::find()
+        .filter(mfa_authenticator::Column::UserId.eq(user_id))
+        .filter(mfa_authenticator::Column::Kind.eq(kind))
+}
+
 pub async fn find<C: ConnectionTrait>(
     db: &C,
     user_id: UserId,
     kind: &str,
 ) -> Result<Option<mfa_authenticator::Model>, DbErr> {
-    mfa_authenticator::Entity::find()
-        .filter(mfa_authenticator::Column::UserId.eq(user_id))
-        .filter(mfa_authenticator::Column::Kind.eq(kind))
-        .one(db)
-        .await
+    authenticator(user_id, kind).one(db).await
 }
 
 /// The authenticator, locked until the transaction ends (a recovery code is used once).
@@ -33,12 +35,7 @@ pub async fn lock<C: ConnectionTrait>(
     user_id: UserId,
     kind: &str,
 ) -> Result<Option<mfa_authenticator::Model>, DbErr> {
-    mfa_authenticator::Entity::find()
-        .filter(mfa_authenticator::Column::UserId.eq(user_id))
-        .filter(mfa_authenticator::Column::Kind.eq(kind))
-        .lock_exclusive()
-        .one(db)
-        .await
+    authenticator(user_id, kind).lock_exclusive().one(db).await
 }
 
 /// Stores (or replaces) the user's authenticator of `kind`, unused.
@@ -152,17 +149,19 @@ pub async fn insert_challenge<C: ConnectionTrait>(
     Ok(())
 }
 
+fn live_challenge(digest: &str, now: DateTime<Utc>) -> sea_orm::Select<mfa_challenge::Entity> {
+    mfa_challenge::Entity::find()
+        .filter(mfa_challenge::Column::Digest.eq(digest))
+        .filter(mfa_challenge::Column::ExpiresAt.gt(now))
+}
+
 /// The live challenge with this digest, as it is now (no lock).
 pub async fn find_challenge<C: ConnectionTrait>(
     db: &C,
     digest: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<mfa_challenge::Model>, DbErr> {
-    mfa_challenge::Entity::find()
-        .filter(mfa_challenge::Column::Digest.eq(digest))
-        .filter(mfa_challenge::Column::ExpiresAt.gt(now))
-        .one(db)
-        .await
+    live_challenge(digest, now).one(db).await
 }
 
 /// The live challenge with this digest, locked until the transaction ends.
@@ -171,12 +170,7 @@ pub async fn lock_challenge<C: ConnectionTrait>(
     digest: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<mfa_challenge::Model>, DbErr> {
-    mfa_challenge::Entity::find()
-        .filter(mfa_challenge::Column::Digest.eq(digest))
-        .filter(mfa_challenge::Column::ExpiresAt.gt(now))
-        .lock_exclusive()
-        .one(db)
-        .await
+    live_challenge(digest, now).lock_exclusive().one(db).await
 }
 
 pub async fn count_failure<C: ConnectionTrait>(db: &C, digest: &str) -> Result<(), DbErr> {

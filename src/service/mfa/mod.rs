@@ -60,15 +60,11 @@ struct PendingActivation {
 }
 
 impl Accounts {
-    fn sealer(&self) -> Result<Sealer> {
-        let key = self
-            .config
-            .secret_key
+    /// The sealer built with the service (`None` only without a `secret_key`).
+    fn sealer(&self) -> Result<&Sealer> {
+        self.sealer
             .as_ref()
-            .ok_or_else(|| Error::Internal("secret_key is not set".into()))?;
-        Ok(Sealer::new(
-            secrecy::ExposeSecret::expose_secret(key).as_bytes(),
-        ))
+            .ok_or_else(|| Error::Internal("secret_key is not set".into()))
     }
 
     fn issuer(&self) -> &str {
@@ -157,7 +153,7 @@ impl Accounts {
         let now = Utc::now();
         let sealed = sealer.seal(Purpose::TotpSecret, &secret.0);
         store::mfa::put(&txn, user, store::mfa::TOTP, &sealed, now).await?;
-        let codes = self.new_recovery_codes(&txn, &sealer, user, now).await?;
+        let codes = self.new_recovery_codes(&txn, sealer, user, now).await?;
         self.audit
             .record_in(&txn, caller, Entry::success(Event::MfaActivation, user))
             .await?;
@@ -221,7 +217,7 @@ impl Accounts {
         }
         let txn = store::begin_write(&self.db).await?;
         let codes = self
-            .new_recovery_codes(&txn, &self.sealer()?, user, Utc::now())
+            .new_recovery_codes(&txn, self.sealer()?, user, Utc::now())
             .await?;
         self.audit
             .record_in(
