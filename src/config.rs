@@ -36,7 +36,9 @@ pub struct Config {
     /// Signing secret. When unset, `serve` generates one and keeps it in `secret_key_file`.
     #[serde(serialize_with = "serialize_secret")]
     pub secret_key: Option<SecretString>,
-    /// Where a generated secret key is kept (default: beside the SQLite database).
+    /// A file holding the secret key, read when `secret_key` is unset and the file exists (a
+    /// systemd credential, a container secret); otherwise where a generated key is kept
+    /// (default: beside the SQLite database).
     pub secret_key_file: Option<PathBuf>,
     pub database: DatabaseConfig,
     pub server: ServerConfig,
@@ -1083,12 +1085,21 @@ impl Config {
             )),
             EmailBackend::Smtp | EmailBackend::File => {}
         }
-        if self.secret_key.is_none() {
-            warnings.push(
+        match (&self.secret_key, &self.secret_key_file) {
+            // A key file that exists is read as the key: the secret store's file is as good.
+            (Some(_), _) => {}
+            (None, Some(path)) if path.exists() => {}
+            (None, Some(path)) => warnings.push(format!(
+                "secret_key_file {} does not exist: serve would generate a key there that only \
+                 this machine has; put the key from your secret store there",
+                path.display()
+            )),
+            (None, None) => warnings.push(
                 "no secret_key is set: a generated key file works for one machine; set \
-                 TESSERA_SECRET_KEY from your secret store"
+                 TESSERA_SECRET_KEY, or secret_key_file to a file holding the key, from your \
+                 secret store"
                     .to_owned(),
-            );
+            ),
         }
         if self.sqlite_path().is_some() {
             warnings.push(

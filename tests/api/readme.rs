@@ -71,6 +71,38 @@ const SKIPPED: &[(&str, &str)] = &[
         "needs that PostgreSQL server and secret file; the PostgreSQL twins of the API tests \
          run instances on one database",
     ),
+    (
+        "install -m 0755 target/release/tessera /usr/local/bin/tessera",
+        "installs into the system as root; deployment.rs serves deploy/tessera.toml instead",
+    ),
+    (
+        "install -D -m 0644 deploy/tessera.toml /etc/tessera/tessera.toml",
+        "installs into the system as root; deployment.rs serves deploy/tessera.toml instead",
+    ),
+    (
+        "(umask 077 && openssl rand -hex 32 > /etc/tessera/secret_key && touch \
+         /etc/tessera/tessera.env)",
+        "writes into /etc as root; deployment.rs serves with a key file of its own",
+    ),
+    (
+        "install -m 0644 deploy/tessera.service /etc/systemd/system/tessera.service",
+        "installs into the system as root; deployment.rs checks the unit with systemd-analyze",
+    ),
+    (
+        "systemctl daemon-reload && systemctl enable --now tessera",
+        "no systemd runs on the test machines; deployment.rs checks the unit with systemd-analyze",
+    ),
+    (
+        "docker build -t tessera .",
+        "no Docker engine on the test machines; deployment.rs reads the Dockerfile",
+    ),
+    (
+        "docker run -d --name tessera --env-file /etc/tessera/tessera.env \
+         -v /etc/tessera/tessera.toml:/etc/tessera/tessera.toml:ro \
+         -v /etc/tessera/secret_key:/run/secrets/tessera_secret_key:ro \
+         -p 10.0.0.10:8000:8000 -p 10.0.0.10:9464:9464 --stop-timeout 45 tessera",
+        "needs the image built above",
+    ),
 ];
 
 #[tokio::test]
