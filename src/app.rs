@@ -256,14 +256,18 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
         crate::private_files::prepare_sqlite(&path)
             .with_context(|| format!("preparing the SQLite database file {}", path.display()))?;
     }
-    crate::store::connect(&config.database.url, config.database.max_connections)
-        .await
-        .with_context(|| {
-            format!(
-                "connecting to the database at {}",
-                redact_url_password(&config.database.url)
-            )
-        })
+    crate::store::connect(
+        &config.database.url,
+        config.database.max_connections,
+        Duration::from_secs(config.database.acquire_timeout_seconds),
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "connecting to the database at {}",
+            redact_url_password(&config.database.url)
+        )
+    })
 }
 
 /// Where the secret key comes from.

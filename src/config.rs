@@ -67,6 +67,9 @@ pub struct DatabaseConfig {
     /// Apply pending migrations when `serve` starts.
     pub auto_migrate: bool,
     pub max_connections: u32,
+    /// Longest a request waits for a database connection (connecting included) before it is
+    /// answered 503: while the database is unreachable, nothing hangs longer than this.
+    pub acquire_timeout_seconds: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -565,6 +568,7 @@ impl Default for DatabaseConfig {
             url: "sqlite://tessera.db?mode=rwc".into(),
             auto_migrate: true,
             max_connections: 10,
+            acquire_timeout_seconds: 5,
         }
     }
 }
@@ -965,6 +969,13 @@ impl Config {
             || self.server.idle_timeout_seconds == 0
         {
             return invalid("server timeouts must be at least 1 second".into());
+        }
+        if self.database.acquire_timeout_seconds == 0 || self.database.max_connections == 0 {
+            return invalid(
+                "database.max_connections and database.acquire_timeout_seconds must be at \
+                 least 1"
+                    .into(),
+            );
         }
         if self.server.max_body_bytes < 1024 {
             return invalid("server.max_body_bytes must be at least 1024".into());

@@ -22,6 +22,9 @@ use crate::store::outbox::{self as store, NewMessage};
 /// How long a claimed message is reserved for the worker that claimed it. Longer than any
 /// single SMTP attempt may take, so two instances never send the same message at once.
 const CLAIM_LEASE: Duration = Duration::from_secs(300);
+/// How long a delivered message's worker keeps trying to record it while the database is
+/// away (within the 30 s that shutdown gives the worker).
+const RECORD_PATIENCE: Duration = Duration::from_secs(20);
 /// Messages claimed per round.
 const BATCH: u64 = 20;
 /// The longest the worker sleeps before looking again (another instance may have queued mail).
@@ -218,13 +221,32 @@ impl OutboxWorker {
                     metrics.outbox_deliveries.inc();
                 }
                 tracing::info!(id = message.id, kind = %message.kind, attempts, "mail delivered");
-                store::mark_sent(&self.db, message.id, attempts, now).await
+                self.record_sent(message.id, attempts).await
             }
             Err(err) => {
                 if let Some(metrics) = &self.metrics {
                     metrics.outbox_failed_attempts.inc();
                 }
                 self.failed(&message, attempts, now, &err).await
+            }
+        }
+    }
+
+    /// Records a delivery. The message is already out, so while the database is unreachable
+    /// this keeps trying for [`RECORD_PATIENCE`]: a short outage must not become a second copy
+    /// when the claim lapses.
+    async fn record_sent(&self, id: i64, attempts: i32) -> Result<(), DbErr> {
+        let deadline = std::time::Instant::now() + RECORD_PATIENCE;
+        loop {
+            match store::mark_sent(&self.db, id, attempts, Utc::now()).await {
+                Err(err)
+                    if crate::store::is_unavailable(&err)
+                        && std::time::Instant::now() < deadline =>
+                {
+                    tracing::warn!(id, error = %err, "cannot record a delivered message yet");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                recorded => return recorded,
             }
         }
     }

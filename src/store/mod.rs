@@ -25,24 +25,77 @@ use sea_orm::{
 /// Opens the pool. SQLite gets WAL (readers never wait for the writer), a busy timeout instead
 /// of immediate `SQLITE_BUSY`, enforced foreign keys, and a WAL file that is cut back to
 /// [`WAL_SIZE_LIMIT`] whenever a checkpoint empties it.
-pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+///
+/// `acquire_timeout` bounds how long a query waits for a connection, connecting included:
+/// while the database cannot be reached, requests fail (503) after that long instead of
+/// hanging, and the pool reconnects by itself once it is back.
+pub async fn connect(
+    url: &str,
+    max_connections: u32,
+    acquire_timeout: Duration,
+) -> Result<DatabaseConnection, DbErr> {
     if url.starts_with("postgres") {
         probe_postgres(url).await?;
     }
     let mut options = ConnectOptions::new(url.to_owned());
     options
         .max_connections(max_connections)
-        .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(10))
+        // sea-orm hands both to sqlx's one acquire timeout; set both so neither overrides.
+        .connect_timeout(acquire_timeout)
+        .acquire_timeout(acquire_timeout)
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(|opts| {
             opts.journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(10))
+                .busy_timeout(BUSY_TIMEOUT)
                 .foreign_keys(true)
                 .pragma("journal_size_limit", WAL_SIZE_LIMIT.to_string())
+        })
+        // A COMMIT the disk refused (full, read-only, failing) leaves sqlx counting a
+        // transaction SQLite has already rolled back; handed out again, that connection would
+        // turn the next `BEGIN IMMEDIATE` into a savepoint in a deferred transaction, whose
+        // writes fail with SQLITE_BUSY_SNAPSHOT. Such a connection is replaced instead.
+        .map_sqlx_sqlite_before_acquire(|connection, _| {
+            use sea_orm::sqlx::Connection as _;
+            let clean = !connection.is_in_transaction();
+            Box::pin(async move { Ok(clean) })
         });
+    if !url.contains("mode=ro") {
+        options.map_sqlx_sqlite_pool_opts(|pool| {
+            pool.after_connect(|connection, _| Box::pin(refuse_read_only(connection)))
+        });
+    }
     Database::connect(options).await
+}
+
+/// How long an SQLite writer waits for the write lock before `SQLITE_BUSY`.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// SQLite opens a file it may not write (read-only, immutable, on a read-only mount) silently
+/// read-only, and such a connection stays read-only after the file is writable again: in the
+/// pool, it would refuse writes long after the fault has been mended. So a new connection
+/// that cannot take the write lock is not pooled; acquiring fails (503) until one can.
+/// A database configured read-only (`mode=ro`) is not checked.
+async fn refuse_read_only(
+    connection: &mut sea_orm::sqlx::SqliteConnection,
+) -> Result<(), sea_orm::sqlx::Error> {
+    use sea_orm::sqlx::Executor as _;
+    // Without waiting: a lock held by another writer proves the file writable too.
+    connection.execute("PRAGMA busy_timeout = 0").await?;
+    let attempt = connection.execute("BEGIN IMMEDIATE").await;
+    let busy_ms = BUSY_TIMEOUT.as_millis();
+    connection
+        .execute(sea_orm::sqlx::AssertSqlSafe(format!(
+            "PRAGMA busy_timeout = {busy_ms}"
+        )))
+        .await?;
+    match attempt {
+        Ok(_) => connection.execute("ROLLBACK").await.map(|_| ()),
+        Err(err) if err.as_database_error().and_then(|e| e.code()).as_deref() == Some("5") => {
+            Ok(())
+        }
+        Err(err) => Err(err),
+    }
 }
 
 /// Bytes of WAL kept after a checkpoint (SQLite's `journal_size_limit`).
@@ -125,13 +178,22 @@ pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
     db.execute_unprepared("SELECT 1").await.map(|_| ())
 }
 
-/// Whether the database took a write: an insert in a transaction that is rolled back. A
-/// database that answers reads but refuses writes (read-only file or mount, full disk, a
-/// standby) is not ready.
+/// Whether the database took a write. A database that answers reads but refuses writes
+/// (read-only file or mount, full disk, a standby) is not ready.
+///
+/// PostgreSQL: an insert in a transaction that is rolled back (the insert itself meets a
+/// read-only or full database). SQLite: an insert and its delete, committed; SQLite touches
+/// the disk only at commit (in WAL mode, by appending to the WAL), so a rolled-back probe
+/// would pass over a file that has become unwritable.
 pub async fn probe_write(db: &DatabaseConnection) -> Result<(), DbErr> {
     let txn = db.begin().await?;
-    revocations::probe(&txn).await?;
-    txn.rollback().await
+    let id = revocations::probe(&txn).await?;
+    if is_sqlite(db) {
+        revocations::remove_probe(&txn, id).await?;
+        txn.commit().await
+    } else {
+        txn.rollback().await
+    }
 }
 
 /// Whether `err` says the database cannot serve now (unreachable, read-only, full, shutting

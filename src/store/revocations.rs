@@ -55,8 +55,9 @@ pub async fn record<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Inserts a row meant to be rolled back (the readiness probe's write).
-pub async fn probe<C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
+/// Inserts a row meant to be rolled back or removed in the same transaction (the readiness
+/// probe's write); returns its id.
+pub async fn probe<C: ConnectionTrait>(db: &C) -> Result<i64, DbErr> {
     credential_revocation::ActiveModel {
         created_at: Set(Utc::now()),
         user_id: Set(UserId(0)),
@@ -65,7 +66,15 @@ pub async fn probe<C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
     }
     .insert(db)
     .await
-    .map(|_| ())
+    .map(|row| row.id)
+}
+
+/// Removes the readiness probe's row before its transaction commits.
+pub async fn remove_probe<C: ConnectionTrait>(db: &C, id: i64) -> Result<(), DbErr> {
+    credential_revocation::Entity::delete_by_id(id)
+        .exec(db)
+        .await
+        .map(|_| ())
 }
 
 /// Reads a notification's payload back into the row it announces.

@@ -415,7 +415,9 @@ async fn two_instances_on_one_database_send_each_message_once(backend: Backend) 
         Instance::start(config.clone()).await,
         Instance::start(config.clone()).await,
     ];
-    let db = tessera::store::connect(&database.url, 2).await.unwrap();
+    let db = tessera::store::connect(&database.url, 2, std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
     let client = reqwest::Client::new();
 
     let emails: Vec<String> = (0..COUNT).map(|n| format!("user{n}@example.com")).collect();

@@ -437,9 +437,13 @@ async fn a_read_only_database_is_not_ready_and_writes_get_503(backend: Backend) 
         Backend::Sqlite => config.database.url = config.database.url.replace("mode=rwc", "mode=ro"),
         Backend::Postgres => {
             let name = config.database.url.rsplit('/').next().unwrap().to_owned();
-            let admin = tessera::store::connect(&config.database.url, 1)
-                .await
-                .unwrap();
+            let admin = tessera::store::connect(
+                &config.database.url,
+                1,
+                std::time::Duration::from_secs(10),
+            )
+            .await
+            .unwrap();
             admin
                 .execute_unprepared(&format!(
                     "ALTER DATABASE \"{name}\" SET default_transaction_read_only = on"

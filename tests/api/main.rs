@@ -19,6 +19,7 @@ mod binary;
 mod config;
 mod credential_cache;
 mod credential_stuffing;
+mod database_outage;
 mod deployment;
 mod docs_page;
 mod email_flows;

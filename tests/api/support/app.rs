@@ -43,7 +43,7 @@ impl TestApp {
     pub async fn start(database: TestDb, config: Config) -> Self {
         let app = App::build(config.clone()).await.expect("the app builds");
         let (addr, server) = app.spawn().await.expect("the app listens");
-        let db = tessera::store::connect(&database.url, 2)
+        let db = tessera::store::connect(&database.url, 2, std::time::Duration::from_secs(10))
             .await
             .expect("inspection connection");
         Self {

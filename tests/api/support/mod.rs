@@ -11,6 +11,7 @@
 //! - `mail`: what the app mailed ([`mail::ReceivedMail`]), waiting for it, links in it;
 //! - `jwt`: JWTs taken apart and forged, and the key fixtures;
 //! - `process`: the real `tessera` binary; `smtp`: a real SMTP server (`smtp_sink.py`);
+//! - `tcp_proxy`: a TCP proxy to the database that a test cuts and restores;
 //! - `totp`: an authenticator app (RFC 6238 codes from the secret the API hands out);
 //! - `browser`: a real browser (headless Chromium) for pages, and Playwright to drive it;
 //! - `tools`: the test-only tools above, installed once per machine, pinned.
@@ -22,6 +23,7 @@ pub mod jwt;
 pub mod mail;
 pub mod process;
 pub mod smtp;
+pub mod tcp_proxy;
 pub mod tools;
 pub mod totp;
 
