@@ -15,15 +15,18 @@ pub enum Tag {
     Password,
     /// Two-factor authentication: TOTP and recovery codes.
     Mfa,
+    /// The account's self-service: devices and sessions, email addresses, export, deletion.
+    Account,
 }
 
 impl Tag {
     /// Journey order: Swagger UI shows the groups in the order of the document's `tags`.
-    pub const JOURNEY: [Tag; 5] = [
+    pub const JOURNEY: [Tag; 6] = [
         Tag::Registration,
         Tag::Auth,
         Tag::User,
         Tag::Password,
         Tag::Mfa,
+        Tag::Account,
     ];
 }
