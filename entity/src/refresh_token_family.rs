@@ -17,6 +17,12 @@ pub struct Model {
     pub revoked_reason: Option<String>,
     /// When the owner last proved the password again (`None`: only at creation).
     pub reauthenticated_at: Option<DateTimeUtc>,
+    /// The client address of the login that created it.
+    pub ip: Option<String>,
+    /// The user agent of that login (at most 255 characters).
+    pub user_agent: Option<String>,
+    /// Last use of one of its access or refresh tokens (written at most once a minute).
+    pub last_used_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -22,6 +22,10 @@ pub struct Model {
     pub expires_at: DateTimeUtc,
     /// When the owner last proved the password again (`None`: only at creation).
     pub reauthenticated_at: Option<DateTimeUtc>,
+    /// The client address of the login that created it.
+    pub ip: Option<String>,
+    /// The user agent of that login (at most 255 characters).
+    pub user_agent: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -17,6 +17,7 @@ mod m20261122_000005_audit_events;
 mod m20261206_000006_credential_revocations;
 mod m20261206_000007_mfa;
 mod m20261206_000008_audit_request_ids;
+mod m20261206_000009_devices;
 
 /// Applies Tessera's migrations in order; history is kept in `seaql_migrations`.
 pub struct Migrator;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000006_credential_revocations::Migration),
             Box::new(m20261206_000007_mfa::Migration),
             Box::new(m20261206_000008_audit_request_ids::Migration),
+            Box::new(m20261206_000009_devices::Migration),
         ]
     }
 }

@@ -115,7 +115,15 @@ fn specifics<'c>(operation_id: &str, config: &'c Config) -> Specifics<'c> {
                 ),
             ])
         },
-        "getUser" => Specifics::new(Vec::new()),
+        "getUser" | "listSessions" => Specifics::new(Vec::new()),
+        "endSession" => Specifics {
+            not_found: true,
+            ..Specifics::new(Vec::new())
+        },
+        "endOtherSessions" => Specifics {
+            reauthentication: true,
+            ..Specifics::new(Vec::new())
+        },
         "updateUser" | "partialUpdateUser" => Specifics::new(vec![(
             "username taken",
             field("username", messages::USERNAME_TAKEN),

@@ -51,6 +51,14 @@ pub enum Success<T: poem_openapi::types::ToJSON> {
     Ok(Json<T>),
 }
 
+/// A success without a body (204).
+#[derive(ApiResponse)]
+pub enum NoContent {
+    /// Done.
+    #[oai(status = 204)]
+    Done,
+}
+
 /// A user's details. `pk` and `email` are read-only.
 #[derive(Object)]
 pub struct UserDetails {

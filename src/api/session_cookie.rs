@@ -40,7 +40,12 @@ impl CookieSessions {
 
     /// Opens a session for `user` and sets its cookie. A session id the client presented is
     /// replaced, never promoted (no fixation), and the CSRF secret rotates, as Django's login.
-    pub async fn open(&self, jar: &CookieJar, user: &User) -> Result<(), ApiError> {
+    pub async fn open(
+        &self,
+        jar: &CookieJar,
+        user: &User,
+        caller: &Caller,
+    ) -> Result<(), ApiError> {
         let config = &self.0.accounts.config().session;
         let previous = jar
             .get(self.cookie_name())
@@ -48,7 +53,7 @@ impl CookieSessions {
         let opened = self
             .0
             .accounts
-            .start_session(user, previous.as_deref())
+            .start_session(user, previous.as_deref(), caller)
             .await?;
         let rules = CookieRules::session(config);
         jar.add(rules.until(self.cookie_name(), &opened.key, opened.expires_at));

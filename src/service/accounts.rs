@@ -92,6 +92,13 @@ impl Accounts {
         })))
     }
 
+    /// Seals secrets and names rows in public; its key is `secret_key`'s.
+    pub(super) fn sealer(&self) -> Result<&Sealer> {
+        self.sealer
+            .as_ref()
+            .ok_or_else(|| Error::Internal("secret_key is not set".into()))
+    }
+
     /// This instance's metrics (`/metrics`).
     pub fn metrics(&self) -> &SharedMetrics {
         &self.metrics

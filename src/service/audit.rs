@@ -77,6 +77,9 @@ pub enum Event {
     RecoveryCodesRegenerated,
     /// The password was proved again for a guarded action (`reauthenticate/`).
     Reauthentication,
+    /// The user ended one of their credentials (`sessions/{id}/`; the reason names its kind)
+    /// or all but the current one (`sessions/`; reason `all_others`).
+    SessionEnded,
 }
 
 impl Event {

@@ -61,6 +61,9 @@ pub struct Verified {
     pub expires_at: Option<DateTime<Utc>>,
     /// A session's last activity and how long it may idle.
     pub idle: Option<(DateTime<Utc>, chrono::Duration)>,
+    /// The credential's last recorded use (a token's or refresh family's), so that loading
+    /// it again does not count as a use to write.
+    pub last_used: Option<DateTime<Utc>>,
 }
 
 /// A cached credential.
@@ -78,7 +81,7 @@ impl Cached {
     fn new(verified: Verified, loaded_at: Instant) -> Self {
         let (last_seen, idle_timeout) = match verified.idle {
             Some((seen, timeout)) => (seen.timestamp_millis(), Some(timeout)),
-            None => (0, None),
+            None => (verified.last_used.map_or(0, |at| at.timestamp_millis()), None),
         };
         Self {
             principal: verified.principal,

@@ -6,6 +6,7 @@ pub mod account_status;
 pub mod accounts;
 pub mod audit;
 pub mod credential_cache;
+pub mod devices;
 pub mod email_address;
 pub mod email_verification;
 pub mod error;

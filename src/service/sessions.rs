@@ -27,6 +27,7 @@ impl Accounts {
         &self,
         user: &User,
         previous: Option<&str>,
+        caller: &Caller,
     ) -> Result<OpenedSession> {
         let key = secrets::random_hex(32);
         let now = Utc::now();
@@ -44,7 +45,8 @@ impl Accounts {
                     .await?,
             );
         }
-        store::sessions::create(&txn, user.id, &secrets::digest(&key), now, expires_at).await?;
+        let digest = secrets::digest(&key);
+        store::sessions::create(&txn, user.id, &digest, now, expires_at, &caller.into()).await?;
         txn.commit().await?;
         if let Some(revoked) = revoked {
             revoked.apply();
@@ -77,6 +79,7 @@ impl Accounts {
                     },
                     expires_at: Some(session.expires_at),
                     idle: Some((session.last_seen_at, idle)),
+                    last_used: None,
                 }))
         };
         let cache = self.revocations.cache();
@@ -86,12 +89,7 @@ impl Accounts {
         else {
             return Ok(None);
         };
-        let now = Utc::now();
-        if cached.claim_touch(now, store::sessions::TOUCH_EVERY)
-            && let Credential::Session(id) = cached.principal.credential
-        {
-            store::sessions::touch(&self.db, id, now).await?;
-        }
+        self.record_use(&cached).await?;
         Ok(Some(cached.principal.clone()))
     }
 

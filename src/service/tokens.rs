@@ -18,13 +18,15 @@ use crate::store::{self, users::UserId};
 impl Accounts {
     /// A new opaque token for the user (token mode): 40 hex characters, shown once, stored
     /// only as a digest.
-    pub async fn issue_token(&self, user_id: UserId) -> Result<String> {
+    pub async fn issue_token(&self, user_id: UserId, caller: &Caller) -> Result<String> {
         let key = secrets::new_token_key();
         let now = Utc::now();
         let ttl = self.config.auth.token_ttl_seconds;
         let expires_at =
             (ttl > 0).then(|| now + Duration::seconds(ttl.min(i64::MAX as u64) as i64));
-        store::tokens::insert(&self.db, user_id, &secrets::digest(&key), now, expires_at).await?;
+        let origin = caller.into();
+        let digest = secrets::digest(&key);
+        store::tokens::insert(&self.db, user_id, &digest, now, expires_at, &origin).await?;
         Ok(key)
     }
 
@@ -51,6 +53,7 @@ impl Accounts {
                 },
                 expires_at: token.expires_at,
                 idle: None,
+                last_used: token.last_used_at,
             }))
         };
         let cache = self.revocations.cache();
@@ -58,7 +61,10 @@ impl Accounts {
             .authenticate(CredentialKey::Token(digest.clone()), client, load)
             .await?
         {
-            Some(cached) => Ok(cached.principal.clone()),
+            Some(cached) => {
+                self.record_use(&cached).await?;
+                Ok(cached.principal.clone())
+            }
             None => Err(Error::Unauthenticated(INVALID_TOKEN)),
         }
     }

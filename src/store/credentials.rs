@@ -1,11 +1,12 @@
-//! Ending credentials in bulk: every kind a user can hold (tokens, sessions, refresh-token
-//! families), so a password event cannot miss one.
+//! Every kind of credential a user can hold (tokens, sessions, refresh-token families) at
+//! once: ending them in bulk, so a password event cannot miss one; listing the live ones, so
+//! the user sees every device; and what each one remembers of its use.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use entity::SessionId;
-use entity::{auth_token, refresh_token_family, session};
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use entity::{auth_token, refresh_token, refresh_token_family, session};
+use sea_orm::sea_query::{Expr, Query};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 
 use super::refresh_tokens::FamilyId;
 use super::tokens::{self, TokenId};
@@ -115,4 +116,132 @@ pub async fn mark_reauthenticated<C: ConnectionTrait>(
         }
     }
     Ok(())
+}
+
+/// How often a credential's last use is written (a session's `last_seen_at`, a token's or
+/// refresh family's `last_used_at`): more precision would cost a write per request for
+/// nothing (a session's idle timeout is measured in days, and people read "a minute ago").
+pub const TOUCH_EVERY: Duration = Duration::seconds(60);
+
+/// Where a credential was issued: the login's client address and user agent.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// One live credential, as its owner may see it: never its digest.
+#[derive(Debug, Clone)]
+pub struct LiveCredential {
+    pub row: CredentialRow,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub origin: Origin,
+}
+
+/// Every credential of the user that still works at `now`: unexpired tokens, sessions that
+/// have neither expired nor idled out (`session_idle`), and unrevoked refresh families with
+/// an unexpired, unused refresh token.
+pub async fn live_for_user<C: ConnectionTrait>(
+    db: &C,
+    user_id: UserId,
+    now: DateTime<Utc>,
+    session_idle: Duration,
+) -> Result<Vec<LiveCredential>, DbErr> {
+    let origin = |ip, user_agent| Origin { ip, user_agent };
+    let tokens = auth_token::Entity::find()
+        .filter(auth_token::Column::UserId.eq(user_id))
+        .filter(
+            Condition::any()
+                .add(auth_token::Column::ExpiresAt.is_null())
+                .add(auth_token::Column::ExpiresAt.gt(now)),
+        )
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|row| LiveCredential {
+            row: CredentialRow::Token(row.id),
+            created_at: row.created_at,
+            last_used_at: row.last_used_at,
+            origin: origin(row.ip, row.user_agent),
+        });
+    let sessions = session::Entity::find()
+        .filter(session::Column::UserId.eq(user_id))
+        .filter(session::Column::ExpiresAt.gt(now))
+        .filter(session::Column::LastSeenAt.gt(now - session_idle))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|row| LiveCredential {
+            row: CredentialRow::Session(row.id),
+            created_at: row.created_at,
+            last_used_at: Some(row.last_seen_at),
+            origin: origin(row.ip, row.user_agent),
+        });
+    let refreshable = Query::select()
+        .column(refresh_token::Column::FamilyId)
+        .from(refresh_token::Entity)
+        .and_where(refresh_token::Column::UsedAt.is_null())
+        .and_where(refresh_token::Column::ExpiresAt.gt(now))
+        .to_owned();
+    let families = refresh_token_family::Entity::find()
+        .filter(refresh_token_family::Column::UserId.eq(user_id))
+        .filter(refresh_token_family::Column::RevokedAt.is_null())
+        .filter(refresh_token_family::Column::Id.in_subquery(refreshable))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|row| LiveCredential {
+            row: CredentialRow::RefreshFamily(row.id),
+            created_at: row.created_at,
+            last_used_at: row.last_used_at,
+            origin: origin(row.ip, row.user_agent),
+        });
+    let mut live: Vec<LiveCredential> = tokens.chain(sessions).chain(families).collect();
+    live.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    Ok(live)
+}
+
+/// Records a use of `credential` at `now` (callers write this at most once a minute).
+pub async fn touch<C: ConnectionTrait>(
+    db: &C,
+    credential: CredentialRow,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    match credential {
+        CredentialRow::Nothing => {}
+        CredentialRow::Token(id) => {
+            auth_token::Entity::update_many()
+                .col_expr(auth_token::Column::LastUsedAt, Expr::value(now))
+                .filter(auth_token::Column::Id.eq(id))
+                .exec(db)
+                .await?;
+        }
+        CredentialRow::Session(id) => super::sessions::touch(db, id, now).await?,
+        CredentialRow::RefreshFamily(id) => {
+            refresh_token_family::Entity::update_many()
+                .col_expr(refresh_token_family::Column::LastUsedAt, Expr::value(now))
+                .filter(refresh_token_family::Column::Id.eq(id))
+                .exec(db)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Ends one credential: a token or session is deleted, a refresh family revoked (`reason`).
+pub async fn end<C: ConnectionTrait>(
+    db: &C,
+    credential: CredentialRow,
+    now: DateTime<Utc>,
+    reason: &str,
+) -> Result<(), DbErr> {
+    match credential {
+        CredentialRow::Nothing => Ok(()),
+        CredentialRow::Token(id) => tokens::delete(db, id).await.map(|_| ()),
+        CredentialRow::Session(id) => super::sessions::delete(db, id).await,
+        CredentialRow::RefreshFamily(id) => {
+            super::refresh_tokens::revoke_family(db, id, now, reason).await
+        }
+    }
 }

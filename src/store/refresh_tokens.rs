@@ -9,6 +9,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
 };
 
+use super::credentials::Origin;
 use super::users::UserId;
 
 pub use entity::FamilyId;
@@ -24,12 +25,15 @@ pub async fn start_family<C: ConnectionTrait>(
     db: &C,
     user_id: UserId,
     now: DateTime<Utc>,
+    origin: &Origin,
 ) -> Result<FamilyId, DbErr> {
     let family = refresh_token_family::ActiveModel {
         user_id: Set(user_id),
         created_at: Set(now),
         revoked_at: Set(None),
         revoked_reason: Set(None),
+        ip: Set(origin.ip.clone()),
+        user_agent: Set(origin.user_agent.clone()),
         ..Default::default()
     }
     .insert(db)

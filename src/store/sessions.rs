@@ -7,13 +7,11 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
 };
 
+use super::credentials::{Origin, TOUCH_EVERY};
 use super::users::UserId;
 
 pub use entity::SessionId;
 
-/// How often a session's `last_seen_at` is written: more precision would cost a write per
-/// request for nothing (the idle timeout is measured in days).
-pub const TOUCH_EVERY: Duration = Duration::seconds(60);
 
 pub async fn create<C: ConnectionTrait>(
     db: &C,
@@ -21,6 +19,7 @@ pub async fn create<C: ConnectionTrait>(
     digest: &str,
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
+    origin: &Origin,
 ) -> Result<SessionId, DbErr> {
     let row = session::ActiveModel {
         user_id: Set(user_id),
@@ -28,6 +27,8 @@ pub async fn create<C: ConnectionTrait>(
         created_at: Set(now),
         last_seen_at: Set(now),
         expires_at: Set(expires_at),
+        ip: Set(origin.ip.clone()),
+        user_agent: Set(origin.user_agent.clone()),
         ..Default::default()
     }
     .insert(db)

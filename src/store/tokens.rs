@@ -6,6 +6,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
 };
 
+use super::credentials::Origin;
 use super::users::UserId;
 
 pub use entity::TokenId;
@@ -16,6 +17,7 @@ pub async fn insert<C: ConnectionTrait>(
     digest: &str,
     now: DateTime<Utc>,
     expires_at: Option<DateTime<Utc>>,
+    origin: &Origin,
 ) -> Result<TokenId, DbErr> {
     let token = auth_token::ActiveModel {
         user_id: Set(user_id),
@@ -23,6 +25,8 @@ pub async fn insert<C: ConnectionTrait>(
         created_at: Set(now),
         expires_at: Set(expires_at),
         last_used_at: Set(None),
+        ip: Set(origin.ip.clone()),
+        user_agent: Set(origin.user_agent.clone()),
         ..Default::default()
     }
     .insert(db)

@@ -153,9 +153,9 @@ impl<M: Mode> AuthApi<M> {
             LoginStep::SecondFactor(token) => return Ok(M::second_factor_required(token)),
         };
         if !M::IS_SESSION {
-            session_login::open(&sessions, jar, &user).await?;
+            session_login::open(&sessions, jar, &user, &caller).await?;
         }
-        M::logged_in(&state, jar, user).await
+        M::logged_in(&state, jar, user, &caller).await
     }
 
     /// Register
@@ -177,6 +177,6 @@ impl<M: Mode> AuthApi<M> {
         body: Input<RegisterRequest, RegistrationInput>,
     ) -> Result<M::SignedUp, ApiError> {
         let registered = accounts.register(body.0, &caller).await?;
-        M::signed_up(&state, jar, registered).await
+        M::signed_up(&state, jar, registered, &caller).await
     }
 }

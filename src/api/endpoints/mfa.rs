@@ -241,9 +241,9 @@ impl<M: Mode> MfaApi<M> {
             .verify_second_factor(&input.token, &input.code, &caller)
             .await?;
         if !M::IS_SESSION {
-            session_login::open(&sessions, jar, &user).await?;
+            session_login::open(&sessions, jar, &user, &caller).await?;
         }
-        M::logged_in(&state, jar, user).await
+        M::logged_in(&state, jar, user, &caller).await
     }
 
     /// Start TOTP activation

@@ -5,12 +5,14 @@ pub mod auth;
 pub mod email_verification;
 pub mod mfa;
 pub mod password_reset;
+pub mod sessions;
 pub mod user;
 
 pub use auth::AuthApi;
 pub use email_verification::EmailVerificationApi;
 pub use mfa::{MfaApi, ReauthenticateApi};
 pub use password_reset::PasswordResetApi;
+pub use sessions::SessionsApi;
 pub use user::UserApi;
 
 /// The document's opening paragraphs: what the API is, then how to authorize in the mode

@@ -274,8 +274,9 @@ impl Mode for Jwt {
         sessions: &JwtSessions,
         jar: &CookieJar,
         user: User,
+        caller: &Caller,
     ) -> Result<JwtLoggedIn, ApiError> {
-        let pair = sessions.start(user).await?;
+        let pair = sessions.start(user, caller).await?;
         let config = &sessions.accounts().config().jwt;
         set_cookies(jar, config, &pair.access, Some(&pair.refresh));
         Ok(JwtLoggedIn::Ok(Json(JwtLogin::LoggedIn(pair_body(
@@ -293,10 +294,11 @@ impl Mode for Jwt {
         sessions: &JwtSessions,
         jar: &CookieJar,
         registered: Registered,
+        caller: &Caller,
     ) -> Result<JwtRegistered, ApiError> {
         let result = match registered {
             Registered::Active(user) => {
-                let pair = sessions.start(user).await?;
+                let pair = sessions.start(user, caller).await?;
                 let config = &sessions.accounts().config().jwt;
                 set_cookies(jar, config, &pair.access, Some(&pair.refresh));
                 JwtRegisterResult::LoggedIn(pair_body(config, pair))

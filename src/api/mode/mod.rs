@@ -24,6 +24,7 @@ use crate::api::edge::reshape::Challenge;
 use crate::api::error::ApiError;
 use crate::config::Config;
 use crate::service::accounts::Accounts;
+use crate::service::audit::Caller;
 use crate::service::principal::{Principal, User};
 use crate::service::registration::Registered;
 
@@ -74,6 +75,7 @@ pub trait Mode: Send + Sync + 'static {
         state: &Self::State,
         jar: &CookieJar,
         user: User,
+        caller: &Caller,
     ) -> impl Future<Output = Result<Self::LoggedIn, ApiError>> + Send;
 
     /// `login/`'s answer for a user with MFA: no credential, the token of the second step.
@@ -84,6 +86,7 @@ pub trait Mode: Send + Sync + 'static {
         state: &Self::State,
         jar: &CookieJar,
         registered: Registered,
+        caller: &Caller,
     ) -> impl Future<Output = Result<Self::SignedUp, ApiError>> + Send;
 }
 

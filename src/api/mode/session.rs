@@ -92,8 +92,9 @@ impl Mode for Session {
         sessions: &CookieSessions,
         jar: &CookieJar,
         user: User,
+        caller: &Caller,
     ) -> Result<SessionLoggedIn, ApiError> {
-        sessions.open(jar, &user).await?;
+        sessions.open(jar, &user, caller).await?;
         Ok(SessionLoggedIn::LoggedIn)
     }
 
@@ -105,10 +106,11 @@ impl Mode for Session {
         sessions: &CookieSessions,
         jar: &CookieJar,
         registered: Registered,
+        caller: &Caller,
     ) -> Result<SessionRegistered, ApiError> {
         match registered {
             Registered::Active(user) => {
-                sessions.open(jar, &user).await?;
+                sessions.open(jar, &user, caller).await?;
                 Ok(SessionRegistered::LoggedIn)
             }
             Registered::VerificationSent => Ok(SessionRegistered::VerificationSent(Json(

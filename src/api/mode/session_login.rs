@@ -16,9 +16,14 @@ fn enabled(sessions: &CookieSessions) -> bool {
 }
 
 /// At login: opens the session when the setting is on.
-pub async fn open(sessions: &CookieSessions, jar: &CookieJar, user: &User) -> Result<(), ApiError> {
+pub async fn open(
+    sessions: &CookieSessions,
+    jar: &CookieJar,
+    user: &User,
+    caller: &Caller,
+) -> Result<(), ApiError> {
     if enabled(sessions) {
-        sessions.open(jar, user).await?;
+        sessions.open(jar, user, caller).await?;
     }
     Ok(())
 }

@@ -118,8 +118,9 @@ impl Mode for Token {
         accounts: &Accounts,
         _jar: &CookieJar,
         user: User,
+        caller: &Caller,
     ) -> Result<TokenLoggedIn, ApiError> {
-        let key = accounts.issue_token(user.id).await?;
+        let key = accounts.issue_token(user.id, caller).await?;
         Ok(TokenLoggedIn::Ok(Json(TokenLogin::LoggedIn(TokenKey {
             key,
         }))))
@@ -135,10 +136,11 @@ impl Mode for Token {
         accounts: &Accounts,
         _jar: &CookieJar,
         registered: Registered,
+        caller: &Caller,
     ) -> Result<TokenRegistered, ApiError> {
         let result = match registered {
             Registered::Active(user) => RegisterResult::LoggedIn(TokenKey {
-                key: accounts.issue_token(user.id).await?,
+                key: accounts.issue_token(user.id, caller).await?,
             }),
             Registered::VerificationSent => {
                 RegisterResult::VerificationSent(Detail::text(messages::VERIFICATION_SENT))

@@ -104,11 +104,12 @@ impl JwtSessions {
     }
 
     /// Starts a refresh family for the user and returns its first pair.
-    pub async fn start(&self, user: User) -> Result<TokenPair> {
+    pub async fn start(&self, user: User, caller: &Caller) -> Result<TokenPair> {
         let keys = &self.keys;
         let now = Utc::now();
         let txn = store::begin_write(&self.accounts.db).await?;
-        let family = store::refresh_tokens::start_family(&txn, user.id, now).await?;
+        let family =
+            store::refresh_tokens::start_family(&txn, user.id, now, &caller.into()).await?;
         let refresh = issue(keys, TokenType::Refresh, user.id, family, now)?;
         store::refresh_tokens::add(&txn, family, &refresh.claims.jti, now, refresh.expires_at)
             .await?;
@@ -137,7 +138,13 @@ impl JwtSessions {
             Some(family) => {
                 let load = async {
                     let found = store::refresh_tokens::find_live_family(db, family).await?;
-                    verified_user(found.map(|(_, user)| user), user_id, Some(family))
+                    let last_used = found.as_ref().and_then(|(family, _)| family.last_used_at);
+                    verified_user(
+                        found.map(|(_, user)| user),
+                        user_id,
+                        Some(family),
+                        last_used,
+                    )
                 };
                 cache
                     .authenticate(CredentialKey::JwtFamily(family), client, load)
@@ -153,7 +160,7 @@ impl JwtSessions {
                 }
                 let load = async {
                     let user = store::users::find_by_id(db, user_id).await?;
-                    verified_user(user, user_id, None)
+                    verified_user(user, user_id, None, None)
                 };
                 cache
                     .authenticate(CredentialKey::JwtUser(user_id), client, load)
@@ -161,7 +168,10 @@ impl JwtSessions {
             }
         };
         match found {
-            Some(cached) if cached.principal.user.id == user_id => Ok(cached.principal.clone()),
+            Some(cached) if cached.principal.user.id == user_id => {
+                self.accounts.record_use(&cached).await?;
+                Ok(cached.principal.clone())
+            }
             _ => Err(Error::TokenRejected(JwtRejection::Invalid)),
         }
     }
@@ -260,6 +270,8 @@ impl JwtSessions {
             }
             false => None,
         };
+        let used = store::credentials::CredentialRow::RefreshFamily(family);
+        store::credentials::touch(&txn, used, now).await?;
         txn.commit().await?;
         let access = issue(keys, TokenType::Access, user_id, family, now)?;
         Ok(Refreshed { access, refresh })
@@ -308,6 +320,7 @@ fn verified_user(
     user: Option<entity::user::Model>,
     user_id: UserId,
     family: Option<FamilyId>,
+    last_used: Option<DateTime<Utc>>,
 ) -> Result<Option<Verified>> {
     match user {
         // A family of another user: a signed but wrong pairing. Not remembered as unknown, so
@@ -320,6 +333,7 @@ fn verified_user(
             },
             expires_at: None,
             idle: None,
+            last_used,
         })),
         // The family was revoked (or deleted with its user): the token died with it.
         None if family.is_some() => Ok(None),

@@ -61,12 +61,6 @@ struct PendingActivation {
 
 impl Accounts {
     /// The sealer built with the service (`None` only without a `secret_key`).
-    fn sealer(&self) -> Result<&Sealer> {
-        self.sealer
-            .as_ref()
-            .ok_or_else(|| Error::Internal("secret_key is not set".into()))
-    }
-
     fn issuer(&self) -> &str {
         self.config
             .mfa
