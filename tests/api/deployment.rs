@@ -5,7 +5,8 @@
 //!   TLS mail server runs here); its SMTP URL is tried against a scripted SMTP server;
 //! - `deploy/tessera.service` passes `systemd-analyze verify` and `security` (no systemd runs
 //!   here to start it);
-//! - `deploy/nginx.conf` passes `nginx -t` where nginx is installed;
+//! - `deploy/nginx.conf` runs in nginx (installed on first use, pinned), with TLS and a throwaway
+//!   certificate, in front of the real binary with `deploy/tessera.toml`;
 //! - the `Dockerfile` is only read: there is no Docker engine here to build it.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -14,8 +15,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use sea_orm::{EntityTrait, QueryOrder};
 use serde_json::{Value, json};
 
+use crate::support::cookies::SetCookie;
 use crate::support::free_port;
 use crate::support::process::{BIN, ServeProcess, run};
 
@@ -505,50 +508,426 @@ fn the_dockerfile_reads_right() {
     }
 }
 
-/// `nginx -t` on the site, with a throwaway certificate in place of the real one, where nginx
-/// (and openssl) are installed; no nginx is run in front of Tessera.
-#[test]
-fn the_nginx_site_passes_nginx_t() {
-    let installed = |program: &str| Command::new(program).arg("-v").output().is_ok();
-    if !installed("nginx") || !installed("openssl") {
-        eprintln!("nginx or openssl is not installed: deploy/nginx.conf was not checked");
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let at = |name: &str| dir.path().join(name).display().to_string();
-    let certificate = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args(["-subj", "/CN=auth.example.com", "-keyout", &at("key.pem")])
-        .args(["-out", &at("cert.pem")])
-        .output()
-        .unwrap();
-    assert!(certificate.status.success(), "{certificate:?}");
-    let site = read("deploy/nginx.conf")
-        .replace("/etc/ssl/auth.example.com/fullchain.pem", &at("cert.pem"))
-        .replace("/etc/ssl/auth.example.com/privkey.pem", &at("key.pem"));
-    std::fs::write(at("site.conf"), site).unwrap();
-    std::fs::write(
-        at("nginx.conf"),
-        format!(
-            "pid {};\nerror_log stderr;\nevents {{}}\nhttp {{\n    access_log off;\n    \
-             client_body_temp_path {};\n    proxy_temp_path {};\n    include {};\n}}\n",
-            at("nginx.pid"),
-            at("body"),
-            at("proxy"),
-            at("site.conf")
-        ),
-    )
-    .unwrap();
-    let prefix = dir.path().display().to_string();
-    let test = Command::new("nginx")
-        .args(["-t", "-p", &prefix, "-e", "stderr", "-c", &at("nginx.conf")])
-        .output()
-        .unwrap();
+// ---------------------------------------------------------------------------------------------
+// nginx in front of Tessera
+// ---------------------------------------------------------------------------------------------
+
+/// Debian packages this test runs (installed on first use, pinned): nginx, openssl for a
+/// throwaway certificate, and curl, a client that speaks TLS and sends from the address it is
+/// told to.
+const NGINX: [&str; 3] = ["nginx-light", "1.22.1-9+deb12u12", "/usr/sbin/nginx"];
+const OPENSSL: [&str; 3] = ["openssl", "3.0.19-1~deb12u2", "/usr/bin/openssl"];
+const CURL: [&str; 3] = ["curl", "7.88.1-10+deb12u15", "/usr/bin/curl"];
+
+/// The site's name: the certificate's, and the one the client asks for.
+const SITE: &str = "auth.example.com";
+/// A client on the internet (any address that is not a trusted proxy's).
+const OUTSIDE_CLIENT: &str = "127.0.0.2";
+/// A client within `server.trusted_proxies` (the proxy's own address here; a host on the
+/// proxies' private network in production).
+const INSIDE_CLIENT: &str = "127.0.0.1";
+/// What a client claims to be in `X-Forwarded-For`.
+const SPOOFED: &str = "203.0.113.7";
+
+fn apt(package: [&str; 3], needs: &str) -> PathBuf {
+    let [package, version, program] = package;
+    crate::support::tools::apt_package(package, version, program, needs)
+}
+
+/// `text` with `from`, which must be there, replaced by `to`.
+fn replaced(text: &str, from: &str, to: &str) -> String {
     assert!(
-        test.status.success(),
-        "nginx -t: {}",
-        String::from_utf8_lossy(&test.stderr)
+        text.contains(from),
+        "deploy/nginx.conf no longer has {from:?}"
     );
+    text.replace(from, to)
+}
+
+/// `deploy/nginx.conf` run by nginx in the foreground (one process: no workers to outlive it)
+/// in `dir`, on `port` of loopback, with a throwaway certificate for [`SITE`] and `upstream` as
+/// its only Tessera. Its access log lines are `REQUEST-ID CLIENT-ADDRESS "REQUEST" STATUS`.
+struct Nginx {
+    child: std::process::Child,
+    dir: PathBuf,
+    port: u16,
+    curl: PathBuf,
+}
+
+impl Nginx {
+    fn start(dir: &Path, upstream: &str) -> Self {
+        let nginx = apt(NGINX, "nginx, to run deploy/nginx.conf");
+        let openssl = apt(OPENSSL, "openssl, for a throwaway certificate");
+        let at = |name: &str| dir.join(name).display().to_string();
+        let certificate = Command::new(openssl)
+            .args(["req", "-x509", "-nodes", "-days", "1", "-newkey", "ec"])
+            .args(["-pkeyopt", "ec_paramgen_curve:prime256v1"])
+            .args(["-subj", &format!("/CN={SITE}")])
+            .args(["-addext", &format!("subjectAltName=DNS:{SITE}")])
+            .args(["-keyout", &at("key.pem"), "-out", &at("cert.pem")])
+            .output()
+            .unwrap();
+        assert!(certificate.status.success(), "{certificate:?}");
+
+        // Only what is site-specific: the listener (a free port of loopback, no IPv6), the
+        // certificate, and the upstream.
+        let port = free_port();
+        let mut site = read("deploy/nginx.conf");
+        for (from, to) in [
+            (
+                "    listen 443 ssl;",
+                format!("    listen 127.0.0.1:{port} ssl;"),
+            ),
+            ("    listen [::]:443 ssl;\n", String::new()),
+            ("/etc/ssl/auth.example.com/fullchain.pem", at("cert.pem")),
+            ("/etc/ssl/auth.example.com/privkey.pem", at("key.pem")),
+            (
+                "    server 10.0.0.10:8000;\n    server 10.0.0.11:8000;",
+                format!("    server {upstream};"),
+            ),
+        ] {
+            site = replaced(&site, from, &to);
+        }
+        std::fs::write(at("site.conf"), site).unwrap();
+        let temp: String = ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"]
+            .iter()
+            .map(|kind| format!("    {kind}_temp_path {};\n", at(kind)))
+            .collect();
+        std::fs::write(
+            at("nginx.conf"),
+            format!(
+                "daemon off;\nmaster_process off;\npid {pid};\nerror_log stderr;\nevents {{}}\n\
+                 http {{\n    log_format ids '$request_id $remote_addr \"$request\" $status';\n    \
+                 access_log {log} ids;\n{temp}    include {site};\n}}\n",
+                pid = at("nginx.pid"),
+                log = at("access.log"),
+                site = at("site.conf"),
+            ),
+        )
+        .unwrap();
+        let child = Command::new(nginx)
+            .args(["-p", &at(""), "-e", "stderr", "-c", &at("nginx.conf")])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(at("nginx.stderr")).unwrap())
+            .spawn()
+            .expect("nginx starts");
+        let mut nginx = Self {
+            child,
+            dir: dir.to_owned(),
+            port,
+            curl: apt(CURL, "curl, an HTTPS client, to call nginx"),
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Some(status) = nginx.child.try_wait().unwrap() {
+                panic!("nginx exited with {status}: {}", nginx.stderr());
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "nginx did not listen on {port}: {}",
+                nginx.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        nginx
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.join("nginx.stderr")).unwrap_or_default()
+    }
+
+    fn access_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("access.log")).unwrap_or_default()
+    }
+
+    /// One HTTPS request to the site with curl, from the loopback address `from`, the
+    /// certificate checked against the throwaway one: the status, the headers (lowercase
+    /// names), the body.
+    fn request(
+        &self,
+        from: &str,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> CurlReply {
+        let mut command = Command::new(&self.curl);
+        command
+            .args(["--silent", "--show-error", "--include", "--http1.1"])
+            .args(["--max-time", "30", "--interface", from])
+            .args(["--cacert", &self.dir.join("cert.pem").display().to_string()])
+            .args(["--resolve", &format!("{SITE}:{}:127.0.0.1", self.port)])
+            .args(["--request", method])
+            // No `Expect: 100-continue`: one answer per request.
+            .args(["--header", "Expect:"]);
+        for (name, value) in headers {
+            command.args(["--header", &format!("{name}: {value}")]);
+        }
+        if body.is_some() {
+            command.args([
+                "--header",
+                "Content-Type: application/json",
+                "--data-binary",
+                "@-",
+            ]);
+        }
+        command.arg(format!("https://{SITE}:{}{path}", self.port));
+        command.stdin(std::process::Stdio::piped());
+        command.stdout(std::process::Stdio::piped());
+        command.stderr(std::process::Stdio::piped());
+        let output = tokio::task::block_in_place(|| {
+            let mut child = command.spawn().expect("curl runs");
+            let mut stdin = child.stdin.take().unwrap();
+            stdin
+                .write_all(body.unwrap_or_default().as_bytes())
+                .unwrap();
+            drop(stdin);
+            child.wait_with_output().unwrap()
+        });
+        assert!(
+            output.status.success(),
+            "curl {method} {path}: {}\nnginx: {}",
+            String::from_utf8_lossy(&output.stderr),
+            self.stderr()
+        );
+        CurlReply::parse(&String::from_utf8_lossy(&output.stdout))
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Debug)]
+struct CurlReply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl CurlReply {
+    fn parse(output: &str) -> Self {
+        let (head, body) = output
+            .split_once("\r\n\r\n")
+            .unwrap_or_else(|| panic!("an HTTP answer: {output}"));
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .and_then(|line| line.split_whitespace().nth(1))
+            .and_then(|code| code.parse().ok())
+            .unwrap_or_else(|| panic!("a status line: {output}"));
+        let headers = lines
+            .filter_map(|line| line.split_once(':'))
+            .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+            .collect();
+        Self {
+            status,
+            headers,
+            body: body.to_owned(),
+        }
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("JSON ({e}): {self:?}"))
+    }
+
+    fn cookie(&self, name: &str) -> SetCookie {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n == "set-cookie")
+            .map(|(_, value)| SetCookie::parse(value))
+            .find(|cookie| cookie.name == name)
+            .unwrap_or_else(|| panic!("a {name} cookie: {self:?}"))
+    }
+
+    /// The `X-Request-Id` nginx made: 32 hex digits (`$request_id`).
+    fn request_id(&self) -> String {
+        let id = self.header("x-request-id").unwrap_or_default();
+        assert!(
+            id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+            "nginx's $request_id in X-Request-Id: {self:?}"
+        );
+        id.to_owned()
+    }
+}
+
+/// `deploy/nginx.conf` run by nginx (TLS on a free port with a throwaway certificate; only the
+/// listener, the certificate and the upstream changed) in front of `tessera serve` with
+/// `deploy/tessera.toml`, on SQLite, trusting the proxy's address. Through it, over HTTPS: the
+/// client's own address reaches the audit trail and a forged `X-Forwarded-For` never does, from
+/// outside the trusted network or inside it; `X-Forwarded-Proto` makes Tessera see https (an
+/// `http://` origin is refused through the proxy, and accepted when the same request goes to
+/// Tessera directly); nginx's request id is the one in its log, in the answer and in the audit
+/// row; `/metrics` is not served; a body over 64 KiB is refused by nginx.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_nginx_site_serves_tessera_over_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = key_file(dir.path());
+    let database = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+    let metrics_bind = format!("127.0.0.1:{}", free_port());
+    let mail = dir.path().join("mail");
+    let config_path = repo_file("deploy/tessera.toml");
+    let env = [
+        ("TESSERA_CONFIG", config_path.to_str().unwrap()),
+        ("TESSERA_DATABASE__URL", &database),
+        ("TESSERA_SECRET_KEY_FILE", key.to_str().unwrap()),
+        ("TESSERA_METRICS__BIND", &metrics_bind),
+        ("TESSERA_EMAIL__BACKEND", "file"),
+        ("TESSERA_EMAIL__FILE_DIR", mail.to_str().unwrap()),
+        // nginx reaches Tessera from loopback.
+        ("TESSERA_SERVER__TRUSTED_PROXIES", "[\"127.0.0.1/32\"]"),
+        // A cookie session at login, so that the CSRF origin check (the one place the scheme
+        // matters) can be seen.
+        ("TESSERA_AUTH__SESSION_LOGIN", "true"),
+    ];
+    let mut server = ServeProcess::start(dir.path(), &env, Some(&dir.path().join("serve.log")));
+    let client = reqwest::Client::new();
+    server.wait_ready(&client).await;
+    let upstream = server.base.strip_prefix("http://").unwrap().to_owned();
+    let nginx_dir = dir.path().join("nginx");
+    std::fs::create_dir(&nginx_dir).unwrap();
+    let nginx = tokio::task::block_in_place(|| Nginx::start(&nginx_dir, &upstream));
+
+    // A client outside the trusted network, forging its address and a request id.
+    let signup = json!({"email": "ada@example.com", "password1": PASSWORD, "password2": PASSWORD})
+        .to_string();
+    let registered = nginx.request(
+        OUTSIDE_CLIENT,
+        "POST",
+        "/auth/registration/",
+        &[("X-Forwarded-For", SPOOFED), ("X-Request-Id", "forged-id")],
+        Some(&signup),
+    );
+    assert_eq!(registered.status, 201, "{registered:?}");
+    let registered_id = registered.request_id();
+
+    // A client inside the trusted network, forging its address: the proxy's X-Forwarded-For
+    // must not carry the forged entry, or Tessera would walk past this trusted address to it.
+    let login = json!({"email": "ada@example.com", "password": PASSWORD}).to_string();
+    let logged_in = nginx.request(
+        INSIDE_CLIENT,
+        "POST",
+        "/auth/login/",
+        &[("X-Forwarded-For", SPOOFED)],
+        Some(&login),
+    );
+    assert_eq!(logged_in.status, 200, "{logged_in:?}");
+    let login_id = logged_in.request_id();
+    assert!(logged_in.json()["key"].is_string(), "{logged_in:?}");
+    let session = logged_in.cookie("sessionid");
+    assert!(session.secure() && session.http_only(), "{}", session.raw);
+    let csrf = logged_in.cookie("csrftoken");
+
+    // The session changes the account only with the CSRF token and an origin Tessera trusts:
+    // through the proxy the request is https, so a page served over http is another origin.
+    let cookies = format!("sessionid={}; csrftoken={}", session.value, csrf.value);
+    let patch = |origin: &str| -> Vec<(&str, String)> {
+        vec![
+            ("Cookie", cookies.clone()),
+            ("X-CSRFToken", csrf.value.clone()),
+            ("Origin", origin.to_owned()),
+        ]
+    };
+    let through_nginx = |origin: &str| {
+        let headers = patch(origin);
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        nginx.request(
+            OUTSIDE_CLIENT,
+            "PATCH",
+            "/auth/user/",
+            &headers,
+            Some(r#"{"first_name": "Ada"}"#),
+        )
+    };
+    let http_page = format!("http://{SITE}");
+    let refused = through_nginx(&http_page);
+    assert_eq!(refused.status, 403, "{refused:?}");
+    assert_eq!(
+        refused.json()["detail"],
+        format!(
+            "CSRF Failed: Origin checking failed - {http_page} does not match any trusted origins."
+        )
+    );
+    let accepted = through_nginx(&format!("https://{SITE}"));
+    assert_eq!(accepted.status, 200, "{accepted:?}");
+    assert_eq!(accepted.json()["first_name"], "Ada");
+    // The same request straight to Tessera (from a trusted address, but with no
+    // X-Forwarded-Proto) is plain http, where that origin is the request's own.
+    let mut direct = client
+        .patch(format!("{}/auth/user/", server.base))
+        .header("Host", SITE)
+        .json(&json!({"first_name": "Ada"}));
+    for (name, value) in patch(&http_page) {
+        direct = direct.header(name, value);
+    }
+    let direct = direct.send().await.unwrap();
+    assert_eq!(direct.status(), 200, "{:?}", direct.text().await);
+
+    // /metrics is for metrics.bind only.
+    let metrics = nginx.request(OUTSIDE_CLIENT, "GET", "/metrics", &[], None);
+    assert_eq!(metrics.status, 404, "{metrics:?}");
+    assert!(!metrics.body.contains("tessera_"), "{metrics:?}");
+
+    // client_max_body_size: nginx refuses the body before Tessera sees it.
+    let huge = format!(r#"{{"email": "{}@example.com"}}"#, "a".repeat(100 * 1024));
+    let too_large = nginx.request(OUTSIDE_CLIENT, "POST", "/auth/login/", &[], Some(&huge));
+    assert_eq!(too_large.status, 413, "{too_large:?}");
+    assert!(
+        too_large.header("x-request-id").is_none() && too_large.body.contains("nginx"),
+        "nginx's own 413, not Tessera's: {too_large:?}"
+    );
+
+    // The audit trail: the address each client connected from, never the forged one, and
+    // nginx's request id.
+    let db = sea_orm::Database::connect(&database).await.unwrap();
+    let events = entity::audit_event::Entity::find()
+        .order_by_asc(entity::audit_event::Column::Id)
+        .all(&db)
+        .await
+        .unwrap();
+    let recorded: Vec<(&str, Option<&str>, Option<&str>)> = events
+        .iter()
+        .map(|e| (e.event.as_str(), e.ip.as_deref(), e.request_id.as_deref()))
+        .collect();
+    assert_eq!(
+        recorded[..2],
+        [
+            (
+                "registration",
+                Some(OUTSIDE_CLIENT),
+                Some(registered_id.as_str())
+            ),
+            ("login", Some(INSIDE_CLIENT), Some(login_id.as_str())),
+        ],
+        "{events:#?}"
+    );
+    assert!(
+        events.iter().all(|e| e.ip.as_deref() != Some(SPOOFED)),
+        "{events:#?}"
+    );
+    // nginx logged the same ids, with the addresses it saw.
+    let log = nginx.access_log();
+    for (id, from, request) in [
+        (&registered_id, OUTSIDE_CLIENT, "POST /auth/registration/"),
+        (&login_id, INSIDE_CLIENT, "POST /auth/login/"),
+    ] {
+        assert!(
+            log.lines()
+                .any(|line| line.starts_with(&format!("{id} {from} \"{request} "))),
+            "{id} {from} {request} in nginx's log:\n{log}"
+        );
+    }
+
+    drop(nginx);
+    let (status, _, _) = server.stop();
+    assert!(status.success(), "SIGTERM ends serve with 0: {status}");
 }

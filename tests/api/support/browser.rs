@@ -1,13 +1,13 @@
 //! A real browser for pages: Debian's Chromium, headless, installed with apt on first use
-//! (pinned; when the archive has moved past the pin, its current version, said on stderr),
-//! and Playwright (npm, pinned) to drive it through a page as a person would.
+//! (`tools::apt_package`: pinned; when the archive has moved past the pin, its current version,
+//! said on stderr), and Playwright (npm, pinned) to drive it through a page as a person would.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
-const PINNED: &str = "chromium=156.0.8078.129-1~deb12u1";
+const CHROMIUM_VERSION: &str = "156.0.8078.129-1~deb12u1";
 const PLAYWRIGHT: &str = "playwright-core@1.64.1";
 
 /// What the browser made of a page: the DOM after its scripts ran, and its console (CSP
@@ -73,30 +73,14 @@ pub fn drive(script: &str, args: &[&str]) -> String {
 
 fn chromium() -> PathBuf {
     static BROWSER: OnceLock<PathBuf> = OnceLock::new();
-    BROWSER.get_or_init(install).clone()
-}
-
-fn install() -> PathBuf {
-    if Path::new(CHROMIUM).exists() {
-        return CHROMIUM.into();
-    }
-    let apt = |args: &[&str]| {
-        Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .is_ok_and(|status| status.success())
-    };
-    let installed = apt(&["install", "-y", "-q", PINNED]) || {
-        apt(&["update", "-q"]);
-        apt(&["install", "-y", "-q", PINNED]) || {
-            eprintln!("{PINNED} is no longer in the archive; installing its current chromium");
-            apt(&["install", "-y", "-q", "chromium"])
-        }
-    };
-    assert!(
-        installed && Path::new(CHROMIUM).exists(),
-        "could not install chromium with apt-get (the page tests need a real browser)"
-    );
-    CHROMIUM.into()
+    BROWSER
+        .get_or_init(|| {
+            super::tools::apt_package(
+                "chromium",
+                CHROMIUM_VERSION,
+                CHROMIUM,
+                "a real browser for the page tests",
+            )
+        })
+        .clone()
 }

@@ -1,6 +1,7 @@
 //! Test-only tools (a Python virtualenv with aiosmtpd, Playwright for Chromium, a client
 //! generator), installed once per machine under `<target>/test-tools/NAME`, pinned, so a fresh
-//! checkout passes with plain `cargo test`.
+//! checkout passes with plain `cargo test`; and Debian packages (Chromium, nginx), installed
+//! system-wide with apt-get, pinned ([`apt_package`]).
 //!
 //! Safe when test threads or test processes race: each install happens in a directory of its
 //! own and is renamed into place; the first rename wins. A marker written last holds what was
@@ -9,6 +10,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
 
 const MARKER: &str = ".tessera-test-tools";
 
@@ -107,6 +109,56 @@ pub fn node_modules(name: &str, packages: &[&str]) -> PathBuf {
         );
     });
     dir.join("node_modules")
+}
+
+/// `program`, a file the Debian package `package` installs, installed with apt-get unless it
+/// is already there: `package=version` first; when the archive has moved past the pin, after an
+/// `apt-get update`, its current version (said on stderr). Panics with apt-get's own words and
+/// what the tests need (`needs`) when it cannot be installed.
+pub fn apt_package(package: &str, version: &str, program: &str, needs: &str) -> PathBuf {
+    // One apt-get at a time in this process (dpkg holds a lock); other processes are waited for.
+    static APT: Mutex<()> = Mutex::new(());
+    let _apt = APT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if Path::new(program).exists() {
+        return program.into();
+    }
+    let mut said = String::new();
+    let mut apt = |args: &[&str]| {
+        let output = Command::new("apt-get")
+            .args(["-o", "DPkg::Lock::Timeout=300"])
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .output();
+        match output {
+            Ok(output) => {
+                said = format!(
+                    "apt-get {} ({}):\n{}{}",
+                    args.join(" "),
+                    output.status,
+                    String::from_utf8_lossy(&output.stdout),
+                    String::from_utf8_lossy(&output.stderr)
+                );
+                output.status.success()
+            }
+            Err(err) => {
+                said = format!("apt-get: {err}");
+                false
+            }
+        }
+    };
+    let pinned = format!("{package}={version}");
+    let installed = apt(&["install", "-y", "-q", &pinned]) || {
+        apt(&["update", "-q"]);
+        apt(&["install", "-y", "-q", &pinned]) || {
+            eprintln!("{pinned} is no longer in the archive; installing its current {package}");
+            apt(&["install", "-y", "-q", package])
+        }
+    };
+    assert!(
+        installed && Path::new(program).exists(),
+        "could not install {package} ({program}) with apt-get; the tests need {needs}. {said}"
+    );
+    program.into()
 }
 
 /// Runs an install step; on failure says what the tests need.
