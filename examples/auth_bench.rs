@@ -27,10 +27,11 @@ use poem::web::Data;
 use poem::{EndpointExt, Request, Route, Server, listener::TcpListener};
 use poem_openapi::payload::Json;
 use poem_openapi::{OpenApi, OpenApiService};
-use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
 
-use bench::{Load, Measured, Process, env_or, free_port, measure, ms, wait_listening};
+use bench::{
+    Load, Measured, Process, ScratchDatabase, env_or, free_port, measure, ms, wait_listening,
+};
 
 const PASSWORD: &str = "correct horse battery staple";
 const EMAIL: &str = "bench@example.com";
@@ -315,7 +316,7 @@ async fn run(base: &str, credential: &Credential) -> Measured {
         method: hyper::Method::GET,
         path: "/auth/user/".into(),
         headers: vec![(credential.header, credential.value.clone())],
-        body: None,
+        ..Load::default()
     };
     let address = base.trim_start_matches("http://");
     let measured = measure(
@@ -333,44 +334,4 @@ async fn run(base: &str, credential: &Credential) -> Measured {
         measured.statuses
     );
     measured
-}
-
-/// A PostgreSQL database for one run, dropped after it.
-struct ScratchDatabase {
-    admin: String,
-    name: String,
-    url: String,
-}
-
-impl ScratchDatabase {
-    async fn create(admin: &str) -> Self {
-        let name = format!("tessera_bench_{}", std::process::id());
-        let connection = Database::connect(admin).await.unwrap();
-        connection
-            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
-            .await
-            .unwrap();
-        connection
-            .execute_unprepared(&format!("CREATE DATABASE {name}"))
-            .await
-            .unwrap();
-        let mut url = url::Url::parse(admin).unwrap();
-        url.set_path(&name);
-        Self {
-            admin: admin.to_owned(),
-            name,
-            url: url.to_string(),
-        }
-    }
-
-    async fn drop(self) {
-        let connection = Database::connect(&self.admin).await.unwrap();
-        connection
-            .execute_unprepared(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .await
-            .unwrap();
-    }
 }

@@ -50,10 +50,10 @@ async fn main() {
     let flood = Load {
         method: hyper::Method::POST,
         path: "/auth/password/reset/".into(),
-        headers: Vec::new(),
         body: Some(Arc::new(|n| {
             format!("{{\"email\": \"victim{n}@example.com\"}}")
         })),
+        ..Load::default()
     };
     let wal = dir.path().join("tessera.db-wal");
     let measured = measure(&format!("127.0.0.1:{port}"), &flood, connections, seconds).await;

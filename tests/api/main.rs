@@ -45,6 +45,7 @@ mod registration;
 mod request_ids;
 mod security_headers;
 mod session_mode;
+mod two_instances;
 mod user_details;
 
 /// CI must not lose the PostgreSQL twins without anyone noticing: with `CI=true`, a run
