@@ -270,8 +270,15 @@ pub struct AccountConfig {
     /// Django's `MinimumLengthValidator` setting.
     pub password_min_length: usize,
     /// How long a proof of the password (a login, `reauthenticate/`) lets a credential do what
-    /// needs a fresh one (showing recovery codes, switching MFA off), in seconds.
+    /// needs a fresh one (showing recovery codes, switching MFA off, adding or removing an email
+    /// address), in seconds.
     pub reauthentication_timeout: u64,
+    /// Most email addresses one user may have, the primary included (allauth's
+    /// `ACCOUNT_MAX_EMAIL_ADDRESSES`); `0` means no limit.
+    pub max_email_addresses: u32,
+    /// allauth's `ACCOUNT_CHANGE_EMAIL`: a user has one address and changes it by adding a new
+    /// one, which replaces the old one once confirmed (at most one pending at a time).
+    pub change_email: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -609,6 +616,8 @@ impl Default for AccountConfig {
             password_reset_timeout: 3600,
             password_min_length: 8,
             reauthentication_timeout: 300,
+            max_email_addresses: 5,
+            change_email: false,
         }
     }
 }

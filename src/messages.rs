@@ -134,3 +134,19 @@ pub const USER_ACCOUNT_DISABLED: &str = "User account is disabled.";
 pub const TOTP_DEACTIVATED: &str = "TOTP has been deactivated.";
 pub const REAUTHENTICATION_REQUIRED: &str = "Please confirm your password to continue.";
 pub const INCORRECT_PASSWORD: &str = "Incorrect password.";
+
+// Email addresses (`emails/`): allauth's messages (its account forms' "e-mail" wording, as
+// dj-rest-auth's era has them; headless's for an address that is not the user's).
+pub const EMAIL_ALREADY_YOURS: &str =
+    "This e-mail address is already associated with this account.";
+/// Adding an address another account holds, when `account.prevent_enumeration` is off
+/// (allauth's `email_taken`; registration keeps its own words, `EMAIL_TAKEN`).
+pub const EMAIL_ADDRESS_TAKEN: &str = "A user is already registered with this e-mail address.";
+pub const CANNOT_REMOVE_PRIMARY_EMAIL: &str = "You cannot remove your primary e-mail address.";
+pub const PRIMARY_EMAIL_UNVERIFIED: &str = "Your primary e-mail address must be verified.";
+pub const UNKNOWN_EMAIL: &str = "Unknown email address.";
+
+/// allauth's `max_email_addresses`.
+pub fn too_many_email_addresses(max: u32) -> String {
+    format!("You cannot add more than {max} e-mail addresses.")
+}

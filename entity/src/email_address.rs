@@ -1,4 +1,8 @@
 //! An email address belonging to a user (allauth's `EmailAddress`).
+//!
+//! Unique per user, and among verified addresses: several accounts may wait to confirm one
+//! address, and the first to confirm it keeps it. Each user has one primary address, the one
+//! in `users.email`.
 
 use sea_orm::entity::prelude::*;
 
@@ -10,10 +14,10 @@ pub struct Model {
     #[sea_orm(primary_key)]
     pub id: EmailAddressId,
     pub user_id: UserId,
-    #[sea_orm(unique)]
+    /// Normalised (`service::email_address::normalize_email`).
     pub email: String,
     pub verified: bool,
-    /// At most one primary address per user, maintained by the application.
+    /// At most one per user (a partial unique index); `users.email` holds the same address.
     pub is_primary: bool,
     pub created_at: DateTimeUtc,
 }

@@ -222,3 +222,143 @@ test_support::postgres_test! {
         db.close().await.unwrap();
     }
 }
+
+/// Email addresses are unique per user and among verified addresses (one primary per user),
+/// not outright; the migration that made them so keeps every address and confirmation, and
+/// the cascade from users through addresses to confirmations; going down restores the old
+/// constraint.
+async fn email_address_uniqueness(db: &DatabaseConnection) {
+    const NAME: &str = "m20261206_000010_email_address_uniqueness";
+    let position = Migrator::migrations()
+        .iter()
+        .position(|m| m.name() == NAME)
+        .expect("the migration is listed");
+    Migrator::up(db, Some(position as u32)).await.unwrap();
+    let alice = insert_user(db, "alice@example.com", "alice").await;
+    exec(
+        db,
+        &format!(
+            "INSERT INTO email_addresses (user_id, email, verified, is_primary, created_at) \
+             VALUES ({alice}, 'alice@example.com', TRUE, TRUE, {TS})"
+        ),
+    )
+    .await;
+    let address = scalar_i64(db, "SELECT id FROM email_addresses").await;
+    exec(
+        db,
+        &format!(
+            "INSERT INTO email_confirmations (email_address_id, key_digest, created_at, expires_at) \
+             VALUES ({address}, 'k1', {TS}, {TS})"
+        ),
+    )
+    .await;
+
+    Migrator::up(db, Some(1)).await.unwrap();
+    assert_eq!(
+        scalar_i64(
+            db,
+            &format!(
+                "SELECT COUNT(*) FROM email_addresses WHERE id = {address} AND user_id = {alice} \
+                 AND email = 'alice@example.com' AND verified AND is_primary"
+            )
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        scalar_i64(
+            db,
+            &format!(
+                "SELECT COUNT(*) FROM email_confirmations \
+                 WHERE email_address_id = {address} AND key_digest = 'k1'"
+            )
+        )
+        .await,
+        1
+    );
+
+    let bob = insert_user(db, "bob@example.com", "bob").await;
+    let add = |user: i64, email: &str, verified: bool, primary: bool| {
+        format!(
+            "INSERT INTO email_addresses (user_id, email, verified, is_primary, created_at) \
+             VALUES ({user}, '{email}', {verified}, {primary}, {TS})"
+        )
+    };
+    // Bob may wait to confirm Alice's address; once only, and never confirm it.
+    exec(db, &add(bob, "alice@example.com", false, false)).await;
+    for (sql, what) in [
+        (
+            add(bob, "alice@example.com", false, false),
+            "the same address twice for one user",
+        ),
+        (
+            format!("UPDATE email_addresses SET verified = TRUE WHERE user_id = {bob}"),
+            "one address verified by two users",
+        ),
+        (
+            add(alice, "alice2@example.com", false, true),
+            "two primaries",
+        ),
+    ] {
+        assert!(
+            db.execute_unprepared(&sql).await.is_err(),
+            "{what} accepted"
+        );
+    }
+    exec(db, &add(bob, "bob@example.com", false, true)).await;
+
+    // The cascade still runs users → addresses → confirmations.
+    exec(db, &format!("DELETE FROM users WHERE id = {alice}")).await;
+    assert_eq!(
+        scalar_i64(db, "SELECT COUNT(*) FROM email_confirmations").await,
+        0
+    );
+    assert_eq!(
+        scalar_i64(
+            db,
+            &format!("SELECT COUNT(*) FROM email_addresses WHERE user_id = {alice}")
+        )
+        .await,
+        0
+    );
+
+    // Down: the unconfirmed duplicate goes, and addresses are unique outright again.
+    exec(db, &add(bob, "carol@example.com", false, false)).await;
+    let carol = insert_user(db, "carol@example.com", "carol").await;
+    exec(db, &add(carol, "carol@example.com", true, true)).await;
+    Migrator::down(db, Some(1)).await.unwrap();
+    assert_eq!(
+        scalar_i64(
+            db,
+            "SELECT COUNT(*) FROM email_addresses WHERE email = 'carol@example.com'"
+        )
+        .await,
+        1
+    );
+    let duplicate = db
+        .execute_unprepared(&add(carol, "bob@example.com", false, false))
+        .await;
+    assert!(
+        duplicate.is_err(),
+        "a duplicate address accepted after down"
+    );
+}
+
+#[tokio::test]
+async fn sqlite_email_address_uniqueness() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+    let db = Database::connect(&url).await.unwrap();
+    email_address_uniqueness(&db).await;
+    db.close().await.unwrap();
+}
+
+test_support::postgres_test! {
+    #[tokio::test]
+    async fn postgres_email_address_uniqueness() {
+        let database = test_support::PostgresDatabase::create().await;
+        let db = Database::connect(database.url()).await.unwrap();
+        email_address_uniqueness(&db).await;
+        db.close().await.unwrap();
+    }
+}

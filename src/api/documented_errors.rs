@@ -225,6 +225,45 @@ fn specifics<'c>(operation_id: &str, config: &'c Config) -> Specifics<'c> {
                 ("wrong code", field("code", messages::CODE_INVALID)),
             ])
         },
+        "listEmailAddresses" => Specifics::new(Vec::new()),
+        "addEmailAddress" => {
+            let account = &config.account;
+            let mut invalid = vec![(
+                "already yours",
+                field("email", messages::EMAIL_ALREADY_YOURS),
+            )];
+            if !account.prevent_enumeration {
+                invalid.push(("taken", field("email", messages::EMAIL_ADDRESS_TAKEN)));
+            }
+            if !account.change_email && account.max_email_addresses > 0 {
+                let message = messages::too_many_email_addresses(account.max_email_addresses);
+                invalid.push(("too many", field("email", &message)));
+            }
+            Specifics {
+                reauthentication: true,
+                ..Specifics::new(invalid)
+            }
+        }
+        "removeEmailAddress" => Specifics {
+            reauthentication: true,
+            ..Specifics::new(vec![
+                (
+                    "primary address",
+                    field("email", messages::CANNOT_REMOVE_PRIMARY_EMAIL),
+                ),
+                ("not yours", field("email", messages::UNKNOWN_EMAIL)),
+            ])
+        },
+        "makeEmailAddressPrimary" => Specifics::new(vec![
+            (
+                "unconfirmed address",
+                field("email", messages::PRIMARY_EMAIL_UNVERIFIED),
+            ),
+            ("not yours", field("email", messages::UNKNOWN_EMAIL)),
+        ]),
+        "resendEmailAddressConfirmation" => {
+            Specifics::new(vec![("not yours", field("email", messages::UNKNOWN_EMAIL))])
+        }
         "getCsrfToken" => Specifics {
             no_database: true,
             ..Specifics::new(Vec::new())

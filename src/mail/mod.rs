@@ -19,6 +19,8 @@ pub enum MailKind {
     AccountAlreadyExists,
     /// The account's password was changed or reset.
     PasswordChanged,
+    /// The account's primary address changed; sent to the old one.
+    EmailChanged,
 }
 
 impl MailKind {

@@ -14,7 +14,7 @@ use super::{MailKind, Rendered};
 use crate::config::EmailConfig;
 
 /// The built-in templates, by file name. `.html` files are HTML-escaped, `.txt` files are not.
-const BUILT_IN: [(&str, &str); 12] = [
+const BUILT_IN: [(&str, &str); 15] = [
     (
         "email_confirmation_subject.txt",
         include_str!("../../templates/email/email_confirmation_subject.txt"),
@@ -62,6 +62,18 @@ const BUILT_IN: [(&str, &str); 12] = [
     (
         "password_changed_message.html",
         include_str!("../../templates/email/password_changed_message.html"),
+    ),
+    (
+        "email_changed_subject.txt",
+        include_str!("../../templates/email/email_changed_subject.txt"),
+    ),
+    (
+        "email_changed_message.txt",
+        include_str!("../../templates/email/email_changed_message.txt"),
+    ),
+    (
+        "email_changed_message.html",
+        include_str!("../../templates/email/email_changed_message.html"),
     ),
 ];
 
@@ -227,6 +239,10 @@ pub fn example_context(kind: MailKind) -> serde_json::Value {
             "site_url": "https://example.com",
         }),
         MailKind::PasswordChanged => serde_json::json!({}),
+        MailKind::EmailChanged => serde_json::json!({
+            "from_email": "ada@example.com",
+            "to_email": "ada@example.org",
+        }),
     };
     if let (Some(context), serde_json::Value::Object(extra)) = (context.as_object_mut(), extra) {
         context.extend(extra);
@@ -322,7 +338,7 @@ mod tests {
                 MailKind::EmailConfirmation => context["activate_url"].as_str(),
                 MailKind::PasswordReset => context["password_reset_url"].as_str(),
                 MailKind::AccountAlreadyExists => context["site_url"].as_str(),
-                MailKind::PasswordChanged => None,
+                MailKind::PasswordChanged | MailKind::EmailChanged => None,
             };
             if let Some(link) = link {
                 assert!(

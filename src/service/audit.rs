@@ -77,6 +77,14 @@ pub enum Event {
     RecoveryCodesRegenerated,
     /// The password was proved again for a guarded action (`reauthenticate/`).
     Reauthentication,
+    /// The user added an email address (`emails/`); reason `email_taken` when another account
+    /// holds it (the client is not told, under `account.prevent_enumeration`).
+    EmailAdded,
+    /// The user removed one of their email addresses, or a change (`account.change_email`)
+    /// replaced it (reason `changed`).
+    EmailRemoved,
+    /// Another of the user's addresses became the primary one.
+    EmailPrimaryChanged,
     /// The user ended one of their credentials (`sessions/{id}/`; the reason names its kind)
     /// or all but the current one (`sessions/`; reason `all_others`).
     SessionEnded,

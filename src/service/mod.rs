@@ -8,6 +8,7 @@ pub mod audit;
 pub mod credential_cache;
 pub mod devices;
 pub mod email_address;
+pub mod email_addresses;
 pub mod email_verification;
 pub mod error;
 pub mod health;

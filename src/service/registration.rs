@@ -6,9 +6,8 @@ use chrono::Utc;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::EmailVerification;
-use crate::mail::MailKind;
 use crate::messages::*;
-use crate::service::accounts::{Accounts, user_context};
+use crate::service::accounts::Accounts;
 use crate::service::audit::{Caller, Entry, Event};
 use crate::service::email_address::normalize_email;
 use crate::service::error::{Error, FieldErrors, Result};
@@ -81,7 +80,7 @@ impl Accounts {
             errors.add("username", message);
         }
         let owner = match &email {
-            Some(email) => store::users::find_by_email(&self.db, email).await?,
+            Some(email) => store::users::find_owner_of_email(&self.db, email, None).await?,
             None => None,
         };
         let email_taken = owner.is_some();
@@ -141,7 +140,7 @@ impl Accounts {
             Ok(user) => user,
             // Lost a race against a concurrent signup for the same address.
             Err(Error::Invalid(errors)) if errors.has("email") => {
-                let owner = store::users::find_by_email(&self.db, &email).await?;
+                let owner = store::users::find_owner_of_email(&self.db, &email, None).await?;
                 let entry = Entry::failure(Event::Registration, "email_taken", owner.map(|u| u.id));
                 self.audit.record(caller, entry).await?;
                 if !hide_taken_email {
@@ -162,7 +161,7 @@ impl Accounts {
     pub async fn create_superuser(&self, email: &str, password: &SecretString) -> Result<User> {
         let email = normalize_email(email);
         let mut errors = FieldErrors::new();
-        if store::users::find_by_email(&self.db, &email)
+        if store::users::find_owner_of_email(&self.db, &email, None)
             .await?
             .is_some()
         {
@@ -229,7 +228,7 @@ impl Accounts {
                     } = origin
                     {
                         if confirmation == Confirmation::Send {
-                            self.queue_confirmation(&txn, &user, address.id).await?;
+                            self.queue_confirmation(&txn, &user, &address).await?;
                         }
                         let entry = Entry::success(Event::Registration, user.id);
                         self.audit.record_in(&txn, caller, entry).await?;
@@ -240,7 +239,7 @@ impl Accounts {
                 }
                 Err(err) if store::is_unique_violation(&err) => {
                     txn.rollback().await?;
-                    if store::users::find_by_email(&self.db, email)
+                    if store::users::find_owner_of_email(&self.db, email, None)
                         .await?
                         .is_some()
                     {
@@ -258,21 +257,13 @@ impl Accounts {
     }
 
     /// Under enumeration prevention a signup for a taken address answers as if it were new;
-    /// the owner is told by email instead.
+    /// the owner is told by email instead, at that address.
     async fn tell_owner_account_exists(&self, email: &str) -> Result<()> {
-        let Some(owner) = store::users::find_by_email(&self.db, email).await? else {
+        let Some(owner) = store::users::find_owner_of_email(&self.db, email, None).await? else {
             return Ok(());
         };
-        let owner = User::from(owner);
-        let context = serde_json::json!({
-            "site_name": self.config.email.site_name,
-            "email": owner.email,
-            "user": user_context(&owner),
-            "site_url": self.config.public_base(),
-        });
         let txn = store::begin_write(&self.db).await?;
-        self.outbox
-            .enqueue(&txn, MailKind::AccountAlreadyExists, &owner.email, &context)
+        self.queue_account_exists(&txn, &User::from(owner), email)
             .await?;
         txn.commit().await?;
         self.outbox.wake();

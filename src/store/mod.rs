@@ -3,6 +3,7 @@
 
 pub mod audit_events;
 pub mod credentials;
+pub mod email_addresses;
 pub mod email_confirmations;
 pub mod mfa;
 pub mod outbox;

@@ -1,9 +1,8 @@
 //! Users and their email addresses.
 
 use chrono::{DateTime, Utc};
-use entity::EmailAddressId;
 use entity::{email_address, user};
-use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
     QuerySelect, Set,
@@ -169,34 +168,47 @@ pub async fn lock_by_email<C: ConnectionTrait>(
         .await
 }
 
-/// Finds the address and locks its row until the transaction ends (see `lock_by_email`).
-pub async fn lock_email_address<C: ConnectionTrait>(
+/// Finds the user by id and locks the row until the transaction ends (see `lock_by_email`).
+pub async fn lock_by_id<C: ConnectionTrait>(
     db: &C,
-    email: &str,
-) -> Result<Option<email_address::Model>, DbErr> {
-    email_address::Entity::find()
-        .filter(email_address::Column::Email.eq(email))
-        .lock_exclusive()
-        .one(db)
-        .await
+    id: UserId,
+) -> Result<Option<user::Model>, DbErr> {
+    user::Entity::find_by_id(id).lock_exclusive().one(db).await
 }
 
-/// Marks an address confirmed; returns its owner.
-pub async fn mark_email_verified<C: ConnectionTrait>(
+/// The account that holds the (normalised) address: the one whose primary address it is, or
+/// the one that confirmed it. An address some accounts only wait to confirm belongs to none of
+/// them. `except` leaves one account out (the one asking).
+pub async fn find_owner_of_email<C: ConnectionTrait>(
     db: &C,
-    email_address_id: EmailAddressId,
-) -> Result<Option<UserId>, DbErr> {
-    let Some(address) = email_address::Entity::find_by_id(email_address_id)
-        .one(db)
-        .await?
-    else {
-        return Ok(None);
-    };
-    let user_id = address.user_id;
-    let mut active: email_address::ActiveModel = address.into();
-    active.verified = Set(true);
-    active.update(db).await?;
-    Ok(Some(user_id))
+    email: &str,
+    except: Option<UserId>,
+) -> Result<Option<user::Model>, DbErr> {
+    let confirmed_by = Query::select()
+        .column(email_address::Column::UserId)
+        .from(email_address::Entity)
+        .and_where(email_address::Column::Email.eq(email))
+        .and_where(email_address::Column::Verified.eq(true))
+        .to_owned();
+    let mut query = user::Entity::find().filter(
+        Condition::any()
+            .add(user::Column::Email.eq(email))
+            .add(user::Column::Id.in_subquery(confirmed_by)),
+    );
+    if let Some(id) = except {
+        query = query.filter(user::Column::Id.ne(id));
+    }
+    query.one(db).await
+}
+
+/// Sets the primary address (`users.email`). A unique violation means another account has it.
+pub async fn set_email<C: ConnectionTrait>(db: &C, id: UserId, email: &str) -> Result<(), DbErr> {
+    user::Entity::update_many()
+        .col_expr(user::Column::Email, Expr::value(email.to_owned()))
+        .filter(user::Column::Id.eq(id))
+        .exec(db)
+        .await
+        .map(|_| ())
 }
 
 /// Whether `email` of `user_id` has been confirmed.

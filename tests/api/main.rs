@@ -22,6 +22,7 @@ mod credential_stuffing;
 mod database_outage;
 mod deployment;
 mod docs_page;
+mod email_addresses;
 mod email_flows;
 mod email_secrets_at_rest;
 mod email_smtp;

@@ -126,6 +126,11 @@ fn security_is_declared_exactly_where_a_token_is_needed() {
         "getMfaStatus",
         "listRecoveryCodes",
         "regenerateRecoveryCodes",
+        "listEmailAddresses",
+        "addEmailAddress",
+        "removeEmailAddress",
+        "makeEmailAddressPrimary",
+        "resendEmailAddressConfirmation",
     ]
     .map(String::from)
     .into();

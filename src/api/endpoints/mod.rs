@@ -2,6 +2,7 @@
 //! (`M: Mode`), and the response shapes they share.
 
 pub mod auth;
+pub mod email_addresses;
 pub mod email_verification;
 pub mod mfa;
 pub mod password_reset;
@@ -9,6 +10,7 @@ pub mod sessions;
 pub mod user;
 
 pub use auth::AuthApi;
+pub use email_addresses::EmailAddressesApi;
 pub use email_verification::EmailVerificationApi;
 pub use mfa::{MfaApi, ReauthenticateApi};
 pub use password_reset::PasswordResetApi;
