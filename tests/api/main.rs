@@ -46,6 +46,7 @@ mod registration;
 mod request_ids;
 mod security_headers;
 mod session_mode;
+mod sessions;
 mod two_instances;
 mod user_details;
 
