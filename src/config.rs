@@ -249,6 +249,15 @@ pub enum EmailVerification {
     Mandatory,
 }
 
+/// `account.deletion`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountDeletion {
+    Delete,
+    Deactivate,
+    Disabled,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LoginMethod {
@@ -279,6 +288,10 @@ pub struct AccountConfig {
     /// allauth's `ACCOUNT_CHANGE_EMAIL`: a user has one address and changes it by adding a new
     /// one, which replaces the old one once confirmed (at most one pending at a time).
     pub change_email: bool,
+    /// What `DELETE user/` does: `delete` the account and everything tied to it,
+    /// `deactivate` it (the row stays, inactive, with its personal fields blanked and its
+    /// addresses free to sign up again), or `disabled` (405).
+    pub deletion: AccountDeletion,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -618,6 +631,7 @@ impl Default for AccountConfig {
             reauthentication_timeout: 300,
             max_email_addresses: 5,
             change_email: false,
+            deletion: AccountDeletion::Delete,
         }
     }
 }

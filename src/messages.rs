@@ -84,6 +84,8 @@ pub fn csrf_bad_origin(origin: &str) -> String {
 
 // ----- the HTTP edge ---------------------------------------------------------------------
 pub const NOT_FOUND: &str = "Not found.";
+/// `DELETE user/` by the only active superuser: the instance would have no administrator.
+pub const LAST_SUPERUSER: &str = "The last administrator cannot delete their own account; make another account an administrator first.";
 pub const SERVER_ERROR: &str = "A server error occurred.";
 /// DRF's `ServiceUnavailable`: the database cannot be reached or takes no writes.
 pub const SERVICE_UNAVAILABLE: &str = "Service temporarily unavailable, try again later.";

@@ -32,6 +32,10 @@ struct Specifics<'c> {
     not_found: bool,
     /// Needs a recent proof of the password (403 `reauthentication_required`).
     reauthentication: bool,
+    /// Examples of 403 answers no credential avoids.
+    forbidden: Vec<(&'static str, ApiError)>,
+    /// Switched off by configuration: answers 405 (with the path's other methods).
+    switched_off: bool,
     /// Answers without touching the database (no 503).
     no_database: bool,
 }
@@ -44,6 +48,8 @@ impl Specifics<'_> {
             token_refused: Vec::new(),
             not_found: false,
             reauthentication: false,
+            forbidden: Vec::new(),
+            switched_off: false,
             no_database: false,
         }
     }
@@ -118,6 +124,19 @@ fn specifics<'c>(operation_id: &str, config: &'c Config) -> Specifics<'c> {
         "getUser" | "listSessions" => Specifics::new(Vec::new()),
         "endSession" => Specifics {
             not_found: true,
+            ..Specifics::new(Vec::new())
+        },
+        "exportAccount" => Specifics {
+            reauthentication: true,
+            ..Specifics::new(Vec::new())
+        },
+        "deleteAccount" => Specifics {
+            reauthentication: true,
+            forbidden: vec![(
+                "last administrator",
+                ApiError::forbidden(messages::LAST_SUPERUSER),
+            )],
+            switched_off: config.account.deletion == crate::config::AccountDeletion::Disabled,
             ..Specifics::new(Vec::new())
         },
         "endOtherSessions" => Specifics {
@@ -386,12 +405,13 @@ fn answers(
             ApiError::reauthentication_required(),
         ));
     }
+    forbidden.extend(specifics.forbidden.iter().cloned());
     if !forbidden.is_empty() {
         answers.push((
             403,
             response(
-                "Not allowed: not logged in, the CSRF check failed, or the password must be \
-                 confirmed again (`reauthenticate/`).",
+                "Not allowed: not logged in, the CSRF check failed, the password must be \
+                 confirmed again (`reauthenticate/`), or what the example says.",
                 &forbidden,
                 &[],
             ),
@@ -401,9 +421,19 @@ fn answers(
         answers.push((
             404,
             response(
-                "Unknown, used or expired key.",
-                &[("unknown key", ApiError::not_found())],
+                "Not found: an unknown, used or expired key, or an id that is not the user's.",
+                &[("unknown", ApiError::not_found())],
                 &[],
+            ),
+        ));
+    }
+    if specifics.switched_off {
+        answers.push((
+            405,
+            response(
+                "Switched off by the server's configuration.",
+                &[("switched off", ApiError::method_not_allowed("DELETE", &[]))],
+                &[("Allow", "The methods the path answers.")],
             ),
         ));
     }

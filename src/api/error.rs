@@ -151,6 +151,11 @@ impl ApiError {
     }
 
     /// 403: a guarded action needs a fresh proof of the password (`reauthenticate/`).
+    /// 403 for what no credential may do (DRF's `PermissionDenied` with its own words).
+    pub fn forbidden(message: &str) -> Self {
+        Self::detail(StatusCode::FORBIDDEN, message)
+    }
+
     pub fn reauthentication_required() -> Self {
         Self {
             status: StatusCode::FORBIDDEN,
@@ -248,6 +253,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::NotAuthenticated => Self::not_authenticated(),
             ServiceError::BadRequest(message) => Self::bad_request(message),
             ServiceError::NotFound => Self::not_found(),
+            ServiceError::Forbidden(message) => Self::forbidden(message),
             ServiceError::ReauthenticationRequired => Self::reauthentication_required(),
             ServiceError::Throttled { wait_seconds } => Self::throttled(wait_seconds),
             ServiceError::TokenRejected(rejection) => Self::token_not_valid(rejection),

@@ -31,8 +31,8 @@ use crate::api::edge::body_limit::BodyLimit;
 use crate::api::edge::methods::AllowedMethods;
 use crate::api::edge::reshape::Challenge;
 use crate::api::endpoints::{
-    AuthApi, EmailAddressesApi, EmailVerificationApi, MfaApi, PasswordResetApi, ReauthenticateApi,
-    SessionsApi, UserApi, description,
+    AuthApi, EmailAddressesApi, EmailVerificationApi, LeavingApi, MfaApi, PasswordResetApi,
+    ReauthenticateApi, SessionsApi, UserApi, description,
 };
 use crate::api::guard::Guard;
 use crate::api::mode::credentials::Authenticate;
@@ -189,6 +189,7 @@ fn mount<M: Mode>(config: &Config, accounts: Option<&Accounts>) -> anyhow::Resul
         ReauthenticateApi::<M>::new(),
         SessionsApi::<M>::new(),
         EmailAddressesApi::<M>::new(),
+        LeavingApi::<M>::new(),
         M::own_api(),
     );
     // `mfa.enabled = false` removes the `mfa/` operations from the routes and the document.

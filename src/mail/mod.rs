@@ -21,6 +21,9 @@ pub enum MailKind {
     PasswordChanged,
     /// The account's primary address changed; sent to the old one.
     EmailChanged,
+    /// The account was deleted (`DELETE user/`); sent to its primary address. Its outbox row
+    /// is removed once delivered, so nothing naming the user is left.
+    AccountDeleted,
 }
 
 impl MailKind {

@@ -221,7 +221,7 @@ impl OutboxWorker {
                     metrics.outbox_deliveries.inc();
                 }
                 tracing::info!(id = message.id, kind = %message.kind, attempts, "mail delivered");
-                self.record_sent(message.id, attempts).await
+                self.record_sent(&message, attempts).await
             }
             Err(err) => {
                 if let Some(metrics) = &self.metrics {
@@ -234,11 +234,22 @@ impl OutboxWorker {
 
     /// Records a delivery. The message is already out, so while the database is unreachable
     /// this keeps trying for [`RECORD_PATIENCE`]: a short outage must not become a second copy
-    /// when the claim lapses.
-    async fn record_sent(&self, id: i64, attempts: i32) -> Result<(), DbErr> {
+    /// when the claim lapses. A goodbye to a deleted account is removed instead: nothing that
+    /// names the user may stay behind.
+    async fn record_sent(
+        &self,
+        message: &outbox_message::Model,
+        attempts: i32,
+    ) -> Result<(), DbErr> {
+        let id = message.id;
+        let goodbye = message.kind == MailKind::AccountDeleted.as_str();
         let deadline = std::time::Instant::now() + RECORD_PATIENCE;
         loop {
-            match store::mark_sent(&self.db, id, attempts, Utc::now()).await {
+            let recorded = match goodbye {
+                true => store::delete(&self.db, id).await,
+                false => store::mark_sent(&self.db, id, attempts, Utc::now()).await,
+            };
+            match recorded {
                 Err(err)
                     if crate::store::is_unavailable(&err)
                         && std::time::Instant::now() < deadline =>

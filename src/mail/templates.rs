@@ -14,7 +14,7 @@ use super::{MailKind, Rendered};
 use crate::config::EmailConfig;
 
 /// The built-in templates, by file name. `.html` files are HTML-escaped, `.txt` files are not.
-const BUILT_IN: [(&str, &str); 15] = [
+const BUILT_IN: [(&str, &str); 18] = [
     (
         "email_confirmation_subject.txt",
         include_str!("../../templates/email/email_confirmation_subject.txt"),
@@ -74,6 +74,18 @@ const BUILT_IN: [(&str, &str); 15] = [
     (
         "email_changed_message.html",
         include_str!("../../templates/email/email_changed_message.html"),
+    ),
+    (
+        "account_deleted_subject.txt",
+        include_str!("../../templates/email/account_deleted_subject.txt"),
+    ),
+    (
+        "account_deleted_message.txt",
+        include_str!("../../templates/email/account_deleted_message.txt"),
+    ),
+    (
+        "account_deleted_message.html",
+        include_str!("../../templates/email/account_deleted_message.html"),
     ),
 ];
 
@@ -238,7 +250,7 @@ pub fn example_context(kind: MailKind) -> serde_json::Value {
         MailKind::AccountAlreadyExists => serde_json::json!({
             "site_url": "https://example.com",
         }),
-        MailKind::PasswordChanged => serde_json::json!({}),
+        MailKind::PasswordChanged | MailKind::AccountDeleted => serde_json::json!({}),
         MailKind::EmailChanged => serde_json::json!({
             "from_email": "ada@example.com",
             "to_email": "ada@example.org",
@@ -338,7 +350,9 @@ mod tests {
                 MailKind::EmailConfirmation => context["activate_url"].as_str(),
                 MailKind::PasswordReset => context["password_reset_url"].as_str(),
                 MailKind::AccountAlreadyExists => context["site_url"].as_str(),
-                MailKind::PasswordChanged | MailKind::EmailChanged => None,
+                MailKind::PasswordChanged | MailKind::EmailChanged | MailKind::AccountDeleted => {
+                    None
+                }
             };
             if let Some(link) = link {
                 assert!(

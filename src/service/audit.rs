@@ -88,6 +88,11 @@ pub enum Event {
     /// The user ended one of their credentials (`sessions/{id}/`; the reason names its kind)
     /// or all but the current one (`sessions/`; reason `all_others`).
     SessionEnded,
+    /// The user deleted their account (reason `deleted` or `deactivated`, as
+    /// `account.deletion` says). The entry carries no address or user agent.
+    AccountDeleted,
+    /// The user exported their data (`user/export/`).
+    AccountExported,
 }
 
 impl Event {

@@ -81,7 +81,10 @@ impl Cached {
     fn new(verified: Verified, loaded_at: Instant) -> Self {
         let (last_seen, idle_timeout) = match verified.idle {
             Some((seen, timeout)) => (seen.timestamp_millis(), Some(timeout)),
-            None => (verified.last_used.map_or(0, |at| at.timestamp_millis()), None),
+            None => (
+                verified.last_used.map_or(0, |at| at.timestamp_millis()),
+                None,
+            ),
         };
         Self {
             principal: verified.principal,

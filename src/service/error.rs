@@ -77,6 +77,9 @@ pub enum Error {
     BadRequest(&'static str),
     #[error("not found")]
     NotFound,
+    /// Refused whatever the credential (403 with this `detail`).
+    #[error("{0}")]
+    Forbidden(&'static str),
     /// A guarded action whose credential last proved the password too long ago (403).
     #[error("reauthentication required")]
     ReauthenticationRequired,

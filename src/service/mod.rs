@@ -13,6 +13,7 @@ pub mod email_verification;
 pub mod error;
 pub mod health;
 pub mod jwt;
+pub mod leaving;
 pub mod login;
 pub mod mfa;
 pub mod password_change;

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use entity::audit_event;
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Set,
@@ -68,4 +69,29 @@ pub async fn delete_before<C: ConnectionTrait>(
         .exec(db)
         .await?;
     Ok(deleted.rows_affected)
+}
+
+/// Every event of the user, oldest first (the export).
+pub async fn of_user<C: ConnectionTrait>(
+    db: &C,
+    user_id: UserId,
+) -> Result<Vec<audit_event::Model>, DbErr> {
+    audit_event::Entity::find()
+        .filter(audit_event::Column::UserId.eq(user_id))
+        .order_by_asc(audit_event::Column::CreatedAt)
+        .order_by_asc(audit_event::Column::Id)
+        .all(db)
+        .await
+}
+
+/// Strips the client address and user agent from the user's events (a deleted account's
+/// trail keeps what happened, not from where).
+pub async fn forget_client<C: ConnectionTrait>(db: &C, user_id: UserId) -> Result<(), DbErr> {
+    audit_event::Entity::update_many()
+        .col_expr(audit_event::Column::Ip, Expr::value(None::<String>))
+        .col_expr(audit_event::Column::UserAgent, Expr::value(None::<String>))
+        .filter(audit_event::Column::UserId.eq(user_id))
+        .exec(db)
+        .await
+        .map(|_| ())
 }

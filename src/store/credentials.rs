@@ -198,7 +198,7 @@ pub async fn live_for_user<C: ConnectionTrait>(
             origin: origin(row.ip, row.user_agent),
         });
     let mut live: Vec<LiveCredential> = tokens.chain(sessions).chain(families).collect();
-    live.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    live.sort_by_key(|credential| std::cmp::Reverse(credential.created_at));
     Ok(live)
 }
 

@@ -16,9 +16,11 @@ use sea_orm::{
 
 pub type MessageId = i64;
 
-/// What a finished message's bodies are replaced with. Bodies carry live confirmation and
-/// reset links; once a message is delivered (or abandoned) the row keeps only its metadata,
-/// so the table never holds usable secrets longer than the mail needs.
+/// What a finished message's recipient and bodies are replaced with. Bodies carry live
+/// confirmation and reset links, and the recipient names a person (perhaps one who has since
+/// removed that address or deleted the account); once a message is delivered (or abandoned)
+/// the row keeps only its metadata, so the table never holds usable secrets or personal data
+/// longer than the mail needs.
 pub const SCRUBBED: &str = "";
 
 /// What the outbox stores for one message.
@@ -143,14 +145,15 @@ fn release(id: MessageId, attempts: i32) -> UpdateMany<outbox_message::Entity> {
         .filter(outbox_message::Column::Id.eq(id))
 }
 
-/// Also empties the bodies (see `SCRUBBED`).
+/// Also empties the recipient and the bodies (see `SCRUBBED`).
 fn scrub(update: UpdateMany<outbox_message::Entity>) -> UpdateMany<outbox_message::Entity> {
     update
+        .col_expr(outbox_message::Column::Recipient, Expr::value(SCRUBBED))
         .col_expr(outbox_message::Column::TextBody, Expr::value(SCRUBBED))
         .col_expr(outbox_message::Column::HtmlBody, Expr::value(SCRUBBED))
 }
 
-/// Records delivery and scrubs the bodies.
+/// Records delivery and scrubs the recipient and bodies.
 pub async fn mark_sent<C: ConnectionTrait>(
     db: &C,
     id: MessageId,
@@ -186,7 +189,7 @@ pub async fn reschedule<C: ConnectionTrait>(
         .map(|_| ())
 }
 
-/// Stops retrying a message, keeping the reason and scrubbing the bodies.
+/// Stops retrying a message, keeping the reason and scrubbing the recipient and bodies.
 pub async fn give_up<C: ConnectionTrait>(
     db: &C,
     id: MessageId,
@@ -200,6 +203,23 @@ pub async fn give_up<C: ConnectionTrait>(
             outbox_message::Column::LastError,
             Expr::value(reason.to_owned()),
         )
+        .exec(db)
+        .await
+        .map(|_| ())
+}
+
+/// Deletes every message to these addresses, sent or not (a deleted account's mail).
+pub async fn delete_to<C: ConnectionTrait>(db: &C, recipients: &[String]) -> Result<(), DbErr> {
+    outbox_message::Entity::delete_many()
+        .filter(outbox_message::Column::Recipient.is_in(recipients.iter().cloned()))
+        .exec(db)
+        .await
+        .map(|_| ())
+}
+
+/// Deletes one message (a delivered goodbye, which must not outlive its account).
+pub async fn delete<C: ConnectionTrait>(db: &C, id: MessageId) -> Result<(), DbErr> {
+    outbox_message::Entity::delete_by_id(id)
         .exec(db)
         .await
         .map(|_| ())

@@ -119,3 +119,16 @@ pub async fn revoke_family<C: ConnectionTrait>(
         .await
         .map(|_| ())
 }
+
+/// Deletes every family of the user, with its tokens (a deactivated account keeps no trace of
+/// its devices: a family holds the address and user agent of its login).
+pub async fn delete_families_of_user<C: ConnectionTrait>(
+    db: &C,
+    user_id: UserId,
+) -> Result<(), DbErr> {
+    refresh_token_family::Entity::delete_many()
+        .filter(refresh_token_family::Column::UserId.eq(user_id))
+        .exec(db)
+        .await
+        .map(|_| ())
+}

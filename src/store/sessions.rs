@@ -12,7 +12,6 @@ use super::users::UserId;
 
 pub use entity::SessionId;
 
-
 pub async fn create<C: ConnectionTrait>(
     db: &C,
     user_id: UserId,

@@ -289,3 +289,40 @@ pub async fn set_active<C: ConnectionTrait>(
         .await?;
     Ok(updated.rows_affected > 0)
 }
+
+/// Deletes the user; every row tied to it (credentials, addresses, MFA data, reset tokens)
+/// goes with it (the foreign keys cascade).
+pub async fn delete<C: ConnectionTrait>(db: &C, id: UserId) -> Result<(), DbErr> {
+    user::Entity::delete_by_id(id).exec(db).await.map(|_| ())
+}
+
+/// How many active superusers there are.
+pub async fn active_superusers<C: ConnectionTrait>(db: &C) -> Result<u64, DbErr> {
+    use sea_orm::PaginatorTrait;
+    user::Entity::find()
+        .filter(user::Column::IsSuperuser.eq(true))
+        .filter(user::Column::IsActive.eq(true))
+        .count(db)
+        .await
+}
+
+/// Keeps the row of a deleted account but nothing personal in it: username and address
+/// become `deleted-<id>` names (both columns are unique), the names empty, the password
+/// unusable, and the account inactive.
+pub async fn blank<C: ConnectionTrait>(db: &C, id: UserId) -> Result<(), DbErr> {
+    user::Entity::update_many()
+        .col_expr(user::Column::Username, Expr::value(format!("deleted-{id}")))
+        .col_expr(
+            user::Column::Email,
+            Expr::value(format!("deleted-{id}@deleted.invalid")),
+        )
+        .col_expr(user::Column::FirstName, Expr::value(""))
+        .col_expr(user::Column::LastName, Expr::value(""))
+        .col_expr(user::Column::PasswordHash, Expr::value("!"))
+        .col_expr(user::Column::IsActive, Expr::value(false))
+        .col_expr(user::Column::LastLogin, Expr::value(None::<DateTime<Utc>>))
+        .filter(user::Column::Id.eq(id))
+        .exec(db)
+        .await
+        .map(|_| ())
+}

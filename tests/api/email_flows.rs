@@ -635,7 +635,6 @@ async fn reset_for_an_unknown_email_looks_the_same_and_mails_nothing(backend: Ba
 
     let rows = app.outbox_rows().await;
     assert_eq!(rows.len(), 1, "{rows:?}");
-    assert_eq!(rows[0].recipient, "ada@example.com");
     let mail = all_delivered(&app).await;
     assert_eq!(mail.len(), 1);
     assert_eq!(mail[0].to, ["ada@example.com"]);

@@ -34,6 +34,7 @@ mod graceful_shutdown;
 mod http_errors;
 mod inbox;
 mod jwt_mode;
+mod leaving;
 mod login_logout;
 mod mail_transport;
 mod metrics;

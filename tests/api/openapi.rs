@@ -131,6 +131,11 @@ fn security_is_declared_exactly_where_a_token_is_needed() {
         "removeEmailAddress",
         "makeEmailAddressPrimary",
         "resendEmailAddressConfirmation",
+        "listSessions",
+        "endSession",
+        "endOtherSessions",
+        "exportAccount",
+        "deleteAccount",
     ]
     .map(String::from)
     .into();
@@ -482,9 +487,10 @@ async fn documented_error_answers_are_the_servers_answers() {
                 checked += 1;
             }
             if documents(op, 404) {
+                // With the user's credential: `sessions/{id}/` finds no such id of theirs.
                 let reply = app
                     .send(
-                        request(&method, &path, true, false)
+                        request(&method, &path, true, true)
                             .json(&serde_json::json!({"key": "unknown"})),
                     )
                     .await;

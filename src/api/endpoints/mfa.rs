@@ -157,6 +157,16 @@ pub struct MfaStatus {
     last_used_at: Option<DateTime<Utc>>,
 }
 
+impl From<crate::service::mfa::MfaStatus> for MfaStatus {
+    fn from(status: crate::service::mfa::MfaStatus) -> Self {
+        Self {
+            mfa_enabled: status.enabled,
+            created_at: status.created_at,
+            last_used_at: status.last_used_at,
+        }
+    }
+}
+
 /// The password again (and a code, when the user has MFA).
 #[derive(Object)]
 #[oai(example)]
@@ -346,11 +356,7 @@ impl<M: Mode> MfaApi<M> {
         auth: Authenticated<M>,
     ) -> Result<Success<MfaStatus>, ApiError> {
         let status = accounts.mfa_status(auth.0.user.id).await?;
-        Ok(Success::Ok(Json(MfaStatus {
-            mfa_enabled: status.enabled,
-            created_at: status.created_at,
-            last_used_at: status.last_used_at,
-        })))
+        Ok(Success::Ok(Json(status.into())))
     }
 
     /// Show the unused recovery codes

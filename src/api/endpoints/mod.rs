@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod email_addresses;
 pub mod email_verification;
+pub mod leaving;
 pub mod mfa;
 pub mod password_reset;
 pub mod sessions;
@@ -12,6 +13,7 @@ pub mod user;
 pub use auth::AuthApi;
 pub use email_addresses::EmailAddressesApi;
 pub use email_verification::EmailVerificationApi;
+pub use leaving::LeavingApi;
 pub use mfa::{MfaApi, ReauthenticateApi};
 pub use password_reset::PasswordResetApi;
 pub use sessions::SessionsApi;

@@ -34,11 +34,15 @@ pub struct SessionInfo {
     id: String,
     kind: SessionKind,
     created_at: DateTime<Utc>,
-    /// The last use, recorded at most once a minute; `null` before the first.
+    /// The last use, recorded at most once a minute; `null` for a token or JWT login not used
+    /// since it was issued (a session's starts at its login).
+    #[oai(nullable)]
     last_used_at: Option<DateTime<Utc>>,
     /// The client address of the login that created it.
+    #[oai(nullable)]
     ip: Option<String>,
     /// The user agent of the login that created it.
+    #[oai(nullable)]
     user_agent: Option<String>,
     /// Whether this is the credential of the request that asked.
     current: bool,

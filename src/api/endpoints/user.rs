@@ -11,7 +11,7 @@ use crate::api::error::ApiError;
 use crate::api::input::{Fields, FromFields, Input, Presence};
 use crate::api::mode::Mode;
 use crate::api::mode::credentials::Authenticated;
-use crate::api::responses::{Detail, Success, UserDetails};
+use crate::api::responses::{Detail, NoContent, Success, UserDetails};
 use crate::api::tags::Tag;
 use crate::messages;
 use crate::service::accounts::{Accounts, MAX_NAME_LENGTH};
@@ -184,6 +184,28 @@ impl<M: Mode> UserApi<M> {
     ) -> Result<Success<UserDetails>, ApiError> {
         let user = accounts.update_profile(&auth.0, body.0.0).await?;
         Ok(Success::Ok(Json(user.into())))
+    }
+
+    /// Delete my account
+    ///
+    /// Deletes the account and everything tied to it (or, with `account.deletion =
+    /// "deactivate"`, empties and deactivates it); every instance refuses its credentials at
+    /// once and a goodbye mail goes to the primary address. Needs a recent proof of the
+    /// password; 405 when `account.deletion = "disabled"`; the last administrator cannot
+    /// delete itself (403).
+    #[oai(
+        path = "/user/",
+        method = "delete",
+        operation_id = "deleteAccount",
+        tag = "Tag::Account"
+    )]
+    async fn delete_account(
+        &self,
+        accounts: Data<&Accounts>,
+        auth: Authenticated<M>,
+        caller: Caller,
+    ) -> Result<NoContent, ApiError> {
+        super::leaving::delete_account(&accounts, auth, caller).await
     }
 
     /// Change the password
