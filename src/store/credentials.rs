@@ -8,6 +8,7 @@ use entity::{auth_token, refresh_token, refresh_token_family, session};
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 
+pub use super::issue::{Origin, TOUCH_EVERY};
 use super::refresh_tokens::FamilyId;
 use super::tokens::{self, TokenId};
 use super::users::UserId;
@@ -116,18 +117,6 @@ pub async fn mark_reauthenticated<C: ConnectionTrait>(
         }
     }
     Ok(())
-}
-
-/// How often a credential's last use is written (a session's `last_seen_at`, a token's or
-/// refresh family's `last_used_at`): more precision would cost a write per request for
-/// nothing (a session's idle timeout is measured in days, and people read "a minute ago").
-pub const TOUCH_EVERY: Duration = Duration::seconds(60);
-
-/// Where a credential was issued: the login's client address and user agent.
-#[derive(Debug, Clone, Default)]
-pub struct Origin {
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
 }
 
 /// One live credential, as its owner may see it: never its digest.

@@ -5,6 +5,7 @@ pub mod audit_events;
 pub mod credentials;
 pub mod email_addresses;
 pub mod email_confirmations;
+pub mod issue;
 pub mod mfa;
 pub mod outbox;
 pub mod password_resets;

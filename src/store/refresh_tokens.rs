@@ -9,7 +9,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
 };
 
-use super::credentials::Origin;
+use super::issue::Origin;
 use super::users::UserId;
 
 pub use entity::FamilyId;

@@ -7,7 +7,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
 };
 
-use super::credentials::{Origin, TOUCH_EVERY};
+use super::issue::{Origin, TOUCH_EVERY};
 use super::users::UserId;
 
 pub use entity::SessionId;

@@ -6,7 +6,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
 };
 
-use super::credentials::Origin;
+use super::issue::Origin;
 use super::users::UserId;
 
 pub use entity::TokenId;
