@@ -85,13 +85,17 @@ const ENDED: &str = "ended_by_user";
 
 impl Accounts {
     /// Records that a cached credential was used, at most once a minute per credential and
-    /// instance: `last_used_at` costs no write per request.
-    pub(crate) async fn record_use(&self, cached: &Cached) -> Result<()> {
+    /// instance: `last_used_at` costs no write per request. Bookkeeping, not the request's
+    /// work: a database that takes no writes (read-only, full) must not refuse a read, so a
+    /// failed write is logged and the request goes on.
+    pub(crate) async fn record_use(&self, cached: &Cached) {
         let now = Utc::now();
         if cached.claim_touch(now, TOUCH_EVERY) {
-            store::credentials::touch(&self.db, cached.principal.credential.row(), now).await?;
+            let row = cached.principal.credential.row();
+            if let Err(err) = store::credentials::touch(&self.db, row, now).await {
+                tracing::warn!(error = %err, "could not record a credential's last use");
+            }
         }
-        Ok(())
     }
 
     /// Every live credential of the caller, newest first.

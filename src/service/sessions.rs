@@ -89,7 +89,7 @@ impl Accounts {
         else {
             return Ok(None);
         };
-        self.record_use(&cached).await?;
+        self.record_use(&cached).await;
         Ok(Some(cached.principal.clone()))
     }
 

@@ -62,7 +62,7 @@ impl Accounts {
             .await?
         {
             Some(cached) => {
-                self.record_use(&cached).await?;
+                self.record_use(&cached).await;
                 Ok(cached.principal.clone())
             }
             None => Err(Error::Unauthenticated(INVALID_TOKEN)),

@@ -169,7 +169,7 @@ impl JwtSessions {
         };
         match found {
             Some(cached) if cached.principal.user.id == user_id => {
-                self.accounts.record_use(&cached).await?;
+                self.accounts.record_use(&cached).await;
                 Ok(cached.principal.clone())
             }
             _ => Err(Error::TokenRejected(JwtRejection::Invalid)),
