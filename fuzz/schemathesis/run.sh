@@ -228,8 +228,9 @@ for mode in $modes; do
         # The credential goes in as fixed headers, so schemathesis must not model the
         # security parameters: it would "remove" the session cookie that our Cookie header
         # still sends and report the 200 as a wrongly accepted request.
-        ending_ops="logout"
-        [ "$mode" = session ] && ending_ops="logout login register"
+        # `sessions/` and `DELETE user/` end credentials (or the account) too.
+        ending_ops="logout endSession endOtherSessions deleteAccount"
+        [ "$mode" = session ] && ending_ops="$ending_ops login register"
         if [ ${#main_auth[@]} -gt 0 ]; then
             auth_args=("${main_auth[@]}") auth_check=("${main_check[@]}")
             op_args=()
