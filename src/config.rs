@@ -303,6 +303,28 @@ pub struct PasswordHashingConfig {
     pub parallelism: u32,
     /// Hashes computed at once; `0` means one per CPU core. Bounds memory under load.
     pub max_concurrent: usize,
+    /// The most an imported (Django) hash may cost to check. A hash above a cap never
+    /// matches (its user resets the password): a planted hash cannot pin a core for seconds.
+    pub max_imported_cost: MaxImportedCost,
+}
+
+/// Caps on the cost parameters read from an imported hash; Django's defaults sit well below.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MaxImportedCost {
+    /// PBKDF2 rounds (`pbkdf2_sha256`, `pbkdf2_sha1`); Django 5.2 uses 1,000,000, 6.0 1,200,000.
+    pub pbkdf2_iterations: u32,
+    /// bcrypt's log2 rounds (`bcrypt_sha256`, `bcrypt`); Django uses 12.
+    pub bcrypt_cost: u32,
+    /// scrypt's memory, `128 * n * r` bytes, in KiB; Django uses 16 MiB (n = 2^14, r = 8).
+    pub scrypt_memory_kib: u64,
+    /// scrypt's parallelism `p` (each lane is run in turn, so it multiplies the time); Django
+    /// uses 5.
+    pub scrypt_parallelism: u32,
+    /// argon2's memory in KiB, allocated for the check; Django uses 102,400 (100 MiB).
+    pub argon2_memory_kib: u32,
+    /// argon2's passes; Django uses 2.
+    pub argon2_iterations: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -643,6 +665,20 @@ impl Default for PasswordHashingConfig {
             iterations: 2,
             parallelism: 1,
             max_concurrent: 0,
+            max_imported_cost: MaxImportedCost::default(),
+        }
+    }
+}
+
+impl Default for MaxImportedCost {
+    fn default() -> Self {
+        Self {
+            pbkdf2_iterations: 2_000_000,
+            bcrypt_cost: 13,
+            scrypt_memory_kib: 32 * 1024,
+            scrypt_parallelism: 8,
+            argon2_memory_kib: 128 * 1024,
+            argon2_iterations: 4,
         }
     }
 }

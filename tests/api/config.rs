@@ -222,23 +222,27 @@ fn the_example_file_lists_every_setting_and_loads() {
     let loaded = Config::load(Some(&example), vars(&[])).unwrap();
     let text = std::fs::read_to_string(&example).unwrap();
     let defaults = serde_json::to_value(Config::default()).unwrap();
-    for (section, value) in defaults.as_object().unwrap() {
+    // Every table has its `[header]` and every key its `key =` line, nested tables included.
+    fn listed(text: &str, path: &str, value: &serde_json::Value) {
         match value {
-            serde_json::Value::Object(keys) => {
-                assert!(
-                    text.contains(&format!("[{section}]")),
-                    "[{section}] missing"
-                );
-                for key in keys.keys() {
-                    assert!(
-                        text.contains(&format!("{key} =")),
-                        "{section}.{key} missing"
-                    );
+            serde_json::Value::Object(keys) if !path.is_empty() => {
+                assert!(text.contains(&format!("[{path}]")), "[{path}] missing");
+                for (key, value) in keys {
+                    listed(text, &format!("{path}.{key}"), value);
                 }
             }
-            _ => assert!(text.contains(&format!("{section} =")), "{section} missing"),
+            serde_json::Value::Object(keys) => {
+                for (key, value) in keys {
+                    listed(text, key, value);
+                }
+            }
+            _ => {
+                let key = path.rsplit('.').next().unwrap();
+                assert!(text.contains(&format!("{key} =")), "{path} missing");
+            }
         }
     }
+    listed(&text, "", &defaults);
     assert_eq!(loaded.config.database.url, Config::default().database.url);
 }
 

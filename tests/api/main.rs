@@ -21,6 +21,7 @@ mod credential_cache;
 mod credential_stuffing;
 mod database_outage;
 mod deployment;
+mod django_passwords;
 mod docs_page;
 mod email_addresses;
 mod email_flows;

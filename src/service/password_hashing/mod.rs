@@ -1,4 +1,5 @@
-//! argon2id password hashing, kept off the async runtime and bounded in memory.
+//! argon2id password hashing, kept off the async runtime and bounded in memory. Hashes imported
+//! from Django (`django`) are checked through the same permits and replaced at first login.
 //!
 //! Each hash needs ~19 MiB of working memory for ~20 ms of CPU. Two things keep a burst of
 //! logins from growing the heap:
@@ -16,9 +17,33 @@ use argon2::{Algorithm, Argon2, Block, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Semaphore;
 
-use crate::config::PasswordHashingConfig;
+use crate::config::{MaxImportedCost, PasswordHashingConfig};
 use crate::metrics::SharedMetrics;
 use crate::service::error::{Error, Result};
+
+mod django;
+
+use django::{DjangoHash, Foreign};
+
+/// A stored hash worth verifying, owned so it can move to the blocking pool.
+enum Checkable {
+    /// Tessera's own PHC string (argon2).
+    Phc(Box<str>),
+    /// One of Django's formats, its costs within the caps.
+    Django(Box<str>),
+}
+
+/// The cap an imported argon2 hash exceeds, if any (an unparsable one is left to fail later).
+fn argon2_over_cap(phc: &str, caps: &MaxImportedCost) -> Option<&'static str> {
+    let params = Params::try_from(&PasswordHash::new(phc).ok()?).ok()?;
+    if params.m_cost() > caps.argon2_memory_kib {
+        Some("argon2_memory_kib")
+    } else if params.t_cost() > caps.argon2_iterations {
+        Some("argon2_iterations")
+    } else {
+        None
+    }
+}
 
 /// The outcome of checking a password.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +62,7 @@ pub struct PasswordHasher {
     /// A real hash of a random password, verified against when the user does not exist so that
     /// the answer takes as long as for a real account.
     dummy_hash: Arc<str>,
+    max_imported_cost: MaxImportedCost,
     metrics: Option<SharedMetrics>,
 }
 
@@ -63,6 +89,7 @@ impl PasswordHasher {
             permits: Arc::new(Semaphore::new(permits)),
             buffers: Arc::new(Mutex::new(buffers)),
             dummy_hash: dummy_hash.into(),
+            max_imported_cost: config.max_imported_cost.clone(),
             metrics: None,
         })
     }
@@ -81,35 +108,97 @@ impl PasswordHasher {
             .await?
     }
 
-    /// Checks `password` against `stored`; with no stored hash (unknown user or unusable
-    /// password) it still spends one verification, then answers "no match".
+    /// Checks `password` against `stored`: Tessera's argon2id, or one of Django's formats
+    /// (`django`), whose match always asks for a rehash. With no usable hash (unknown user,
+    /// unusable password, an unknown format, an imported cost above its cap) it still spends
+    /// one verification, then answers "no match".
     pub async fn verify(&self, password: &SecretString, stored: Option<&str>) -> Result<Verified> {
-        let usable = stored.filter(|hash| !hash.is_empty());
-        let phc: Arc<str> = match usable {
-            Some(hash) => hash.into(),
-            None => self.dummy_hash.clone(),
-        };
-        let is_real = usable.is_some();
         let password = password.clone();
+        let check = match stored.filter(|hash| !hash.is_empty()) {
+            Some(hash) => self.checkable(hash),
+            None => None,
+        };
+        let Some(stored) = check else {
+            let dummy = self.dummy_hash.clone();
+            self.run(move |buffer| {
+                if let Ok(parsed) = PasswordHash::new(&dummy) {
+                    verify_with(&parsed, password.expose_secret().as_bytes(), buffer);
+                }
+            })
+            .await?;
+            return Ok(Verified {
+                matches: false,
+                needs_rehash: false,
+            });
+        };
         let params = self.params.clone();
         self.run(move |buffer| {
-            let Ok(parsed) = PasswordHash::new(&phc) else {
+            let password = password.expose_secret().as_bytes();
+            let (phc, imported) = match &stored {
+                Checkable::Phc(phc) => (Some(&**phc), false),
+                Checkable::Django(hash) => match django::parse(hash) {
+                    Foreign::Django(DjangoHash::Argon2 { phc }) => (Some(phc), true),
+                    Foreign::Django(other) => {
+                        let matches = other.verify(password);
+                        return Verified {
+                            matches,
+                            needs_rehash: matches,
+                        };
+                    }
+                    _ => (None, true),
+                },
+            };
+            let Some(parsed) = phc.and_then(|phc| PasswordHash::new(phc).ok()) else {
                 return Verified {
                     matches: false,
                     needs_rehash: false,
                 };
             };
-            let matches = verify_with(&parsed, password.expose_secret().as_bytes(), buffer);
+            let matches = verify_with(&parsed, password, buffer);
             // Compare the costs only: parsed params also carry an output length we leave unset.
             let costs = |p: &Params| (p.m_cost(), p.t_cost(), p.p_cost());
-            let outdated = parsed.algorithm.as_str() != "argon2id"
+            let outdated = imported
+                || parsed.algorithm.as_str() != "argon2id"
                 || Params::try_from(&parsed).map(|p| costs(&p)).ok() != Some(costs(&params));
             Verified {
-                matches: matches && is_real,
-                needs_rehash: matches && outdated && is_real,
+                matches,
+                needs_rehash: matches && outdated,
             }
         })
         .await
+    }
+
+    /// What of `stored` is worth a verification: `None` for an unusable password, a format
+    /// Tessera does not know, or an imported hash whose cost exceeds
+    /// `password_hashing.max_imported_cost` (logged, with the costs but nothing of the hash).
+    fn checkable(&self, stored: &str) -> Option<Checkable> {
+        if stored.starts_with('$') {
+            return Some(Checkable::Phc(stored.into()));
+        }
+        let hash = match django::parse(stored) {
+            Foreign::Django(hash) => hash,
+            Foreign::Unusable => return None,
+            Foreign::Unknown => {
+                tracing::warn!(
+                    "a stored password is in a format Tessera does not check; its user must \
+                     reset the password"
+                );
+                return None;
+            }
+        };
+        let over = match &hash {
+            DjangoHash::Argon2 { phc } => argon2_over_cap(phc, &self.max_imported_cost),
+            other => other.within(&self.max_imported_cost).err(),
+        };
+        if let Some(cap) = over {
+            tracing::warn!(
+                hash = %hash.describe(),
+                "an imported password hash costs more than password_hashing.max_imported_cost.{cap} \
+                 allows; it is not checked and its user must reset the password"
+            );
+            return None;
+        }
+        Some(Checkable::Django(stored.into()))
     }
 
     /// Runs `work` on the blocking pool with a permit and that permit's working buffer.
@@ -152,8 +241,8 @@ fn lock(buffers: &Mutex<Vec<Vec<Block>>>) -> std::sync::MutexGuard<'_, Vec<Vec<B
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// The working memory `params` needs, from `buffer` (grown once if a stored hash asks for
-/// more than the configured cost).
+/// The working memory the configured `params` need, from `buffer` (sized for them when the
+/// permit's buffer was made).
 fn memory<'a>(params: &Params, buffer: &'a mut Vec<Block>) -> &'a mut [Block] {
     let needed = params.block_count();
     if buffer.len() < needed {
@@ -182,25 +271,36 @@ fn hash_with(params: &Params, password: &[u8], buffer: &mut Vec<Block>) -> Resul
 
 /// Recomputes the stored hash's function over `password` and compares in constant time
 /// (`Output`'s equality), as argon2's own verifier does, but in the caller's memory.
-fn verify_with(stored: &PasswordHash, password: &[u8], buffer: &mut Vec<Block>) -> bool {
+fn verify_with(stored: &PasswordHash, password: &[u8], buffer: &mut [Block]) -> bool {
     let (Some(salt), Some(expected)) = (&stored.salt, &stored.hash) else {
         return false;
     };
     let Ok(algorithm) = Algorithm::try_from(stored.algorithm.as_str()) else {
         return false;
     };
-    let Ok(version) = Version::try_from(stored.version.unwrap_or(Version::V0x13.into())) else {
+    // A PHC string without `v=` is argon2 1.0 (0x10), as Django's oldest argon2 hashes are.
+    let Ok(version) = Version::try_from(stored.version.unwrap_or(Version::V0x10.into())) else {
         return false;
     };
     let Ok(params) = Params::try_from(stored) else {
         return false;
+    };
+    // A stored hash that needs more memory than the configured cost (an imported one, or one
+    // from before the cost was lowered) gets memory of its own for this check, so the pooled
+    // buffers stay at the configured size.
+    let mut own = Vec::new();
+    let memory = if params.block_count() <= buffer.len() {
+        &mut buffer[..params.block_count()]
+    } else {
+        own.resize(params.block_count(), Block::default());
+        &mut own[..]
     };
     let mut out = vec![0u8; expected.len()];
     let computed = Argon2::new(algorithm, version, params.clone()).hash_password_into_with_memory(
         password,
         salt.as_ref(),
         &mut out,
-        memory(&params, buffer),
+        memory,
     );
     computed.is_ok() && Output::new(&out).is_ok_and(|out| &out == expected)
 }
@@ -215,6 +315,7 @@ mod tests {
             iterations: 1,
             parallelism: 1,
             max_concurrent: 2,
+            max_imported_cost: Default::default(),
         }
     }
 
