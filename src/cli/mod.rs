@@ -1,5 +1,7 @@
 //! The command line: `serve`, `migrate`, `openapi`, `createsuperuser`, `check`,
-//! `sendtestemail`, `audit`.
+//! `sendtestemail`, `audit`, `import-django`.
+
+mod import_django;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -91,6 +93,9 @@ enum Command {
         /// How many of the newest events to show.
         #[arg(long, default_value_t = 50)]
         limit: u64,
+    /// Import users, their email addresses, dj-rest-auth tokens and MFA authenticators from a
+    /// Django database (dj-rest-auth / allauth). Idempotent; prints a summary.
+    ImportDjango(import_django::ImportDjango),
         /// One JSON object per line instead of a table.
         #[arg(long)]
         json: bool,
@@ -188,6 +193,7 @@ async fn migrate(config: &Config, action: MigrateAction, yes: bool) -> anyhow::R
         MigrateAction::Up => {
             let pending = Migrator::get_pending_migrations(&db).await?.len();
             Migrator::up(&db, None).await?;
+        Command::ImportDjango(args) => import_django::run(config, args).await,
             println!("applied {pending} migration(s)");
         }
         MigrateAction::Down => {

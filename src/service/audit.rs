@@ -99,6 +99,8 @@ impl Event {
     pub fn name(self) -> &'static str {
         self.into()
     }
+    /// `tessera import-django` brought the account from a Django database.
+    AccountImported,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumIter)]

@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod audit;
 pub mod credential_cache;
 pub mod devices;
+pub mod django_import;
 pub mod email_address;
 pub mod email_addresses;
 pub mod email_verification;

@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 
 use crate::messages::*;
 use crate::secrets;
@@ -21,13 +21,18 @@ impl Accounts {
     pub async fn issue_token(&self, user_id: UserId, caller: &Caller) -> Result<String> {
         let key = secrets::new_token_key();
         let now = Utc::now();
-        let ttl = self.config.auth.token_ttl_seconds;
-        let expires_at =
-            (ttl > 0).then(|| now + Duration::seconds(ttl.min(i64::MAX as u64) as i64));
+        let expires_at = self.token_expiry(now);
         let origin = caller.into();
         let digest = secrets::digest(&key);
         store::tokens::insert(&self.db, user_id, &digest, now, expires_at, &origin).await?;
         Ok(key)
+    }
+
+    /// When a key issued (or imported) at `from` expires: `auth.token_ttl_seconds` later, or
+    /// never when that is 0.
+    pub(super) fn token_expiry(&self, from: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let ttl = self.config.auth.token_ttl_seconds;
+        (ttl > 0).then(|| from + Duration::seconds(ttl.min(i64::MAX as u64) as i64))
     }
 
     /// Resolves `Authorization: Token <key>` to its user (from the credential cache when it

@@ -200,3 +200,27 @@ pub async fn prune_challenges<C: ConnectionTrait>(db: &C, now: DateTime<Utc>) ->
         .await?;
     Ok(())
 }
+
+/// Stores an authenticator brought from another system, with its used-code mask and dates.
+pub async fn insert_imported<C: ConnectionTrait>(
+    db: &C,
+    user_id: UserId,
+    kind: &str,
+    sealed_secret: &str,
+    used_mask: i64,
+    created_at: DateTime<Utc>,
+    last_used_at: Option<DateTime<Utc>>,
+) -> Result<(), DbErr> {
+    mfa_authenticator::ActiveModel {
+        user_id: Set(user_id),
+        kind: Set(kind.to_owned()),
+        secret: Set(sealed_secret.to_owned()),
+        used_mask: Set(used_mask),
+        created_at: Set(created_at),
+        last_used_at: Set(last_used_at),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}

@@ -326,3 +326,94 @@ pub async fn blank<C: ConnectionTrait>(db: &C, id: UserId) -> Result<(), DbErr> 
         .await
         .map(|_| ())
 }
+
+/// A user brought from another system (`tessera import-django`), as it was there.
+pub struct ImportedUser<'a> {
+    /// Kept as the primary key when free; `None` takes the next one.
+    pub id: Option<UserId>,
+    pub email: &'a str,
+    pub username: &'a str,
+    pub first_name: &'a str,
+    pub last_name: &'a str,
+    pub password_hash: &'a str,
+    pub is_active: bool,
+    pub is_staff: bool,
+    pub is_superuser: bool,
+    pub date_joined: DateTime<Utc>,
+    pub last_login: Option<DateTime<Utc>>,
+}
+
+/// Inserts an imported user without any address (the import adds them as they were). On
+/// PostgreSQL a kept id moves the id sequence past it, so later sign-ups do not collide.
+pub async fn insert_imported<C: ConnectionTrait>(
+    db: &C,
+    new: ImportedUser<'_>,
+) -> Result<user::Model, DbErr> {
+    let mut row = user::ActiveModel {
+        email: Set(new.email.to_owned()),
+        username: Set(new.username.to_owned()),
+        first_name: Set(new.first_name.to_owned()),
+        last_name: Set(new.last_name.to_owned()),
+        password_hash: Set(new.password_hash.to_owned()),
+        is_active: Set(new.is_active),
+        is_staff: Set(new.is_staff),
+        is_superuser: Set(new.is_superuser),
+        date_joined: Set(new.date_joined),
+        last_login: Set(new.last_login),
+        ..Default::default()
+    };
+    if let Some(id) = new.id {
+        row.id = Set(id);
+    }
+    let user = row.insert(db).await?;
+    if new.id.is_some() && db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        db.execute_unprepared(
+            "SELECT setval(pg_get_serial_sequence('users', 'id'), \
+             GREATEST((SELECT MAX(id) FROM users), 1))",
+        )
+        .await?;
+    }
+    Ok(user)
+}
+
+/// Adds an imported address as it was (verified, primary) to an imported user.
+pub async fn insert_imported_address<C: ConnectionTrait>(
+    db: &C,
+    user_id: UserId,
+    email: &str,
+    verified: bool,
+    is_primary: bool,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    email_address::ActiveModel {
+        user_id: Set(user_id),
+        email: Set(email.to_owned()),
+        verified: Set(verified),
+        is_primary: Set(is_primary),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+/// How many users have no `event` entry in the audit trail (the import asks about users it
+/// did not bring itself).
+pub async fn count_without_audit_event<C: ConnectionTrait>(
+    db: &C,
+    event: &str,
+) -> Result<u64, DbErr> {
+    use entity::audit_event;
+    use sea_orm::PaginatorTrait;
+    let imported = Query::select()
+        .column(audit_event::Column::UserId)
+        .from(audit_event::Entity)
+        .and_where(audit_event::Column::Event.eq(event))
+        .and_where(audit_event::Column::UserId.is_not_null())
+        .to_owned();
+    user::Entity::find()
+        .filter(user::Column::Id.not_in_subquery(imported))
+        .count(db)
+        .await
+}

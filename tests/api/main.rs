@@ -22,6 +22,7 @@ mod credential_stuffing;
 mod database_outage;
 mod deployment;
 mod django_passwords;
+mod django_import;
 mod docs_page;
 mod email_addresses;
 mod email_flows;

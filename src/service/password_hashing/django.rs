@@ -131,6 +131,26 @@ fn scrypt(rest: &str) -> Option<DjangoHash<'_>> {
 }
 
 impl DjangoHash<'_> {
+    /// Django's name for the hasher.
+    pub fn algorithm(&self) -> &'static str {
+        match self {
+            Self::Pbkdf2 {
+                digest: Pbkdf2Digest::Sha256,
+                ..
+            } => "pbkdf2_sha256",
+            Self::Pbkdf2 {
+                digest: Pbkdf2Digest::Sha1,
+                ..
+            } => "pbkdf2_sha1",
+            Self::Argon2 { .. } => "argon2",
+            Self::Bcrypt {
+                sha256_first: true, ..
+            } => "bcrypt_sha256",
+            Self::Bcrypt { .. } => "bcrypt",
+            Self::Scrypt { .. } => "scrypt",
+        }
+    }
+
     /// The algorithm and its costs, for logs: nothing of the salt or hash.
     pub fn describe(&self) -> String {
         match self {

@@ -186,11 +186,7 @@ impl PasswordHasher {
                 return None;
             }
         };
-        let over = match &hash {
-            DjangoHash::Argon2 { phc } => argon2_over_cap(phc, &self.max_imported_cost),
-            other => other.within(&self.max_imported_cost).err(),
-        };
-        if let Some(cap) = over {
+        if let Some(cap) = self.over_cap(&hash) {
             tracing::warn!(
                 hash = %hash.describe(),
                 "an imported password hash costs more than password_hashing.max_imported_cost.{cap} \
@@ -199,6 +195,32 @@ impl PasswordHasher {
             return None;
         }
         Some(Checkable::Django(stored.into()))
+    }
+
+    /// The cap of `password_hashing.max_imported_cost` an imported hash exceeds, if any.
+    fn over_cap(&self, hash: &DjangoHash<'_>) -> Option<&'static str> {
+        match hash {
+            DjangoHash::Argon2 { phc } => argon2_over_cap(phc, &self.max_imported_cost),
+            other => other.within(&self.max_imported_cost).err(),
+        }
+    }
+
+    /// How a stored password brought by an import will fare at login, for the import's
+    /// summary: Django's hasher name, `unusable`, `above_cap` or `not_checked` (a format
+    /// Tessera does not check).
+    pub fn imported_kind(&self, stored: &str) -> &'static str {
+        if stored.is_empty() {
+            return "unusable";
+        }
+        if stored.starts_with('$') {
+            return "argon2";
+        }
+        match django::parse(stored) {
+            Foreign::Django(hash) if self.over_cap(&hash).is_some() => "above_cap",
+            Foreign::Django(hash) => hash.algorithm(),
+            Foreign::Unusable => "unusable",
+            Foreign::Unknown => "not_checked",
+        }
     }
 
     /// Runs `work` on the blocking pool with a permit and that permit's working buffer.

@@ -13,12 +13,14 @@
 //! - `process`: the real `tessera` binary; `smtp`: a real SMTP server (`smtp_sink.py`);
 //! - `tcp_proxy`: a TCP proxy to the database that a test cuts and restores;
 //! - `totp`: an authenticator app (RFC 6238 codes from the secret the API hands out);
+//! - `django`: a database built by a real Django (dj-rest-auth, allauth), for the import;
 //! - `browser`: a real browser (headless Chromium) for pages, and Playwright to drive it;
 //! - `tools`: the test-only tools above, installed once per machine, pinned.
 
 pub mod app;
 pub mod browser;
 pub mod cookies;
+pub mod django;
 pub mod jwt;
 pub mod mail;
 pub mod process;
