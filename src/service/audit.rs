@@ -59,16 +59,20 @@ pub enum Event {
     Login,
     Logout,
     Registration,
+    /// An address was confirmed (by its key, or by an operator: `tessera users verify-email`,
+    /// reason `operator`).
     EmailVerification,
+    /// The password changed: by its owner, or set by an operator (`tessera users
+    /// set-password`, reason `operator`).
     PasswordChange,
     PasswordReset,
     /// A rotated-out refresh token came back: its family was revoked.
     RefreshTokenReuse,
     /// A request was refused by `rate_limits`; the reason names the action.
     RateLimit,
-    /// An operator deactivated the account (`tessera deactivate`); its credentials ended.
+    /// An operator deactivated the account (`tessera users deactivate`); its credentials ended.
     Deactivation,
-    /// An operator reactivated the account (`tessera activate`).
+    /// An operator reactivated the account (`tessera users activate`).
     Reactivation,
     /// TOTP was switched on (or a code to switch it on was wrong).
     MfaActivation,
@@ -86,10 +90,12 @@ pub enum Event {
     /// Another of the user's addresses became the primary one.
     EmailPrimaryChanged,
     /// The user ended one of their credentials (`sessions/{id}/`; the reason names its kind)
-    /// or all but the current one (`sessions/`; reason `all_others`).
+    /// or all but the current one (`sessions/`; reason `all_others`), or an operator ended
+    /// them all (`tessera users logout`; reason `operator`).
     SessionEnded,
     /// The user deleted their account (reason `deleted` or `deactivated`, as
-    /// `account.deletion` says). The entry carries no address or user agent.
+    /// `account.deletion` says; the entry carries no address or user agent), or an operator
+    /// did (`tessera users delete`; user agent `tessera command line`).
     AccountDeleted,
     /// The user exported their data (`user/export/`).
     AccountExported,

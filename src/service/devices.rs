@@ -13,6 +13,7 @@ use crate::service::revocations::Revoked;
 use crate::store::{
     self,
     credentials::{CredentialRow, LiveCredential, Origin, TOUCH_EVERY},
+    users::UserId,
 };
 
 /// What kind of credential a device holds.
@@ -100,7 +101,7 @@ impl Accounts {
 
     /// Every live credential of the caller, newest first.
     pub async fn devices(&self, principal: &Principal) -> Result<Vec<Device>> {
-        let live = self.live_credentials(principal).await?;
+        let live = self.live_credentials(principal.user.id).await?;
         let sealer = self.sealer()?;
         let current = principal.credential.row();
         Ok(live
@@ -126,7 +127,7 @@ impl Accounts {
     pub async fn end_device(&self, principal: &Principal, id: &str, caller: &Caller) -> Result<()> {
         let sealer = self.sealer()?;
         let found = self
-            .live_credentials(principal)
+            .live_credentials(principal.user.id)
             .await?
             .into_iter()
             .find_map(|credential| {
@@ -149,13 +150,11 @@ impl Accounts {
             .await
     }
 
-    async fn live_credentials(&self, principal: &Principal) -> Result<Vec<LiveCredential>> {
+    /// Every live credential of the user, newest first.
+    pub(super) async fn live_credentials(&self, user_id: UserId) -> Result<Vec<LiveCredential>> {
         let idle = self.config.session.idle_timeout_seconds;
         let idle = Duration::seconds(idle.min(i64::MAX as u64 / 1000) as i64);
-        Ok(
-            store::credentials::live_for_user(&self.db, principal.user.id, Utc::now(), idle)
-                .await?,
-        )
+        Ok(store::credentials::live_for_user(&self.db, user_id, Utc::now(), idle).await?)
     }
 
     /// Ends credentials in a transaction with the revocation every instance hears and the

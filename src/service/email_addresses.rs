@@ -29,8 +29,8 @@ use crate::store;
 use crate::store::email_addresses::EmailAddress;
 use crate::store::users::UserId;
 
-/// One of the user's addresses, as `emails/` lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One of the user's addresses, as `emails/` lists it (and `tessera users show --json`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Address {
     pub email: String,
     pub verified: bool,

@@ -15,7 +15,7 @@ use crate::service::error::{Error, Result};
 use crate::service::mfa::MfaStatus;
 use crate::service::principal::Principal;
 use crate::service::revocations::Revoked;
-use crate::store::{self, credentials::CredentialRow};
+use crate::store::{self, credentials::CredentialRow, users::UserId};
 
 /// Everything Tessera holds about a user, secrets excepted: no password hash, no credential,
 /// no digest, no TOTP secret or recovery code.
@@ -56,12 +56,33 @@ impl Accounts {
     /// Guarded; the last active superuser cannot delete itself (403).
     pub async fn delete_account(&self, principal: &Principal, caller: &Caller) -> Result<()> {
         self.require_recent_password(principal).await?;
-        let user_id = principal.user.id;
+        // The entry outlives the person: none of their client's details in it.
+        let anonymous = Caller {
+            ip: None,
+            user_agent: None,
+            request_id: caller.request_id.clone(),
+        };
+        let deletion = self.config.account.deletion;
+        self.remove_account(principal.user.id, deletion, &anonymous)
+            .await
+    }
+
+    /// `delete_account` without the guard, for its callers: the account goes as `deletion`
+    /// says, and the `account_deleted` entry names `caller` as given. `NotAuthenticated` when
+    /// it is gone already; `Forbidden(LAST_SUPERUSER)` for the last active superuser.
+    pub(super) async fn remove_account(
+        &self,
+        user_id: UserId,
+        deletion: AccountDeletion,
+        caller: &Caller,
+    ) -> Result<()> {
         let txn = store::begin_write(&self.db).await?;
         let user = store::users::lock_by_id(&txn, user_id)
             .await?
             .ok_or(Error::NotAuthenticated)?;
-        if user.is_superuser && store::users::active_superusers(&txn).await? <= 1 {
+        // An inactive superuser is no administrator: removing one leaves the count as it was.
+        if user.is_superuser && user.is_active && store::users::active_superusers(&txn).await? <= 1
+        {
             return Err(Error::Forbidden(LAST_SUPERUSER));
         }
         let mut addresses: Vec<String> = store::email_addresses::of_user(&txn, user_id)
@@ -74,7 +95,6 @@ impl Accounts {
         // after, and removed from the outbox once delivered.
         store::outbox::delete_to(&txn, &addresses).await?;
         let now = Utc::now();
-        let deletion = self.config.account.deletion;
         match deletion {
             AccountDeletion::Delete => store::users::delete(&txn, user_id).await?,
             AccountDeletion::Deactivate | AccountDeletion::Disabled => {
@@ -99,17 +119,12 @@ impl Accounts {
             .revocations
             .record(&txn, user_id, Revoked::Credentials)
             .await?;
-        let anonymous = Caller {
-            ip: None,
-            user_agent: None,
-            request_id: caller.request_id.clone(),
-        };
         let reason = match deletion {
             AccountDeletion::Delete => "deleted",
             _ => "deactivated",
         };
         let entry = Entry::success(Event::AccountDeleted, user_id).because(reason);
-        self.audit.record_in(&txn, &anonymous, entry).await?;
+        self.audit.record_in(&txn, caller, entry).await?;
         let context = serde_json::json!({
             "site_name": self.config.email.site_name,
             "email": user.email,

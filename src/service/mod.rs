@@ -17,6 +17,7 @@ pub mod jwt;
 pub mod leaving;
 pub mod login;
 pub mod mfa;
+pub mod operator;
 pub mod password_change;
 pub mod password_hashing;
 pub mod password_reset;

@@ -7,7 +7,7 @@
 //! database again. Other instances learn of it from the [`RevocationFeed`]: PostgreSQL's
 //! `NOTIFY`, delivered at commit, within milliseconds; and a poll of the revocation log every
 //! second, which covers the moments the listening connection is down. SQLite has one
-//! instance, and the poll picks up what the command line (`tessera deactivate`) records.
+//! instance, and the poll picks up what the command line (`tessera users deactivate`) records.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -5,7 +5,7 @@ use entity::{email_address, user};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
-    QuerySelect, Set,
+    QueryOrder, QuerySelect, Set,
 };
 
 pub use entity::UserId;
@@ -304,6 +304,66 @@ pub async fn active_superusers<C: ConnectionTrait>(db: &C) -> Result<u64, DbErr>
         .filter(user::Column::IsActive.eq(true))
         .count(db)
         .await
+}
+
+/// Every user, oldest first, with whether their primary address is confirmed; with `search`,
+/// only those whose email, username, first or last name contains it (case-insensitively).
+pub async fn list<C: ConnectionTrait>(
+    db: &C,
+    search: Option<&str>,
+) -> Result<Vec<(user::Model, bool)>, DbErr> {
+    let mut matching = Condition::all();
+    if let Some(text) = search {
+        let pattern = format!(
+            "%{}%",
+            text.to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        let mut any = Condition::any();
+        for column in [
+            user::Column::Email,
+            user::Column::Username,
+            user::Column::FirstName,
+            user::Column::LastName,
+        ] {
+            any = any.add(
+                Expr::expr(Func::lower(Expr::col(column)))
+                    .like(LikeExpr::new(pattern.clone()).escape('\\')),
+            );
+        }
+        matching = matching.add(any);
+    }
+    let users = user::Entity::find()
+        .filter(matching.clone())
+        .order_by_asc(user::Column::Id)
+        .all(db)
+        .await?;
+    // One more query, not one per user: the confirmed addresses of the users listed.
+    let listed = Query::select()
+        .column(user::Column::Id)
+        .from(user::Entity)
+        .cond_where(matching)
+        .to_owned();
+    let confirmed: std::collections::HashSet<(UserId, String)> = email_address::Entity::find()
+        .filter(email_address::Column::Verified.eq(true))
+        .filter(email_address::Column::UserId.in_subquery(listed))
+        .select_only()
+        .column(email_address::Column::UserId)
+        .column(email_address::Column::Email)
+        .into_tuple::<(UserId, String)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    Ok(users
+        .into_iter()
+        .map(|user| {
+            let verified = confirmed.contains(&(user.id, user.email.clone()));
+            (user, verified)
+        })
+        .collect())
 }
 
 /// Keeps the row of a deleted account but nothing personal in it: username and address
