@@ -20,6 +20,8 @@ use crate::mail::transport::Transport;
 use crate::service::audit::Caller;
 use crate::service::error::Error as ServiceError;
 
+mod users;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "tessera",
@@ -57,13 +59,19 @@ enum Command {
         #[arg(long)]
         email: String,
     },
-    /// Deactivate an account: it can no longer log in, and every credential it holds ends at
-    /// once on every instance.
+    /// Look accounts up, and act on one (set its password, end its credentials, delete it...).
+    Users {
+        #[command(subcommand)]
+        action: users::UsersAction,
+    },
+    /// `users deactivate`, under its old name (the README documented it).
+    #[command(hide = true)]
     Deactivate {
         /// The account's email address.
         email: String,
     },
-    /// Reactivate a deactivated account (its old credentials stay ended).
+    /// `users activate`, under its old name.
+    #[command(hide = true)]
     Activate {
         /// The account's email address.
         email: String,
@@ -178,6 +186,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Createsuperuser { email } => create_superuser(config, &email).await,
         Command::Deactivate { email } => set_active(config, &email, false).await,
         Command::Activate { email } => set_active(config, &email, true).await,
+        Command::Users { action } => users::run(config, action).await,
         Command::Mfa {
             action: MfaAction::Disable { email },
         } => disable_mfa(config, &email).await,
@@ -220,9 +229,10 @@ async fn migrate(config: &Config, action: MigrateAction, yes: bool) -> anyhow::R
     Ok(())
 }
 
-async fn create_superuser(config: Config, email: &str) -> anyhow::Result<()> {
-    let password = match std::env::var("TESSERA_PASSWORD") {
-        Ok(password) => SecretString::from(password),
+/// A new password: `TESSERA_PASSWORD`, else typed twice at a prompt.
+fn read_new_password() -> anyhow::Result<SecretString> {
+    match std::env::var("TESSERA_PASSWORD") {
+        Ok(password) => Ok(SecretString::from(password)),
         Err(_) if !std::io::IsTerminal::is_terminal(&std::io::stdin()) => {
             bail!("no terminal to ask for the password on: set TESSERA_PASSWORD in the environment")
         }
@@ -233,9 +243,13 @@ async fn create_superuser(config: Config, email: &str) -> anyhow::Result<()> {
             if first != again {
                 bail!("the two passwords didn't match");
             }
-            SecretString::from(first)
+            Ok(SecretString::from(first))
         }
-    };
+    }
+}
+
+async fn create_superuser(config: Config, email: &str) -> anyhow::Result<()> {
+    let password = read_new_password()?;
     let app = App::build(config).await?;
     match app.accounts.create_superuser(email, &password).await {
         Ok(user) => {
