@@ -16,6 +16,7 @@ mod support;
 mod all_modes;
 mod audit_trail;
 mod binary;
+mod cli_users;
 mod config;
 mod credential_cache;
 mod credential_stuffing;
