@@ -163,7 +163,12 @@ fn causes(err: &anyhow::Error) -> String {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let loaded = Config::load(cli.config.as_deref(), std::env::vars())?;
-    let config = loaded.config.clone();
+    let mut config = loaded.config.clone();
+    if matches!(cli.command, Command::ImportDjango(_)) {
+        // One audit line per imported account would bury the summary (and, in a dry run,
+        // report entries that are rolled back); the entries themselves are still written.
+        config.log.level = format!("{},tessera::audit=warn", config.log.level);
+    }
     init_logging(&config);
     for warning in &loaded.warnings {
         tracing::warn!("{warning}");

@@ -26,7 +26,7 @@ use super::accounts::Accounts;
 use super::audit::{Caller, Entry, Event};
 use super::email_address::normalize_email;
 use super::error::{Error, Result};
-use super::mfa::totp;
+use super::mfa::{recovery_codes, totp};
 use super::sealing::Purpose;
 use crate::store::{self, issue::Origin, users::UserId};
 
@@ -390,15 +390,19 @@ fn readable(
                 .ok_or("its secret is not base32 (encrypted by a custom allauth adapter?)")?;
             Ok((store::mfa::TOTP, Purpose::TotpSecret, secret.0, 0))
         }
-        "recovery_codes" if authenticator.app == MfaApp::Allauth => Err(
-            "allauth derives its recovery codes another way; the user keeps TOTP and makes new \
-             codes",
-        ),
+        "recovery_codes" if data.get("migrated_codes").is_some() => {
+            Err("its codes were migrated into allauth as a list, which Tessera does not keep")
+        }
         "recovery_codes" => {
-            let seed = data["seed"]
-                .as_str()
-                .and_then(|seed| hex::decode(seed).ok())
-                .ok_or("no hex seed in its data")?;
+            let text = data["seed"].as_str().ok_or("no seed in its data")?;
+            let bytes = hex::decode(text)
+                .map_err(|_| "its seed is not hex (encrypted by a custom allauth adapter?)")?;
+            // dj-rest-auth's codes come from the seed's bytes, as Tessera's own; allauth's from
+            // its hex text, another way (recovery_codes::ALLAUTH_SEED).
+            let seed = match authenticator.app {
+                MfaApp::DjRestAuth => bytes,
+                MfaApp::Allauth => [recovery_codes::ALLAUTH_SEED, text.as_bytes()].concat(),
+            };
             let used_mask = data["used_mask"].as_i64().unwrap_or(0);
             Ok((
                 store::mfa::RECOVERY_CODES,
