@@ -93,6 +93,9 @@ enum Command {
         /// Recipient address.
         address: String,
     },
+    /// Import users, their email addresses, dj-rest-auth tokens and MFA authenticators from a
+    /// Django database (dj-rest-auth / allauth). Idempotent; prints a summary.
+    ImportDjango(import_django::ImportDjango),
     /// List audit events (logins, logouts, password events, rate limits hit...), oldest first.
     Audit {
         /// Only the account with this email address.
@@ -101,9 +104,6 @@ enum Command {
         /// How many of the newest events to show.
         #[arg(long, default_value_t = 50)]
         limit: u64,
-    /// Import users, their email addresses, dj-rest-auth tokens and MFA authenticators from a
-    /// Django database (dj-rest-auth / allauth). Idempotent; prints a summary.
-    ImportDjango(import_django::ImportDjango),
         /// One JSON object per line instead of a table.
         #[arg(long)]
         json: bool,
@@ -198,6 +198,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Check { deploy } => check(config, &loaded.warnings, deploy).await,
         Command::Sendtestemail { address } => send_test_email(&config, &address).await,
         Command::Audit { user, limit, json } => audit(&config, user.as_deref(), limit, json).await,
+        Command::ImportDjango(args) => import_django::run(config, args).await,
     }
 }
 
@@ -207,7 +208,6 @@ async fn migrate(config: &Config, action: MigrateAction, yes: bool) -> anyhow::R
         MigrateAction::Up => {
             let pending = Migrator::get_pending_migrations(&db).await?.len();
             Migrator::up(&db, None).await?;
-        Command::ImportDjango(args) => import_django::run(config, args).await,
             println!("applied {pending} migration(s)");
         }
         MigrateAction::Down => {

@@ -99,14 +99,14 @@ pub enum Event {
     AccountDeleted,
     /// The user exported their data (`user/export/`).
     AccountExported,
+    /// `tessera import-django` brought the account from a Django database.
+    AccountImported,
 }
 
 impl Event {
     pub fn name(self) -> &'static str {
         self.into()
     }
-    /// `tessera import-django` brought the account from a Django database.
-    AccountImported,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumIter)]

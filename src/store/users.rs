@@ -403,8 +403,8 @@ pub struct ImportedUser<'a> {
     pub last_login: Option<DateTime<Utc>>,
 }
 
-/// Inserts an imported user without any address (the import adds them as they were). On
-/// PostgreSQL a kept id moves the id sequence past it, so later sign-ups do not collide.
+/// Inserts an imported user without any address (the import adds them as they were). A kept
+/// id needs [`move_id_sequence_past_ids`] before the transaction ends.
 pub async fn insert_imported<C: ConnectionTrait>(
     db: &C,
     new: ImportedUser<'_>,
@@ -425,15 +425,20 @@ pub async fn insert_imported<C: ConnectionTrait>(
     if let Some(id) = new.id {
         row.id = Set(id);
     }
-    let user = row.insert(db).await?;
-    if new.id.is_some() && db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+    row.insert(db).await
+}
+
+/// Moves PostgreSQL's id sequence past the highest id, after inserts that chose their ids
+/// (SQLite's AUTOINCREMENT follows by itself), so later sign-ups do not collide.
+pub async fn move_id_sequence_past_ids<C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
+    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
         db.execute_unprepared(
             "SELECT setval(pg_get_serial_sequence('users', 'id'), \
              GREATEST((SELECT MAX(id) FROM users), 1))",
         )
         .await?;
     }
-    Ok(user)
+    Ok(())
 }
 
 /// Adds an imported address as it was (verified, primary) to an imported user.

@@ -186,6 +186,7 @@ impl Accounts {
                 .record_in(txn, &caller, Entry::success(Event::AccountImported, id))
                 .await?;
         }
+        store::users::move_id_sequence_past_ids(txn).await?;
         Ok(())
     }
 
