@@ -18,8 +18,10 @@ use crate::store;
 use crate::store::audit_events::NewAuditEvent;
 use crate::store::users::UserId;
 
-/// User agents are kept to this many characters (the column's width).
-const USER_AGENT_MAX_CHARS: usize = 256;
+/// A caller's user agent is cut to this many characters once, here: the narrowest column that
+/// keeps one (credentials' `varchar(255)`, migration 000009; the audit trail's holds 256), so
+/// no later write can be refused for its length (PostgreSQL would fail the login).
+const USER_AGENT_MAX_CHARS: usize = 255;
 
 /// How often one instance deletes events older than the retention period.
 const SWEEP_EVERY: Duration = Duration::from_secs(3600);

@@ -49,19 +49,12 @@ pub struct Device {
     pub current: bool,
 }
 
-/// The longest user agent a credential keeps: its columns are `varchar(255)` (migration
-/// 000009), one character shorter than what the audit trail keeps, and PostgreSQL refuses a
-/// longer value (the login would fail).
-const USER_AGENT_MAX_CHARS: usize = 255;
-
+/// The caller's user agent fits the credential columns already (`Caller::new` cuts it).
 impl From<&Caller> for Origin {
     fn from(caller: &Caller) -> Self {
         Origin {
             ip: caller.ip.map(|ip| ip.to_string()),
-            user_agent: caller
-                .user_agent
-                .as_ref()
-                .map(|ua| ua.chars().take(USER_AGENT_MAX_CHARS).collect()),
+            user_agent: caller.user_agent.clone(),
         }
     }
 }
