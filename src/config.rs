@@ -375,6 +375,8 @@ pub struct FrontendConfig {
     /// Page that sets a new password, with `{uid}` and `{token}` placeholders.
     /// Default: `{public_url}/password-reset/confirm/{uid}/{token}/`.
     pub password_reset_url: Option<String>,
+    /// Directory whose files replace the built-in pages served at those defaults, file by file.
+    pub pages_templates_dir: Option<PathBuf>,
 }
 
 /// Where rate-limit counters live.

@@ -18,6 +18,7 @@ pub mod private_files;
 pub mod secrets;
 pub mod service;
 pub mod store;
+pub mod templates;
 
 pub use api::guard::{CurrentUser, Guard, MaybeUser};
 pub use app::{App, Background};

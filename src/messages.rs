@@ -77,6 +77,8 @@ pub const CSRF_COOKIE_NOT_SET: &str = "CSRF Failed: CSRF cookie not set.";
 pub const CSRF_TOKEN_MISSING: &str = "CSRF Failed: CSRF token missing.";
 pub const CSRF_TOKEN_INCORRECT: &str =
     "CSRF Failed: CSRF token from the 'X-Csrftoken' HTTP header incorrect.";
+/// The same, for a form's `csrfmiddlewaretoken` field (the email-link pages).
+pub const CSRF_FORM_TOKEN_INCORRECT: &str = "CSRF Failed: CSRF token from POST incorrect.";
 
 pub fn csrf_bad_origin(origin: &str) -> String {
     format!("CSRF Failed: Origin checking failed - {origin} does not match any trusted origins.")

@@ -11,6 +11,7 @@ pub mod docs_page;
 pub mod document;
 pub mod documented_errors;
 pub mod edge;
+pub mod email_link_pages;
 pub mod endpoints;
 pub mod error;
 pub mod guard;
@@ -22,6 +23,7 @@ pub mod responses;
 pub mod session_cookie;
 pub mod tags;
 
+use anyhow::Context;
 use poem::middleware::{NormalizePath, TrailingSlash};
 use poem::web::Redirect;
 use poem::{Endpoint, EndpointExt, Response, Route, get};
@@ -111,6 +113,7 @@ pub fn routes(
         None => route,
     };
     let route = (mounted.outside_prefix)(route);
+    let route = email_link_pages::mount(route, config).context("loading page templates")?;
     let csrf = edge::csrf::Csrf::from_config(config);
     let sessions = CookieSessions::new(accounts.clone(), csrf.clone());
     let guard = {

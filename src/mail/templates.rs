@@ -3,15 +3,15 @@
 //!
 //! Every template is compiled and test-rendered with the documented context when the
 //! templates are loaded, so a broken override (a syntax error, a misspelt variable) stops
-//! startup with the file's name instead of failing each delivery later.
+//! startup with the file's name instead of failing each delivery later. Loading is
+//! `crate::templates`', shared with the email-link pages.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-
-use minijinja::{AutoEscape, Environment, Output, State, UndefinedBehavior, Value};
+use minijinja::Value;
 
 use super::{MailKind, Rendered};
 use crate::config::EmailConfig;
+pub use crate::templates::TemplateError;
+use crate::templates::TemplateSet;
 
 /// The built-in templates, by file name. `.html` files are HTML-escaped, `.txt` files are not.
 const BUILT_IN: [(&str, &str); 18] = [
@@ -89,43 +89,11 @@ const BUILT_IN: [(&str, &str); 18] = [
     ),
 ];
 
-/// Why the templates could not be loaded or a message rendered. Each names the file at fault.
-#[derive(Debug, thiserror::Error)]
-pub enum TemplateError {
-    #[error("email.templates_dir {}: {source}", path.display())]
-    Dir {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("cannot read email template {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    /// A syntax error, or a render error such as an undefined variable.
-    #[error("email template {file}: {source}")]
-    Template {
-        /// The override's path, or `built-in NAME`.
-        file: String,
-        source: minijinja::Error,
-    },
-}
-
 /// The compiled templates and the subject prefix. Cheap to share behind an `Arc`.
+#[derive(Debug)]
 pub struct Templates {
-    env: Environment<'static>,
+    set: TemplateSet,
     subject_prefix: String,
-    /// Template name → where it came from, for error messages.
-    origins: HashMap<&'static str, String>,
-}
-
-impl std::fmt::Debug for Templates {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Templates")
-            .field("subject_prefix", &self.subject_prefix)
-            .field("origins", &self.origins)
-            .finish_non_exhaustive()
-    }
 }
 
 impl Templates {
@@ -134,45 +102,15 @@ impl Templates {
     /// and test-rendered with [`example_context`] here, so a broken override is a startup
     /// error naming the file.
     pub fn load(config: &EmailConfig) -> Result<Self, TemplateError> {
-        let mut env = Environment::new();
-        // A misspelt variable must fail loudly, not render as an empty link.
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
-        // Debug info copies the render context (live keys and tokens) into errors.
-        env.set_debug(false);
-        env.set_formatter(escape_like_django);
-
-        let dir = match &config.templates_dir {
-            Some(dir) => Some(check_dir(dir)?),
-            None => None,
-        };
-        let mut origins = HashMap::new();
-        for (name, built_in) in BUILT_IN {
-            let override_path = dir.map(|dir| dir.join(name)).filter(|path| path.is_file());
-            let result = match &override_path {
-                Some(path) => {
-                    let source =
-                        std::fs::read_to_string(path).map_err(|source| TemplateError::Read {
-                            path: path.clone(),
-                            source,
-                        })?;
-                    origins.insert(name, path.display().to_string());
-                    env.add_template_owned(name, source)
-                }
-                None => {
-                    origins.insert(name, format!("built-in {name}"));
-                    env.add_template(name, built_in)
-                }
-            };
-            result.map_err(|source| TemplateError::Template {
-                file: origins[name].clone(),
-                source,
-            })?;
-        }
-
+        let set = TemplateSet::load(
+            "email",
+            "email.templates_dir",
+            &BUILT_IN,
+            config.templates_dir.as_deref(),
+        )?;
         let templates = Self {
-            env,
+            set,
             subject_prefix: config.subject_prefix.clone(),
-            origins,
         };
         for kind in <MailKind as strum::IntoEnumIterator>::iter() {
             templates.render(kind, &example_context(kind))?;
@@ -191,34 +129,12 @@ impl Templates {
     ) -> Result<Rendered, TemplateError> {
         let context = Value::from(minijinja::value::Serde(context));
         let kind = kind.as_str();
-        let subject = self.render_one(&format!("{kind}_subject.txt"), &context)?;
+        let subject = self.set.render(&format!("{kind}_subject.txt"), &context)?;
         Ok(Rendered {
             subject: one_line(&format!("{}{subject}", self.subject_prefix)),
-            text: self.render_one(&format!("{kind}_message.txt"), &context)?,
-            html: self.render_one(&format!("{kind}_message.html"), &context)?,
+            text: self.set.render(&format!("{kind}_message.txt"), &context)?,
+            html: self.set.render(&format!("{kind}_message.html"), &context)?,
         })
-    }
-
-    fn render_one(&self, name: &str, context: &Value) -> Result<String, TemplateError> {
-        let file = || {
-            self.origins
-                .get(name)
-                .cloned()
-                .unwrap_or_else(|| name.to_owned())
-        };
-        let template = self
-            .env
-            .get_template(name)
-            .map_err(|source| TemplateError::Template {
-                file: file(),
-                source,
-            })?;
-        template
-            .render(context)
-            .map_err(|source| TemplateError::Template {
-                file: file(),
-                source,
-            })
     }
 }
 
@@ -262,53 +178,6 @@ pub fn example_context(kind: MailKind) -> serde_json::Value {
     context
 }
 
-/// The override directory must exist: a typo in its path must not silently fall back to the
-/// built-in templates. Files in it that match no template are reported, for the same reason.
-fn check_dir(dir: &Path) -> Result<&Path, TemplateError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| TemplateError::Dir {
-        path: dir.to_owned(),
-        source,
-    })?;
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        let looks_like_template = name.ends_with(".txt") || name.ends_with(".html");
-        if looks_like_template && !BUILT_IN.iter().any(|(known, _)| *known == name) {
-            tracing::warn!(
-                file = %entry.path().display(),
-                "ignoring a file in email.templates_dir that matches no email template"
-            );
-        }
-    }
-    Ok(dir)
-}
-
-/// minijinja's HTML escaping also turns `/` into `&#x2f;`, which mangles every link in an
-/// `href`. Escape the five characters Django and Jinja2 escape instead; everything else
-/// (text templates, values marked safe, undefined checks) stays minijinja's.
-fn escape_like_django(
-    out: &mut Output,
-    state: &mut State,
-    value: &Value,
-) -> Result<(), minijinja::Error> {
-    if *state.auto_escape() != AutoEscape::Html || value.is_safe() || value.is_undefined() {
-        return minijinja::escape_formatter(out, state, value);
-    }
-    let text = value.to_string();
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => escaped.push_str("&amp;"),
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            '"' => escaped.push_str("&quot;"),
-            '\'' => escaped.push_str("&#x27;"),
-            c => escaped.push(c),
-        }
-    }
-    out.write_str(&escaped).map_err(minijinja::Error::from)
-}
-
 /// One header-safe line: runs of whitespace and control characters (CR, LF, NEL, the Unicode
 /// line and paragraph separators) become a single space.
 fn one_line(text: &str) -> String {
@@ -320,6 +189,8 @@ fn one_line(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     fn config_with_dir(dir: Option<&Path>) -> EmailConfig {

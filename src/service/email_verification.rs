@@ -104,6 +104,20 @@ impl Accounts {
         Ok(())
     }
 
+    /// The address a live key was sent to, leaving the key unused: what the confirmation page
+    /// shows before its POST confirms (mail scanners open links, so opening one must not
+    /// confirm). `None` for an unknown, expired or used key.
+    pub async fn address_to_confirm(&self, key: &str) -> Result<Option<String>> {
+        let digest = secrets::digest(key.trim());
+        let Some(address_id) =
+            store::email_confirmations::find_live(&self.db, &digest, Utc::now()).await?
+        else {
+            return Ok(None);
+        };
+        let address = store::email_addresses::find_by_id(&self.db, address_id).await?;
+        Ok(address.map(|address| address.email))
+    }
+
     /// Sends a new confirmation key when the address is waiting to be confirmed, within
     /// `rate_limits.confirm_email` per address. The caller answers the same in every case.
     ///

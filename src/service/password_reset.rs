@@ -99,6 +99,21 @@ impl Accounts {
         Ok(())
     }
 
+    /// Whether `uid` and `token` form a live reset link of an active account, leaving it
+    /// unused: what the reset page checks before it shows its form. Not audited: only a use of
+    /// the link (`confirm_password_reset`) is.
+    pub async fn reset_link_is_live(&self, uid: &str, token: &str) -> Result<bool> {
+        let Some(user_id) = user_id_from_uid(uid) else {
+            return Ok(false);
+        };
+        let user = store::users::find_by_id(&self.db, user_id).await?;
+        if !user.is_some_and(|u| u.is_active) {
+            return Ok(false);
+        }
+        let digest = secrets::digest(token);
+        Ok(store::password_resets::is_live(&self.db, user_id, &digest, Utc::now()).await?)
+    }
+
     /// Sets the new password if `uid` and `token` form a live reset link; ends every credential
     /// of the user and mails a notice.
     pub async fn confirm_password_reset(

@@ -55,6 +55,23 @@ pub async fn consume<C: ConnectionTrait>(
         .await
 }
 
+/// The address of an unused, unexpired key, leaving it unused (a read, for showing it).
+pub async fn find_live<C: ConnectionTrait>(
+    db: &C,
+    key_digest: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<EmailAddressId>, DbErr> {
+    email_confirmation::Entity::find()
+        .filter(email_confirmation::Column::KeyDigest.eq(key_digest))
+        .filter(email_confirmation::Column::UsedAt.is_null())
+        .filter(email_confirmation::Column::ExpiresAt.gt(now))
+        .select_only()
+        .column(email_confirmation::Column::EmailAddressId)
+        .into_tuple()
+        .one(db)
+        .await
+}
+
 /// How many keys were made for this address since `since` (for the resend limit).
 pub async fn count_since<C: ConnectionTrait>(
     db: &C,

@@ -27,6 +27,7 @@ mod django_passwords;
 mod docs_page;
 mod email_addresses;
 mod email_flows;
+mod email_link_pages;
 mod email_secrets_at_rest;
 mod email_smtp;
 mod embedding;

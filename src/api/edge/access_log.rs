@@ -1,7 +1,8 @@
 //! The request's span and the access log. Every request runs inside a `request` span with its
 //! id, method, path and (once a credential is read) user id, so every log line of the request
 //! carries them; at the end one line at `info` under the `tessera::access` target gives the
-//! status and the duration. The path never has its query string, which may carry secrets.
+//! status and the duration. The path never has its query string, which may carry secrets, nor
+//! the key or token of an email-link page.
 //! `log.level = "warn"` (or `tessera::access=warn`) turns the line off, not the span.
 
 use std::sync::Arc;
@@ -11,12 +12,14 @@ use poem::{Endpoint, IntoResponse, Request, Response};
 use tracing::Instrument;
 
 use crate::api::edge::request_id::RequestId;
+use crate::api::email_link_pages;
 
 const TARGET: &str = "tessera::access";
 
 pub async fn log<E: Endpoint>(next: Arc<E>, request: Request) -> poem::Result<Response> {
     let method = request.method().clone();
-    let path = request.uri().path().to_owned();
+    // The email-link pages carry their key or token in the path.
+    let path = email_link_pages::redacted(request.uri().path()).into_owned();
     let id = request.data::<RequestId>().map(|id| id.0.clone());
     let span = tracing::info_span!(
         "request",

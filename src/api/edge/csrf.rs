@@ -20,11 +20,14 @@ use subtle::ConstantTimeEq;
 
 use crate::api::caller::TrustedProxies;
 use crate::api::cookies::CookieRules;
+use crate::api::email_link_pages;
 use crate::api::error::ApiError;
 use crate::config::{AuthMode, Config, SessionConfig};
 use crate::messages;
 
 pub const HEADER: &str = "X-CSRFToken";
+/// Where an HTML form presents the token instead (Django's name).
+pub const FORM_FIELD: &str = "csrfmiddlewaretoken";
 const SECRET_LENGTH: usize = 32;
 const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 /// Django's `CSRF_COOKIE_AGE`: a year.
@@ -112,21 +115,48 @@ impl Csrf {
         if is_safe(request.method()) {
             return Ok(());
         }
+        self.check_origin(request)?;
+        let header = request.headers().get(HEADER).and_then(|v| v.to_str().ok());
+        self.check_token(request, header, messages::CSRF_TOKEN_INCORRECT)
+    }
+
+    /// The same check for an HTML form, which presents the token in its
+    /// [`FORM_FIELD`] field (`field`, read from the body by the page) instead of the header.
+    pub fn check_form(&self, request: &Request, field: Option<&str>) -> Result<(), ApiError> {
+        if is_safe(request.method()) {
+            return Ok(());
+        }
+        self.check_origin(request)?;
+        self.check_token(request, field, messages::CSRF_FORM_TOKEN_INCORRECT)
+    }
+
+    /// A request that names its `Origin` must name a trusted one.
+    fn check_origin(&self, request: &Request) -> Result<(), ApiError> {
         if let Some(origin) = request.headers().get(ORIGIN) {
             let origin = String::from_utf8_lossy(origin.as_bytes());
             if !self.origin_trusted(request, &origin) {
                 return Err(ApiError::csrf_failed(&messages::csrf_bad_origin(&origin)));
             }
         }
+        Ok(())
+    }
+
+    /// The presented token must have the cookie's secret.
+    fn check_token(
+        &self,
+        request: &Request,
+        presented: Option<&str>,
+        incorrect: &str,
+    ) -> Result<(), ApiError> {
         let Some(cookie) = request.cookie().get(&self.cookie.csrf_cookie_name) else {
             return Err(ApiError::csrf_failed(messages::CSRF_COOKIE_NOT_SET));
         };
-        let Some(header) = request.headers().get(HEADER).and_then(|v| v.to_str().ok()) else {
+        let Some(presented) = presented else {
             return Err(ApiError::csrf_failed(messages::CSRF_TOKEN_MISSING));
         };
-        match (secret_of(cookie.value_str()), secret_of(header)) {
+        match (secret_of(cookie.value_str()), secret_of(presented)) {
             (Some(expected), Some(given)) if bool::from(expected.ct_eq(&given)) => Ok(()),
-            _ => Err(ApiError::csrf_failed(messages::CSRF_TOKEN_INCORRECT)),
+            _ => Err(ApiError::csrf_failed(incorrect)),
         }
     }
 }
@@ -158,10 +188,13 @@ pub fn require(request: &Request) -> Result<(), ApiError> {
     }
 }
 
-/// Session mode: every unsafe request passes the check before anything else reads it.
+/// Session mode: every unsafe request passes the check before anything else reads it. The
+/// email-link pages are left to check it themselves, in every mode, with the token their form
+/// posts (a middleware cannot read it without buffering every body).
 pub async fn enforce<E: Endpoint>(next: Arc<E>, request: Request) -> poem::Result<Response> {
     if let Some(csrf) = request.data::<Csrf>()
         && csrf.everywhere
+        && !email_link_pages::is_page_path(request.uri().path())
         && let Err(refusal) = csrf.check(&request)
     {
         return Ok(refusal.into_response());

@@ -13,7 +13,7 @@ use crate::service::accounts::Accounts;
 use crate::service::audit::Caller;
 
 /// The longest confirmation key read (ours are 64 hex characters).
-const MAX_KEY_LENGTH: usize = 256;
+pub(crate) const MAX_KEY_LENGTH: usize = 256;
 
 /// The key from a confirmation email.
 #[derive(Object)]
