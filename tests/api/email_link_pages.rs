@@ -503,3 +503,44 @@ on_each_backend!(
     the_pages_carry_their_security_headers,
     an_override_template_is_served,
 );
+
+/// The real binary's logs name the pages' paths without their key or token.
+#[tokio::test]
+async fn keys_and_tokens_stay_out_of_the_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("TESSERA_LOG__FORMAT", "text")];
+    let mut server = crate::support::process::ServeProcess::start(dir.path(), &env, None);
+    let client = reqwest::Client::new();
+    server.wait_ready(&client).await;
+    let secret = "0123456789abcdef0123456789abcdefsecret";
+    for path in [
+        format!("/verify-email/{secret}/"),
+        format!("/password-reset/confirm/1/{secret}/"),
+    ] {
+        let url = format!("{}{path}", server.base);
+        let get = client.get(&url).send().await.unwrap();
+        assert_eq!(
+            get.status(),
+            404,
+            "{path}: {}",
+            get.text().await.unwrap_or_default()
+        );
+        let post = client.post(&url).send().await.unwrap();
+        assert_eq!(post.status(), 403);
+    }
+    let (_, logs, _) = server.stop();
+    for path in [
+        "path=/verify-email/[redacted]",
+        "path=/password-reset/confirm/1/[redacted]",
+    ] {
+        assert!(
+            logs.lines()
+                .any(|line| line.contains("tessera::access") && line.contains(path)),
+            "no access line with {path}:\n{logs}"
+        );
+    }
+    assert!(
+        !logs.contains(secret),
+        "a key leaked into the logs:\n{logs}"
+    );
+}
