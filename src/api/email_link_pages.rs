@@ -9,7 +9,6 @@
 //! `csrfmiddlewaretoken` field and pass `Csrf`'s one check in every auth mode. No script;
 //! HTML escaped; templates overridable from `frontend.pages_templates_dir` like the emails'.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use minijinja::{Value, context};
@@ -21,6 +20,7 @@ use serde_json::Map;
 
 use crate::api::edge::body_limit::BodyLimit;
 use crate::api::edge::csrf::{self, Csrf};
+use crate::api::edge::link_paths::{PASSWORD_RESET, VERIFY_EMAIL};
 use crate::api::edge::security_headers;
 use crate::api::endpoints::email_verification::MAX_KEY_LENGTH;
 use crate::api::error::ApiError;
@@ -32,10 +32,6 @@ use crate::service::audit::Caller;
 use crate::service::error::Error;
 use crate::service::password_reset::ResetConfirmation;
 use crate::templates::{TemplateError, TemplateSet};
-
-/// Where the pages live (`Config::verify_email_link` / `password_reset_link` build the links).
-const VERIFY_EMAIL: &str = "/verify-email/";
-const PASSWORD_RESET: &str = "/password-reset/confirm/";
 
 const VERIFY_EMAIL_PAGE: &str = "verify_email.html";
 const PASSWORD_RESET_PAGE: &str = "password_reset.html";
@@ -49,29 +45,6 @@ const BUILT_IN: [(&str, &str); 2] = [
         include_str!("../../templates/pages/password_reset.html"),
     ),
 ];
-
-/// Whether `path` (as requested, before normalisation) is one of the pages'. The edge asks,
-/// whether or not they are served: such a path carries a secret either way.
-pub fn is_page_path(path: &str) -> bool {
-    path.starts_with(VERIFY_EMAIL) || path.starts_with(PASSWORD_RESET)
-}
-
-/// `path` with a page's key or token cut out, for the logs.
-pub fn redacted(path: &str) -> Cow<'_, str> {
-    if let Some(rest) = path.strip_prefix(VERIFY_EMAIL)
-        && !rest.is_empty()
-    {
-        return format!("{VERIFY_EMAIL}[redacted]").into();
-    }
-    if let Some(rest) = path.strip_prefix(PASSWORD_RESET)
-        && !rest.is_empty()
-    {
-        // The uid is the account's id, no secret; the token is.
-        let uid = rest.split('/').next().unwrap_or_default();
-        return format!("{PASSWORD_RESET}{uid}/[redacted]").into();
-    }
-    Cow::Borrowed(path)
-}
 
 /// Adds the pages whose links no configured frontend takes. The templates load (and are
 /// test-rendered) here, so a broken override stops startup.

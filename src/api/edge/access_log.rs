@@ -11,15 +11,15 @@ use std::time::Instant;
 use poem::{Endpoint, IntoResponse, Request, Response};
 use tracing::Instrument;
 
+use crate::api::edge::link_paths;
 use crate::api::edge::request_id::RequestId;
-use crate::api::email_link_pages;
 
 const TARGET: &str = "tessera::access";
 
 pub async fn log<E: Endpoint>(next: Arc<E>, request: Request) -> poem::Result<Response> {
     let method = request.method().clone();
     // The email-link pages carry their key or token in the path.
-    let path = email_link_pages::redacted(request.uri().path()).into_owned();
+    let path = link_paths::redacted(request.uri().path()).into_owned();
     let id = request.data::<RequestId>().map(|id| id.0.clone());
     let span = tracing::info_span!(
         "request",

@@ -20,7 +20,7 @@ use subtle::ConstantTimeEq;
 
 use crate::api::caller::TrustedProxies;
 use crate::api::cookies::CookieRules;
-use crate::api::email_link_pages;
+use crate::api::edge::link_paths;
 use crate::api::error::ApiError;
 use crate::config::{AuthMode, Config, SessionConfig};
 use crate::messages;
@@ -194,7 +194,7 @@ pub fn require(request: &Request) -> Result<(), ApiError> {
 pub async fn enforce<E: Endpoint>(next: Arc<E>, request: Request) -> poem::Result<Response> {
     if let Some(csrf) = request.data::<Csrf>()
         && csrf.everywhere
-        && !email_link_pages::is_page_path(request.uri().path())
+        && !link_paths::is_page_path(request.uri().path())
         && let Err(refusal) = csrf.check(&request)
     {
         return Ok(refusal.into_response());

@@ -22,6 +22,7 @@ pub mod cors;
 pub mod csrf;
 pub mod header_timeout;
 pub mod http_metrics;
+pub mod link_paths;
 pub mod methods;
 pub mod request_id;
 pub mod reshape;

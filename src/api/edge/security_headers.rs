@@ -12,7 +12,7 @@ use poem::http::{HeaderValue, header};
 use poem::{Endpoint, IntoResponse, Request, Response};
 use sha2::{Digest, Sha256};
 
-use crate::api::email_link_pages;
+use crate::api::edge::link_paths;
 
 pub async fn add<E: Endpoint>(
     next: Arc<E>,
@@ -24,7 +24,7 @@ pub async fn add<E: Endpoint>(
     let headers = response.headers_mut();
     let fixed = HeaderValue::from_static;
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, fixed("nosniff"));
-    let page = email_link_pages::is_page_path(&path);
+    let page = link_paths::is_page_path(&path);
     // A form posted from a `no-referrer` page says `Origin: null`, which the CSRF check
     // refuses; `same-origin` still tells no other site the secret in the page's URL.
     let referrer = if page { "same-origin" } else { "no-referrer" };
