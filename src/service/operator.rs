@@ -147,12 +147,7 @@ impl Accounts {
         caller: &Caller,
     ) -> Result<User> {
         let user = self.find_by_primary_email(email).await?;
-        let attributes = UserAttributes {
-            username: &user.username,
-            email: &user.email,
-            first_name: &user.first_name,
-            last_name: &user.last_name,
-        };
+        let attributes = UserAttributes::from(&user);
         let mut errors = FieldErrors::new();
         errors.extend(
             "password",

@@ -71,12 +71,7 @@ impl Accounts {
         if input.new_password1.expose_secret() != input.new_password2.expose_secret() {
             errors.add("new_password2", NEW_PASSWORD_MISMATCH);
         } else {
-            let attributes = UserAttributes {
-                username: &current.username,
-                email: &current.email,
-                first_name: &current.first_name,
-                last_name: &current.last_name,
-            };
+            let attributes = UserAttributes::from(&current);
             errors.extend(
                 "new_password2",
                 self.policy

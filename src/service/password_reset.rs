@@ -160,12 +160,7 @@ impl Accounts {
         if password1.expose_secret() != password2.expose_secret() {
             return Err(FieldErrors::single("new_password2", NEW_PASSWORD_MISMATCH));
         }
-        let attributes = UserAttributes {
-            username: &user.username,
-            email: &user.email,
-            first_name: &user.first_name,
-            last_name: &user.last_name,
-        };
+        let attributes = UserAttributes::from(&user);
         let mut errors = FieldErrors::new();
         errors.extend(
             "new_password2",

@@ -52,6 +52,18 @@ pub struct UserAttributes<'a> {
     pub last_name: &'a str,
 }
 
+/// A stored account's attributes, for a password it chooses now.
+impl<'a> From<&'a entity::user::Model> for UserAttributes<'a> {
+    fn from(user: &'a entity::user::Model) -> Self {
+        Self {
+            username: &user.username,
+            email: &user.email,
+            first_name: &user.first_name,
+            last_name: &user.last_name,
+        }
+    }
+}
+
 impl PasswordPolicy {
     /// All failing validators' messages, in Django's default AUTH_PASSWORD_VALIDATORS order
     /// (UserAttributeSimilarity, MinimumLength, CommonPassword, NumericPassword). Empty = valid.

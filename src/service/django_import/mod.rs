@@ -175,7 +175,7 @@ impl Accounts {
             let Some(id) = self.import_user(txn, user, &related, summary).await? else {
                 continue;
             };
-            self.import_addresses(txn, user.id, id, &related, summary)
+            self.import_addresses(txn, user, id, &related, summary)
                 .await?;
             // Keys live on as DRF's did, unless Tessera's keys expire: then from the import.
             let expires_at = self.token_expiry(Utc::now());
@@ -271,60 +271,45 @@ impl Accounts {
             .passwords
             .entry(self.hasher.imported_kind(password_hash))
             .or_default() += 1;
-        // The primary address, verified as allauth had it (unverified without allauth).
-        let verified = related
-            .addresses
-            .iter()
-            .any(|a| a.verified && normalize_email(&a.email) == email);
-        store::users::insert_imported_address(
-            txn,
-            row.id,
-            &email,
-            verified,
-            true,
-            user.date_joined,
-        )
-        .await?;
-        summary.email_addresses.imported += 1;
         Ok(Some(row.id))
     }
 
-    /// allauth's other addresses, with their verified flags.
+    /// The user's addresses, the primary one first, with allauth's verified flags (unverified
+    /// without allauth). An address another account has verified stays with that account; as
+    /// the primary one it comes in unverified.
     async fn import_addresses(
         &self,
         txn: &DatabaseTransaction,
-        django_id: i64,
+        user: &DjangoUser,
         id: UserId,
         related: &Related<'_>,
         summary: &mut Summary,
     ) -> Result<()> {
-        let primary = store::users::find_by_id(txn, id)
-            .await?
-            .map(|user| user.email)
-            .unwrap_or_default();
-        let mut seen = vec![primary];
+        let Some(primary) = store::users::find_by_id(txn, id).await?.map(|u| u.email) else {
+            return Ok(());
+        };
+        let verified = |email: &str| {
+            related
+                .addresses
+                .iter()
+                .any(|a| a.verified && normalize_email(&a.email) == email)
+        };
+        let mut wanted = vec![(primary.clone(), verified(&primary), true)];
         for address in &related.addresses {
             let email = normalize_email(&address.email);
-            if seen.contains(&email) {
+            if wanted.iter().all(|(seen, _, _)| *seen != email) {
+                wanted.push((email.clone(), verified(&email), false));
+            }
+        }
+        let counts = &mut summary.email_addresses;
+        for (email, verified, primary) in wanted {
+            if insert_address(txn, id, &email, verified, primary, user.date_joined).await? {
+                counts.imported += 1;
                 continue;
             }
-            seen.push(email.clone());
-            let inner = txn.begin().await?;
-            let written = store::users::insert_imported_address(
-                &inner,
-                id,
-                &email,
-                address.verified,
-                false,
-                Utc::now(),
-            )
-            .await;
-            let inserted = settle(inner, written).await?;
-            match inserted {
-                Some(()) => summary.email_addresses.imported += 1,
-                None => summary
-                    .email_addresses
-                    .skip(django_id, format!("{email} is verified by another account")),
+            counts.skip(user.id, format!("{email} is verified by another account"));
+            if primary && insert_address(txn, id, &email, false, true, user.date_joined).await? {
+                counts.imported += 1;
             }
         }
         Ok(())
@@ -449,6 +434,21 @@ async fn import_tokens(
         }
     }
     Ok(())
+}
+
+/// Adds an address in a savepoint; `false` when a unique rule refused it.
+async fn insert_address(
+    txn: &DatabaseTransaction,
+    id: UserId,
+    email: &str,
+    verified: bool,
+    primary: bool,
+    at: chrono::DateTime<Utc>,
+) -> Result<bool> {
+    let inner = txn.begin().await?;
+    let written =
+        store::users::insert_imported_address(&inner, id, email, verified, primary, at).await;
+    Ok(settle(inner, written).await?.is_some())
 }
 
 /// Ends the savepoint `inner` after one write: committed, or rolled back when the write broke a
