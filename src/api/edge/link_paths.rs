@@ -30,3 +30,22 @@ pub fn redacted(path: &str) -> Cow<'_, str> {
     }
     Cow::Borrowed(path)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_and_tokens_are_cut_from_logged_paths() {
+        assert_eq!(
+            redacted("/verify-email/abc123/"),
+            "/verify-email/[redacted]"
+        );
+        assert_eq!(
+            redacted("/password-reset/confirm/1z/secret/"),
+            "/password-reset/confirm/1z/[redacted]"
+        );
+        assert_eq!(redacted("/auth/login/"), "/auth/login/");
+        assert_eq!(redacted("/verify-email/"), "/verify-email/");
+    }
+}
