@@ -54,6 +54,7 @@ pub struct Config {
     pub audit: AuditConfig,
     pub credential_cache: CredentialCacheConfig,
     pub mfa: MfaConfig,
+    pub social: SocialConfig,
     pub metrics: MetricsConfig,
     pub log: LogConfig,
 }
@@ -543,6 +544,187 @@ impl Default for CredentialCacheConfig {
     }
 }
 
+/// Social login (issue 13): OAuth 2.0 / OpenID Connect providers, each at `social/{id}/`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SocialConfig {
+    /// One entry per provider (`[[social.providers]]`); empty: no social login.
+    pub providers: Vec<SocialProvider>,
+    /// Sign a provider's user in to the existing account with the same address, when the
+    /// provider asserts the address verified (`email_verified`). Off: such a sign-in is refused.
+    pub email_authentication: bool,
+    /// Origins the redirect flow may send the browser back to (`next`), e.g.
+    /// `["https://app.example.com"]`.
+    pub allowed_redirect_origins: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SocialProviderKind {
+    /// Any OpenID Connect provider, by discovery from its issuer.
+    Oidc,
+    /// OpenID Connect with Google's issuer preset.
+    Google,
+    /// GitHub's OAuth 2.0 apps and its user API (not OpenID Connect).
+    Github,
+}
+
+/// `[[social.providers]]`: one identity provider.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SocialProvider {
+    /// Names the provider in paths (`social/{id}/`): letters, digits, `-` and `_`.
+    pub id: String,
+    pub kind: SocialProviderKind,
+    /// The OpenID Connect issuer, exactly as its tokens say `iss`; required for `oidc`,
+    /// `https://accounts.google.com` for `google`.
+    #[serde(default)]
+    pub issuer: Option<String>,
+    pub client_id: String,
+    #[serde(default, serialize_with = "serialize_secret")]
+    pub client_secret: Option<SecretString>,
+    /// A file holding the client secret (read when `client_secret` is unset).
+    #[serde(default)]
+    pub client_secret_file: Option<PathBuf>,
+    #[serde(default = "default_social_scopes")]
+    pub scopes: Vec<String>,
+    /// The `redirect_uri` registered at the provider, sent with the code exchange.
+    #[serde(default)]
+    pub callback_url: Option<String>,
+    /// Endpoint overrides; for `oidc`/`google` they win over discovery (and `jwks_uri` is
+    /// where keys are fetched); for `github` they replace github.com's.
+    #[serde(default)]
+    pub authorization_endpoint: Option<String>,
+    #[serde(default)]
+    pub token_endpoint: Option<String>,
+    #[serde(default)]
+    pub userinfo_endpoint: Option<String>,
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+    /// GitHub's API base (`https://api.github.com`), for `/user` and `/user/emails`.
+    #[serde(default)]
+    pub api_url: Option<String>,
+}
+
+/// Google's issuer, preset for `kind = "google"`.
+pub const GOOGLE_ISSUER: &str = "https://accounts.google.com";
+
+fn default_social_scopes() -> Vec<String> {
+    ["openid", "email", "profile"].map(String::from).to_vec()
+}
+
+impl SocialProvider {
+    /// The issuer an id_token must name: the configured one, or Google's for `google`.
+    pub fn issuer(&self) -> Option<&str> {
+        match (&self.issuer, self.kind) {
+            (Some(issuer), _) => Some(issuer),
+            (None, SocialProviderKind::Google) => Some(GOOGLE_ISSUER),
+            (None, _) => None,
+        }
+    }
+}
+
+impl SocialProvider {
+    /// The client secret: `client_secret`, or the trimmed contents of `client_secret_file`
+    /// (read when asked, so a rotated file is picked up); `None` when neither is set.
+    pub fn client_secret(&self) -> std::io::Result<Option<SecretString>> {
+        match (&self.client_secret, &self.client_secret_file) {
+            (Some(secret), _) => Ok(Some(secret.clone())),
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(path)?;
+                Ok(Some(text.trim().to_owned().into()))
+            }
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+impl SocialConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |msg: String| Err(ConfigError::Invalid(msg));
+        let mut seen = std::collections::BTreeSet::new();
+        for provider in &self.providers {
+            let id = &provider.id;
+            // A path segment as is: no escaping needed, nothing a router could misread.
+            if id.is_empty()
+                || id.len() > 64
+                || !id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return invalid(format!(
+                    "social.providers: id {id:?} must be 1 to 64 letters, digits, '-' or '_'"
+                ));
+            }
+            if !seen.insert(id.as_str()) {
+                return invalid(format!("social.providers: id {id:?} is listed twice"));
+            }
+            if provider.client_secret.is_some() && provider.client_secret_file.is_some() {
+                return invalid(format!(
+                    "social.providers {id:?}: set client_secret or client_secret_file, not both"
+                ));
+            }
+            if provider.client_id.is_empty() {
+                return invalid(format!("social.providers {id:?}: client_id is empty"));
+            }
+            if provider.kind != SocialProviderKind::Github && provider.issuer().is_none() {
+                return invalid(format!(
+                    "social.providers {id:?}: kind = \"oidc\" needs an issuer (discovery is \
+                     read from {{issuer}}/.well-known/openid-configuration)"
+                ));
+            }
+            if provider.kind == SocialProviderKind::Github
+                && (provider.issuer.is_some()
+                    || provider.userinfo_endpoint.is_some()
+                    || provider.jwks_uri.is_some())
+            {
+                return invalid(format!(
+                    "social.providers {id:?}: kind = \"github\" is not OpenID Connect; it takes \
+                     authorization_endpoint, token_endpoint and api_url, not issuer, \
+                     userinfo_endpoint or jwks_uri"
+                ));
+            }
+            if provider.kind != SocialProviderKind::Github && provider.api_url.is_some() {
+                return invalid(format!(
+                    "social.providers {id:?}: api_url is for kind = \"github\" only"
+                ));
+            }
+            let urls = [
+                ("issuer", provider.issuer()),
+                ("callback_url", provider.callback_url.as_deref()),
+                (
+                    "authorization_endpoint",
+                    provider.authorization_endpoint.as_deref(),
+                ),
+                ("token_endpoint", provider.token_endpoint.as_deref()),
+                ("userinfo_endpoint", provider.userinfo_endpoint.as_deref()),
+                ("jwks_uri", provider.jwks_uri.as_deref()),
+                ("api_url", provider.api_url.as_deref()),
+            ];
+            for (key, url) in urls {
+                if let Some(url) = url
+                    && !url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+                {
+                    return invalid(format!(
+                        "social.providers {id:?}: {key} must be an http(s) URL, got {url:?}"
+                    ));
+                }
+            }
+        }
+        if let Some(origin) = self
+            .allowed_redirect_origins
+            .iter()
+            .find(|o| !is_web_origin(o))
+        {
+            return invalid(format!(
+                "social.allowed_redirect_origins: {origin:?} is not an origin like \
+                 \"https://app.example.com\""
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Cross-origin access for browser frontends on other origins. Off until origins are listed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -600,6 +782,7 @@ impl Default for Config {
             audit: AuditConfig::default(),
             credential_cache: CredentialCacheConfig::default(),
             mfa: MfaConfig::default(),
+            social: SocialConfig::default(),
             metrics: MetricsConfig::default(),
             log: LogConfig::default(),
         }
@@ -1077,6 +1260,7 @@ impl Config {
                  (no wildcard: credentials are allowed for listed origins)"
             ));
         }
+        self.social.validate()?;
         if self.session.idle_timeout_seconds == 0 || self.session.absolute_timeout_seconds == 0 {
             return invalid("session timeouts must be positive".into());
         }
