@@ -30,5 +30,6 @@ pub mod registration;
 pub mod revocations;
 pub mod sealing;
 pub mod sessions;
+pub mod social;
 pub mod tokens;
 pub mod usernames;
