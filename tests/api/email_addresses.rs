@@ -9,17 +9,15 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, Duration, Utc};
-use entity::{audit_event, auth_token, refresh_token_family, session};
+use entity::audit_event;
 use reqwest::Method;
-use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{Value, json};
 use tessera::Config;
-use tessera::config::AuthMode;
 
 use crate::support::cookies::{CSRF_COOKIE, CSRF_HEADER, Jar, SESSION_COOKIE};
 use crate::support::mail::{RESET_PREFIX, ReceivedMail, VERIFY_PREFIX, frontend_links, key_from};
+use crate::support::modes::{MODES, Mode};
 use crate::support::{Backend, PASSWORD, Reply, TestApp};
 
 on_each_backend!(
@@ -64,28 +62,6 @@ const CHANGED_SUBJECT: &str = "[Tessera] Your email address has been changed";
 // ---------------------------------------------------------------------------------------------
 // Modes and a client per mode
 // ---------------------------------------------------------------------------------------------
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    /// `Authorization: Token`.
-    Token,
-    /// `Authorization: Bearer` with the access token.
-    Jwt,
-    /// A browser: `sessionid`, and the `csrftoken` cookie echoed in `X-CSRFToken`.
-    Session,
-}
-
-const MODES: [Mode; 3] = [Mode::Token, Mode::Jwt, Mode::Session];
-
-impl Mode {
-    fn configure(self, config: &mut Config) {
-        config.auth.mode = match self {
-            Mode::Token => AuthMode::Token,
-            Mode::Jwt => AuthMode::Jwt,
-            Mode::Session => AuthMode::Session,
-        };
-    }
-}
 
 /// An app in `mode` whose mails link to a frontend (keys and reset links can be taken apart),
 /// `configure` applied last.
@@ -336,40 +312,6 @@ async fn user_id(app: &TestApp, email: &str) -> entity::UserId {
     app.stored_user(email).await.id
 }
 
-/// Makes every credential of the user look as if it last proved the password an hour ago.
-async fn age_credentials(app: &TestApp, email: &str) {
-    let user = user_id(app, email).await;
-    let long_ago = Utc::now() - Duration::hours(1);
-    let never: Option<DateTime<Utc>> = None;
-    auth_token::Entity::update_many()
-        .col_expr(auth_token::Column::CreatedAt, Expr::value(long_ago))
-        .col_expr(auth_token::Column::ReauthenticatedAt, Expr::value(never))
-        .filter(auth_token::Column::UserId.eq(user))
-        .exec(&app.db)
-        .await
-        .unwrap();
-    session::Entity::update_many()
-        .col_expr(session::Column::CreatedAt, Expr::value(long_ago))
-        .col_expr(session::Column::ReauthenticatedAt, Expr::value(never))
-        .filter(session::Column::UserId.eq(user))
-        .exec(&app.db)
-        .await
-        .unwrap();
-    refresh_token_family::Entity::update_many()
-        .col_expr(
-            refresh_token_family::Column::CreatedAt,
-            Expr::value(long_ago),
-        )
-        .col_expr(
-            refresh_token_family::Column::ReauthenticatedAt,
-            Expr::value(never),
-        )
-        .filter(refresh_token_family::Column::UserId.eq(user))
-        .exec(&app.db)
-        .await
-        .unwrap();
-}
-
 /// `(event, outcome, reason)` of the user's audit rows about addresses, in order.
 async fn address_events(
     app: &TestApp,
@@ -554,7 +496,7 @@ async fn guarded_operations_need_a_recent_password_in_every_mode(backend: Backen
         let mut ada = Client::new(&app, mode);
         ada.register(ADA).await;
         ada.added(ADA_WORK).await;
-        age_credentials(&app, ADA).await;
+        app.age_credentials(ADA).await;
 
         assert_reauthentication_required(&ada.add(ADA_HOME).await);
         assert_reauthentication_required(&ada.remove(ADA_WORK).await);

@@ -32,12 +32,13 @@ use sea_orm::{
 use sea_orm::{DatabaseConnection, Statement};
 use serde_json::{Value, json};
 use tessera::Config;
-use tessera::config::{AccountDeletion, AuthMode};
+use tessera::config::AccountDeletion;
 use tessera::messages::LAST_SUPERUSER;
 
 use crate::support::cookies::{CSRF_COOKIE, CSRF_HEADER, Jar, SESSION_COOKIE, set_cookie};
 use crate::support::jwt::claims_of;
 use crate::support::mail::{RESET_PREFIX, ReceivedMail, VERIFY_PREFIX, key_from, uid_and_token};
+use crate::support::modes::{MODES, Mode};
 use crate::support::process;
 use crate::support::totp::Authenticator;
 use crate::support::{Backend, PASSWORD, Reply, TestApp, sha256_hex};
@@ -119,38 +120,6 @@ const EVENT_FIELDS: [&str; 7] = [
 // ---------------------------------------------------------------------------------------------
 // Modes and devices
 // ---------------------------------------------------------------------------------------------
-
-/// The auth modes, each as its kind of frontend uses it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    /// `Authorization: Token`.
-    Token,
-    /// `Authorization: Bearer`, the refresh token in bodies.
-    Jwt,
-    /// A browser: `sessionid`, and the `csrftoken` cookie echoed in `X-CSRFToken`.
-    Session,
-}
-
-const MODES: [Mode; 3] = [Mode::Token, Mode::Jwt, Mode::Session];
-
-impl Mode {
-    fn configure(self, config: &mut Config) {
-        config.auth.mode = match self {
-            Mode::Token => AuthMode::Token,
-            Mode::Jwt => AuthMode::Jwt,
-            Mode::Session => AuthMode::Session,
-        };
-    }
-
-    /// What a login's credential is listed as.
-    fn kind(self) -> &'static str {
-        match self {
-            Mode::Token => "token",
-            Mode::Jwt => "jwt",
-            Mode::Session => "session",
-        }
-    }
-}
 
 async fn spawn(backend: &Backend, mode: Mode) -> TestApp {
     spawn_with(backend, mode, |_| {}).await

@@ -15,8 +15,7 @@ use std::collections::BTreeSet;
 
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
-use entity::{audit_event, auth_token, mfa_authenticator, mfa_challenge};
-use entity::{refresh_token_family, session, user};
+use entity::{audit_event, mfa_authenticator, mfa_challenge, user};
 use hmac::{Hmac, Mac};
 use reqwest::Method;
 use sea_orm::sea_query::Expr;
@@ -487,40 +486,6 @@ fn assert_recent(at: DateTime<Utc>) {
 
 async fn user_id(app: &TestApp, email: &str) -> entity::UserId {
     app.stored_user(email).await.id
-}
-
-/// Makes every credential of the user look as if it last proved the password an hour ago.
-async fn age_credentials(app: &TestApp, email: &str) {
-    let user = user_id(app, email).await;
-    let long_ago = Utc::now() - Duration::hours(1);
-    let never: Option<DateTime<Utc>> = None;
-    auth_token::Entity::update_many()
-        .col_expr(auth_token::Column::CreatedAt, Expr::value(long_ago))
-        .col_expr(auth_token::Column::ReauthenticatedAt, Expr::value(never))
-        .filter(auth_token::Column::UserId.eq(user))
-        .exec(&app.db)
-        .await
-        .unwrap();
-    session::Entity::update_many()
-        .col_expr(session::Column::CreatedAt, Expr::value(long_ago))
-        .col_expr(session::Column::ReauthenticatedAt, Expr::value(never))
-        .filter(session::Column::UserId.eq(user))
-        .exec(&app.db)
-        .await
-        .unwrap();
-    refresh_token_family::Entity::update_many()
-        .col_expr(
-            refresh_token_family::Column::CreatedAt,
-            Expr::value(long_ago),
-        )
-        .col_expr(
-            refresh_token_family::Column::ReauthenticatedAt,
-            Expr::value(never),
-        )
-        .filter(refresh_token_family::Column::UserId.eq(user))
-        .exec(&app.db)
-        .await
-        .unwrap();
 }
 
 async fn set_active(app: &TestApp, email: &str, active: bool) {
@@ -1491,7 +1456,7 @@ async fn guarded_actions_need_a_recent_password_in_every_mode(backend: Backend) 
         device.log_in_with_code(EMAIL, &codes[0]).await;
         assert_eq!(device.listed_codes().await, codes[1..], "{mode:?}");
 
-        age_credentials(&app, EMAIL).await;
+        app.age_credentials(EMAIL).await;
         assert_reauthentication_required(&device.post("mfa/recovery-codes/", json!({})).await);
         assert_reauthentication_required(
             &device
@@ -1542,7 +1507,7 @@ async fn guarded_actions_need_a_recent_password_in_every_mode(backend: Backend) 
         assert_eq!(deactivated.body, json!({"detail": DEACTIVATED}));
 
         // Without MFA the password alone reauthenticates.
-        age_credentials(&app, EMAIL).await;
+        app.age_credentials(EMAIL).await;
         let ok = device.reauthenticate(json!({"password": PASSWORD})).await;
         assert_eq!(ok.status, 200, "{mode:?}: {}", ok.text);
         assert_eq!(ok.body, json!({"detail": "ok"}));

@@ -33,10 +33,10 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{Value, json};
 use tessera::Config;
-use tessera::config::AuthMode;
 
 use crate::support::cookies::{CSRF_COOKIE, CSRF_HEADER, Jar, SESSION_COOKIE, set_cookie};
 use crate::support::jwt::claims_of;
+use crate::support::modes::{MODES, Mode};
 use crate::support::{Backend, PASSWORD, Reply, TestApp, sha256_hex};
 
 on_each_backend!(
@@ -98,38 +98,6 @@ const FIELDS: [&str; 7] = [
 // ---------------------------------------------------------------------------------------------
 // Modes and devices
 // ---------------------------------------------------------------------------------------------
-
-/// The auth modes, each as its kind of frontend uses it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    /// `Authorization: Token`.
-    Token,
-    /// `Authorization: Bearer`, the refresh token in bodies.
-    Jwt,
-    /// A browser: `sessionid`, and the `csrftoken` cookie echoed in `X-CSRFToken`.
-    Session,
-}
-
-const MODES: [Mode; 3] = [Mode::Token, Mode::Jwt, Mode::Session];
-
-impl Mode {
-    fn configure(self, config: &mut Config) {
-        config.auth.mode = match self {
-            Mode::Token => AuthMode::Token,
-            Mode::Jwt => AuthMode::Jwt,
-            Mode::Session => AuthMode::Session,
-        };
-    }
-
-    /// What a login's credential is listed as.
-    fn kind(self) -> &'static str {
-        match self {
-            Mode::Token => "token",
-            Mode::Jwt => "jwt",
-            Mode::Session => "session",
-        }
-    }
-}
 
 async fn spawn(backend: &Backend, mode: Mode) -> TestApp {
     spawn_with(backend, mode, |_| {}).await

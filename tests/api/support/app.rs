@@ -294,3 +294,43 @@ pub fn assert_invalid_token(reply: &Reply) {
     assert_detail(reply, 401, "Invalid token.");
     assert_eq!(reply.header("www-authenticate"), Some("Token"));
 }
+
+impl TestApp {
+    /// Makes every credential of the user look as if it last proved the password an hour ago
+    /// (past `account.reauthentication_timeout`), for the guarded actions' refusals.
+    pub async fn age_credentials(&self, email: &str) {
+        use chrono::{DateTime, Duration, Utc};
+        use entity::{auth_token, refresh_token_family, session};
+        use sea_orm::sea_query::Expr;
+        let user = self.stored_user(email).await.id;
+        let long_ago = Utc::now() - Duration::hours(1);
+        let never: Option<DateTime<Utc>> = None;
+        auth_token::Entity::update_many()
+            .col_expr(auth_token::Column::CreatedAt, Expr::value(long_ago))
+            .col_expr(auth_token::Column::ReauthenticatedAt, Expr::value(never))
+            .filter(auth_token::Column::UserId.eq(user))
+            .exec(&self.db)
+            .await
+            .unwrap();
+        session::Entity::update_many()
+            .col_expr(session::Column::CreatedAt, Expr::value(long_ago))
+            .col_expr(session::Column::ReauthenticatedAt, Expr::value(never))
+            .filter(session::Column::UserId.eq(user))
+            .exec(&self.db)
+            .await
+            .unwrap();
+        refresh_token_family::Entity::update_many()
+            .col_expr(
+                refresh_token_family::Column::CreatedAt,
+                Expr::value(long_ago),
+            )
+            .col_expr(
+                refresh_token_family::Column::ReauthenticatedAt,
+                Expr::value(never),
+            )
+            .filter(refresh_token_family::Column::UserId.eq(user))
+            .exec(&self.db)
+            .await
+            .unwrap();
+    }
+}

@@ -8,6 +8,7 @@
 //! - `app`: [`TestApp`] (the app, its database, requests) and [`Reply`], with the request bodies
 //!   and reply assertions tests share;
 //! - `cookies`: `Set-Cookie` read as a browser reads it, a cookie jar and a [`cookies::Browser`];
+//! - `modes`: the three auth modes, for scenarios run in each;
 //! - `mail`: what the app mailed ([`mail::ReceivedMail`]), waiting for it, links in it;
 //! - `jwt`: JWTs taken apart and forged, and the key fixtures;
 //! - `process`: the real `tessera` binary; `smtp`: a real SMTP server (`smtp_sink.py`);
@@ -25,6 +26,7 @@ pub mod cookies;
 pub mod django;
 pub mod jwt;
 pub mod mail;
+pub mod modes;
 // The OpenID Connect provider and GitHub stand-in of social login's tests (issue 13), which
 // come next; until then nothing calls them.
 #[allow(dead_code)]
