@@ -70,7 +70,12 @@ pub fn routes(
 ) -> anyhow::Result<(impl Endpoint<Output = Response> + 'static, Guard)> {
     let mounted = mounted(config, Some(&accounts))?;
     let spec = document::finish(&mounted.raw_spec, config, mounted.challenge);
-    let allowed = AllowedMethods::from_document(&spec);
+    let mut allowed = AllowedMethods::from_document(&spec);
+    if config.account.deletion == crate::config::AccountDeletion::Disabled {
+        // The document still describes `DELETE user/` (and its 405); no answer offers it.
+        let user = format!("{}/user", config.server.prefix.trim_end_matches('/'));
+        allowed = allowed.without(&user, "DELETE");
+    }
     let spec_json = serde_json::to_string_pretty(&spec).expect("a JSON value serializes");
     let spec_yaml = serde_yaml::to_string(&spec).expect("a JSON value converts to YAML");
     let docs = docs_page::html(&mounted.swagger_html, &spec_json, config);

@@ -1605,6 +1605,12 @@ async fn disabled_deletion_answers_405_in_every_mode(backend: Backend) {
                 assert!(allow.contains(method), "{method} in {allow:?}");
             }
         }
+        // Nor does the 405 of another method on user/ offer DELETE.
+        let post = phone.post("user/", json!({})).await;
+        assert_eq!(post.status, 405, "{post:?}");
+        let allow = post.header("allow").unwrap_or_default();
+        assert!(!allow.contains("DELETE"), "{allow}");
+        assert!(allow.contains("PATCH"), "{allow}");
         assert_accepted(&phone, EMAIL).await;
         let stored = app.stored_user(EMAIL).await;
         assert_eq!(stored.id, user.id);

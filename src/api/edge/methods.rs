@@ -52,6 +52,17 @@ impl AllowedMethods {
         Self(Arc::new(map), Arc::new(operations))
     }
 
+    /// The same, but `path` (a document path without its trailing `/`) no longer takes
+    /// `method`: for an operation the document describes that this configuration switches
+    /// off, so that no `Allow` header offers it.
+    pub fn without(self, path: &str, method: &str) -> Self {
+        let mut methods = (*self.0).clone();
+        if let Some(list) = methods.get_mut(path) {
+            list.retain(|m| m != method);
+        }
+        Self(Arc::new(methods), self.1)
+    }
+
     /// The `operationId` answering `method` on `path`, if any (HEAD answers as GET).
     pub fn operation_id(&self, method: &str, path: &str) -> Option<&str> {
         let path = path.trim_end_matches('/');
