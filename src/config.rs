@@ -925,8 +925,10 @@ fn deserialize_bind<'de, D: serde::Deserializer<'de>>(
         })
 }
 
-/// A list, or one string standing for a list of one.
-fn one_or_many<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+/// A list, or one string standing for a list of one (settings; an id_token's `aud`).
+pub(crate) fn one_or_many<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum OneOrMany {

@@ -64,7 +64,7 @@ pub enum IdTokenError {
 struct RawClaims {
     sub: String,
     iat: i64,
-    #[serde(default, deserialize_with = "one_or_many")]
+    #[serde(default, deserialize_with = "crate::config::one_or_many")]
     aud: Vec<String>,
     azp: Option<String>,
     nonce: Option<String>,
@@ -73,19 +73,6 @@ struct RawClaims {
     name: Option<String>,
     given_name: Option<String>,
     family_name: Option<String>,
-}
-
-fn one_or_many<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(String),
-        Many(Vec<String>),
-    }
-    Ok(match OneOrMany::deserialize(deserializer)? {
-        OneOrMany::One(one) => vec![one],
-        OneOrMany::Many(many) => many,
-    })
 }
 
 /// Verifies `token` as an id_token `provider` issued to this client. `nonce`: the one sent
