@@ -6,6 +6,7 @@
 //! authenticate, that the addresses kept their flags, and that the authenticator apps and
 //! unused recovery codes still work.
 
+use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 use tessera::messages::BAD_CREDENTIALS;
 
@@ -149,8 +150,14 @@ async fn a_django_database_moves_over(backend: Backend) {
     let new = app.get("user/", Some(&key)).await;
     let highest = fixture.users.iter().map(|u| u.id).max().unwrap();
     assert!(new.body["pk"].as_i64().unwrap() > highest, "{}", new.body);
+    // The gap stays a gap: no imported user took a deleted user's id.
+    assert!(!fixture.deleted_user_ids.is_empty());
     for deleted in &fixture.deleted_user_ids {
-        assert!(fixture.users.iter().all(|u| u.id != *deleted));
+        let taken = entity::user::Entity::find_by_id(entity::UserId(*deleted))
+            .one(&app.db)
+            .await
+            .unwrap();
+        assert_eq!(taken, None, "Django's deleted id {deleted} was given out");
     }
 
     // A second run changes nothing, and says so; a Tessera user of its own now stands in the
