@@ -45,6 +45,7 @@ struct Credential {
 }
 
 fn main() {
+    tessera::tls::install();
     let args: Vec<String> = std::env::args().collect();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     if let [_, flag, port, credentials] = args.as_slice()

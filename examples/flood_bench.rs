@@ -25,6 +25,7 @@ fn file_mib(path: &std::path::Path) -> f64 {
 
 #[tokio::main]
 async fn main() {
+    tessera::tls::install();
     let seconds: u64 = env_or("SECONDS", 30);
     let connections: usize = env_or("CONNECTIONS", 64);
     let bin = std::env::var("TESSERA_BIN").unwrap_or_else(|_| "target/release/tessera".into());

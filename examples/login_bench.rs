@@ -28,6 +28,7 @@ const PASSWORD: &str = "correct horse battery staple";
 
 #[tokio::main]
 async fn main() {
+    tessera::tls::install();
     let concurrency: usize = env_or("CONCURRENCY", 64);
     let seconds: u64 = env_or("SECONDS", 10);
     let bin = std::env::var("TESSERA_BIN").unwrap_or_else(|_| "target/release/tessera".into());

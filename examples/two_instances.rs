@@ -74,6 +74,7 @@ const KINDS: [(&str, u32); 4] = [
 ];
 
 fn main() {
+    tessera::tls::install();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let passed = runtime.block_on(async {
         let bin = std::env::var("TESSERA_BIN").unwrap_or_else(|_| "target/release/tessera".into());

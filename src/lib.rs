@@ -19,6 +19,7 @@ pub mod secrets;
 pub mod service;
 pub mod store;
 pub mod templates;
+pub mod tls;
 
 pub use api::guard::{CurrentUser, Guard, MaybeUser};
 pub use app::{App, Background};

@@ -1,3 +1,4 @@
 fn main() -> std::process::ExitCode {
+    tessera::tls::install();
     tessera::cli::main()
 }

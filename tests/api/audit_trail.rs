@@ -1012,7 +1012,7 @@ fn stdout_of(output: &Output) -> String {
 async fn serve_logs_audit_events_and_tessera_audit_lists_them() {
     let dir = tempfile::tempdir().unwrap();
     let log_file = dir.path().join("serve.log");
-    let client = reqwest::Client::builder()
+    let client = crate::support::http_client_builder()
         .user_agent(BIN_UA)
         .build()
         .unwrap();

@@ -11,7 +11,7 @@ const NEW_PASSWORD: &str = "an even longer passphrase";
 #[tokio::test]
 async fn serve_with_no_configuration_runs_the_whole_token_journey() {
     let dir = tempfile::tempdir().unwrap();
-    let client = reqwest::Client::new();
+    let client = crate::support::http_client();
     let mut server = Server::start(dir.path(), &[], None);
     server.wait_ready(&client).await;
     let api = |path: &str| format!("{}/auth/{path}", server.base);

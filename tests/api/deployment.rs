@@ -119,7 +119,7 @@ async fn serves_on_postgresql() {
     let mut env = env.to_vec();
     env.push(("TESSERA_CONFIG", config_path));
     let mut server = ServeProcess::start(dir.path(), &env, Some(&log));
-    let client = reqwest::Client::new();
+    let client = crate::support::http_client();
     server.wait_ready(&client).await;
 
     let registered = client
@@ -790,7 +790,7 @@ async fn the_nginx_site_serves_tessera_over_tls() {
         ("TESSERA_AUTH__SESSION_LOGIN", "true"),
     ];
     let mut server = ServeProcess::start(dir.path(), &env, Some(&dir.path().join("serve.log")));
-    let client = reqwest::Client::new();
+    let client = crate::support::http_client();
     server.wait_ready(&client).await;
     let upstream = server.base.strip_prefix("http://").unwrap().to_owned();
     let nginx_dir = dir.path().join("nginx");

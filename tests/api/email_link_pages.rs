@@ -510,7 +510,7 @@ async fn keys_and_tokens_stay_out_of_the_logs() {
     let dir = tempfile::tempdir().unwrap();
     let env = [("TESSERA_LOG__FORMAT", "text")];
     let mut server = crate::support::process::ServeProcess::start(dir.path(), &env, None);
-    let client = reqwest::Client::new();
+    let client = crate::support::http_client();
     server.wait_ready(&client).await;
     let secret = "0123456789abcdef0123456789abcdefsecret";
     for path in [

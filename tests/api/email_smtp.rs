@@ -418,7 +418,7 @@ async fn two_instances_on_one_database_send_each_message_once(backend: Backend) 
     let db = tessera::store::connect(&database.url, 2, std::time::Duration::from_secs(10))
         .await
         .unwrap();
-    let client = reqwest::Client::new();
+    let client = crate::support::http_client();
 
     let emails: Vec<String> = (0..COUNT).map(|n| format!("user{n}@example.com")).collect();
     let signups = emails.iter().enumerate().map(|(n, email)| {

@@ -30,7 +30,7 @@ async fn an_embedded_tessera_mails_and_guards_the_products_routes() {
     let routes = embed::product_routes(&tessera);
     let server = tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(routes));
     let base = format!("http://{address}");
-    let client = reqwest::Client::new();
+    let client = crate::support::http_client();
 
     let signup = client
         .post(format!("{base}/auth/registration/"))

@@ -66,7 +66,7 @@ async fn database_key_and_mail_files_are_private() {
     )
     .unwrap();
     let mut server = ServeProcess::start(dir.path(), &env, None);
-    server.wait_ready(&reqwest::Client::new()).await;
+    server.wait_ready(&crate::support::http_client()).await;
     for file in [
         "tessera.db",
         "tessera.db-wal",

@@ -17,7 +17,7 @@ async fn sigterm_during_a_burst_of_logins_answers_every_accepted_request() {
         ],
         None,
     );
-    let client = reqwest::Client::new();
+    let client = crate::support::http_client();
     server.wait_ready(&client).await;
     let base = server.base.clone();
     let signup = client
@@ -34,7 +34,7 @@ async fn sigterm_during_a_burst_of_logins_answers_every_accepted_request() {
     // while the signal arrives.
     let burst: Vec<_> = (0..40)
         .map(|_| {
-            let client = reqwest::Client::new();
+            let client = crate::support::http_client();
             let url = format!("{base}/auth/login/");
             tokio::spawn(async move {
                 let response = client

@@ -279,7 +279,7 @@ impl Reader {
             tools,
             path,
             server: None,
-            client: reqwest::Client::new(),
+            client: crate::support::http_client(),
             last_key: None,
             curls: 0,
             servers: 0,

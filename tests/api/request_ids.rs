@@ -80,7 +80,7 @@ async fn every_answer_has_a_request_id_and_the_audit_entry_records_it(backend: B
 async fn log_lines_of_a_request_carry_its_id_and_user() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = ServeProcess::start(dir.path(), &[("TESSERA_LOG__FORMAT", "text")], None);
-    let client = reqwest::Client::new();
+    let client = crate::support::http_client();
     server.wait_ready(&client).await;
     let api = |path: &str| format!("{}/auth/{path}", server.base);
     let signup = client

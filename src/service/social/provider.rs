@@ -115,23 +115,18 @@ impl std::fmt::Debug for OidcProvider {
     }
 }
 
-/// Why an `https` provider cannot be reached yet. reqwest's rustls needs a crypto provider
-/// installed in the process before *any* reqwest client is built (its `rustls-no-provider`
-/// feature; the other one pulls aws-lc-rs), and the feature would reach the test harness's
-/// and the examples' clients too, which build theirs without one and would panic. Installing
-/// ring's provider at startup there is the next step (issue 13); until then, plain HTTP.
-const NO_TLS_YET: &str = "https to identity providers is not built in yet (only http)";
-
 /// An HTTP client for providers: every request bounded, no redirects followed (a provider's
-/// documents are at the URLs it names).
+/// documents are at the URLs it names). TLS by rustls with ring, checked against the
+/// platform's trusted roots.
 pub fn http_client(options: &FetchOptions) -> reqwest::Client {
+    crate::tls::install();
     reqwest::Client::builder()
         .timeout(options.timeout)
         .connect_timeout(options.timeout)
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("tessera/", env!("CARGO_PKG_VERSION")))
         .build()
-        .expect("an HTTP client with no TLS settings to get wrong")
+        .expect("an HTTP client with the platform's roots")
 }
 
 impl OidcProvider {
@@ -326,9 +321,6 @@ impl OidcProvider {
             url: url.to_owned(),
             reason,
         };
-        if url.starts_with("https:") {
-            return Err(fail(NO_TLS_YET.into()));
-        }
         let response = self
             .http
             .get(url)
@@ -355,8 +347,9 @@ impl OidcProvider {
     }
 }
 
-/// reqwest's message without the URL it appends (the caller names the URL once).
-fn without_url(err: &reqwest::Error) -> String {
+/// reqwest's message without the URL it appends (the caller names the URL once; a URL may
+/// carry a code in its query).
+pub(super) fn without_url(err: &reqwest::Error) -> String {
     let mut reason = err.to_string();
     if let Some(url) = err.url() {
         reason = reason.replace(&format!(" ({url})"), "");

@@ -49,7 +49,7 @@ impl TestApp {
         Self {
             base: format!("http://{addr}"),
             prefix: config.server.prefix.clone(),
-            client: reqwest::Client::new(),
+            client: crate::support::http_client(),
             db,
             config,
             server,

@@ -49,6 +49,17 @@ pub use app::{
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
+/// Every HTTP client of the tests is built here: reqwest has no TLS crypto provider of its
+/// own, and panics unless rustls' is installed first (`tessera::tls`).
+pub fn http_client_builder() -> reqwest::ClientBuilder {
+    tessera::tls::install();
+    reqwest::Client::builder()
+}
+
+pub fn http_client() -> reqwest::Client {
+    http_client_builder().build().expect("an HTTP client")
+}
+
 /// Runs each named `async fn(Backend)` scenario once per backend, as separate tests:
 /// `sqlite::<name>` always, `postgres::<name>` on a throwaway PostgreSQL database when
 /// `TESSERA_TEST_DATABASE_URL` is set, and reported as ignored (with how to run it) when not

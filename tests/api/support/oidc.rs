@@ -127,7 +127,7 @@ impl Drop for Server {
 
 /// Redirects are what the tests look at (the code is in the `Location`), so none is followed.
 fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
+    crate::support::http_client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("an HTTP client")
