@@ -41,4 +41,6 @@ ids! {
     FamilyId,
     /// `email_addresses.id`.
     EmailAddressId,
+    /// `social_accounts.id`: a user's account at an identity provider.
+    SocialAccountId,
 }

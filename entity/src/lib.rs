@@ -20,9 +20,12 @@ pub mod password_reset_token;
 pub mod refresh_token;
 pub mod refresh_token_family;
 pub mod session;
+pub mod social_account;
+pub mod social_login_code;
+pub mod social_login_state;
 pub mod user;
 
-pub use ids::{EmailAddressId, FamilyId, SessionId, TokenId, UserId};
+pub use ids::{EmailAddressId, FamilyId, SessionId, SocialAccountId, TokenId, UserId};
 
 pub mod prelude {
     pub use crate::audit_event::Entity as AuditEvent;
@@ -38,5 +41,8 @@ pub mod prelude {
     pub use crate::refresh_token::Entity as RefreshToken;
     pub use crate::refresh_token_family::Entity as RefreshTokenFamily;
     pub use crate::session::Entity as Session;
+    pub use crate::social_account::Entity as SocialAccount;
+    pub use crate::social_login_code::Entity as SocialLoginCode;
+    pub use crate::social_login_state::Entity as SocialLoginState;
     pub use crate::user::Entity as User;
 }

@@ -19,6 +19,7 @@ mod m20261206_000007_mfa;
 mod m20261206_000008_audit_request_ids;
 mod m20261206_000009_devices;
 mod m20261206_000010_email_address_uniqueness;
+mod m20261207_000011_social_accounts;
 
 /// Applies Tessera's migrations in order; history is kept in `seaql_migrations`.
 pub struct Migrator;
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000008_audit_request_ids::Migration),
             Box::new(m20261206_000009_devices::Migration),
             Box::new(m20261206_000010_email_address_uniqueness::Migration),
+            Box::new(m20261207_000011_social_accounts::Migration),
         ]
     }
 }

@@ -13,6 +13,7 @@ pub mod rate_limits;
 pub mod refresh_tokens;
 pub mod revocations;
 pub mod sessions;
+pub mod social;
 pub mod tokens;
 pub mod users;
 
