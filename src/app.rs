@@ -115,8 +115,12 @@ impl App {
         if let Err(err) = feed.replay().await {
             tracing::warn!(error = %err, "could not read the revocation log at startup");
         }
+        let accounts = self.accounts.clone();
         let others = vec![
             tokio::spawn(feed.run(stopped.clone())),
+            // Identity providers' discovery and keys, fetched ahead of the first sign-in; one
+            // that cannot be reached is a warning and is tried again when needed.
+            tokio::spawn(async move { accounts.warm_up_social_providers().await }),
             tokio::spawn(crate::store::checkpoint_every(
                 self.db.clone(),
                 Duration::from_secs(60),

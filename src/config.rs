@@ -656,6 +656,12 @@ impl SocialConfig {
                     "social.providers: id {id:?} must be 1 to 64 letters, digits, '-' or '_'"
                 ));
             }
+            // `social/exchange/` is a path of its own.
+            if id == "exchange" {
+                return invalid(
+                    "social.providers: id \"exchange\" is taken by social/exchange/".into(),
+                );
+            }
             if !seen.insert(id.as_str()) {
                 return invalid(format!("social.providers: id {id:?} is listed twice"));
             }

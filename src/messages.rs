@@ -50,6 +50,23 @@ pub const USERNAME_TAKEN: &str = "A user with that username already exists.";
 pub const NOT_LOGGED_IN: &str =
     "You should be logged in to logout. Check whether the token is passed.";
 
+// ----- social login (dj-rest-auth's social views, allauth) ------------------------------
+pub const SOCIAL_INPUT_MISSING: &str = "Incorrect input. access_token or code is required.";
+pub const SOCIAL_EXCHANGE_FAILED: &str = "Failed to exchange code for access token";
+pub const SOCIAL_INCORRECT_VALUE: &str = "Incorrect value";
+pub const SOCIAL_CONNECTED: &str = "Connected.";
+pub const SOCIAL_DISCONNECTED: &str = "Disconnected.";
+/// allauth's refusal to disconnect the last way to log in.
+pub const SOCIAL_NO_PASSWORD: &str = "Your account has no password set up.";
+/// allauth's `account_taken` on connecting a provider account linked to someone else.
+pub const SOCIAL_ACCOUNT_TAKEN: &str =
+    "The third-party account is already connected to a different account.";
+/// A sign-up through a provider that shared no address (GitHub with every address private
+/// and no `user:email` scope, say): Tessera's accounts need one.
+pub const SOCIAL_NO_EMAIL: &str = "The provider did not share an email address.";
+/// A redirect flow's `next` outside `social.allowed_redirect_origins`.
+pub const SOCIAL_NEXT_NOT_ALLOWED: &str = "This redirect URL is not allowed.";
+
 // ----- authentication (DRF) --------------------------------------------------------------
 pub const NOT_PROVIDED: &str = "Authentication credentials were not provided.";
 pub const INVALID_TOKEN: &str = "Invalid token.";

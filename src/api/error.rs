@@ -257,6 +257,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::ReauthenticationRequired => Self::reauthentication_required(),
             ServiceError::Throttled { wait_seconds } => Self::throttled(wait_seconds),
             ServiceError::TokenRejected(rejection) => Self::token_not_valid(rejection),
+            ServiceError::Unavailable => Self::service_unavailable(),
             ServiceError::Database(err) if crate::store::is_unavailable(&err) => {
                 tracing::error!(error = %err, "database unavailable");
                 Self::service_unavailable()

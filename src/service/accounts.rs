@@ -23,6 +23,7 @@ use crate::service::principal::User;
 use crate::service::rate_limits::{Action, RateLimiter, Subjects};
 use crate::service::revocations::Revocations;
 use crate::service::sealing::Sealer;
+use crate::service::social::{FetchOptions, SocialClients};
 use crate::service::usernames;
 use crate::store::{self, users::UserId};
 
@@ -46,6 +47,8 @@ pub struct Shared {
     pub(super) metrics: SharedMetrics,
     /// Seals MFA secrets; its key is derived from `secret_key` once, here.
     pub(super) sealer: Option<Sealer>,
+    /// The identity providers of `social.providers`.
+    pub(super) social: SocialClients,
 }
 
 impl std::ops::Deref for Accounts {
@@ -78,6 +81,7 @@ impl Accounts {
             .secret_key
             .as_ref()
             .map(|key| Sealer::new(secrecy::ExposeSecret::expose_secret(key).as_bytes()));
+        let social = SocialClients::new(&config.social.providers, FetchOptions::default());
         Ok(Self(Arc::new(Shared {
             db,
             config,
@@ -89,6 +93,7 @@ impl Accounts {
             revocations,
             metrics,
             sealer,
+            social,
         })))
     }
 
@@ -110,6 +115,11 @@ impl Accounts {
 
     pub fn db(&self) -> &DatabaseConnection {
         &self.db
+    }
+
+    /// Fetches the identity providers' documents ahead of the first sign-in.
+    pub async fn warm_up_social_providers(&self) {
+        self.social.warm_up().await;
     }
 
     /// Where this instance records revocations and keeps its credential cache.

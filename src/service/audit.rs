@@ -103,6 +103,14 @@ pub enum Event {
     AccountExported,
     /// `tessera import-django` brought the account from a Django database.
     AccountImported,
+    /// A login through an identity provider (`social/{id}/`, the redirect flow); reason
+    /// `signup` when it created the account, `email_link` when it linked the provider's
+    /// account to the one holding its verified address; failures say why.
+    SocialLogin,
+    /// The user linked an identity provider's account (`social/{id}/connect/`).
+    SocialAccountConnected,
+    /// The user unlinked one (`socialaccounts/{id}/disconnect/`).
+    SocialAccountDisconnected,
 }
 
 impl Event {

@@ -89,6 +89,10 @@ pub enum Error {
     /// A JWT was refused; each endpoint answers in its own dj-rest-auth / SimpleJWT shape.
     #[error("token refused: {}", .0.message())]
     TokenRejected(crate::service::jwt::JwtRejection),
+    /// Something Tessera depends on outside its database (an identity provider) cannot be
+    /// reached: 503, as for the database.
+    #[error("a dependency is unavailable")]
+    Unavailable,
     #[error("database error: {0}")]
     Database(#[from] DbErr),
     #[error("internal error: {0}")]

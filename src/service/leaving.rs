@@ -24,6 +24,7 @@ pub struct Export {
     pub email_addresses: Vec<Address>,
     pub sessions: Vec<Device>,
     pub mfa: MfaStatus,
+    pub social_accounts: Vec<entity::social_account::Model>,
     pub audit_events: Vec<audit_event::Model>,
     pub exported_at: DateTime<Utc>,
 }
@@ -44,6 +45,7 @@ impl Accounts {
             email_addresses: self.email_addresses(user_id).await?,
             sessions: self.devices(principal).await?,
             mfa: self.mfa_status(user_id).await?,
+            social_accounts: store::social::list_for_user(&self.db, user_id).await?,
             audit_events: store::audit_events::of_user(&self.db, user_id).await?,
             exported_at: Utc::now(),
         })
@@ -110,6 +112,7 @@ impl Accounts {
                 store::refresh_tokens::delete_families_of_user(&txn, user_id).await?;
                 store::email_addresses::delete_all_of_user(&txn, user_id).await?;
                 store::mfa::remove_all(&txn, user_id).await?;
+                store::social::delete_all_for_user(&txn, user_id).await?;
                 store::password_resets::delete_for_user(&txn, user_id).await?;
                 store::users::blank(&txn, user_id).await?;
             }

@@ -31,5 +31,6 @@ pub mod revocations;
 pub mod sealing;
 pub mod sessions;
 pub mod social;
+pub mod social_login;
 pub mod tokens;
 pub mod usernames;

@@ -14,6 +14,7 @@ use crate::service::error::{Error, FieldErrors, Result};
 use crate::service::password_validation::UserAttributes;
 use crate::service::principal::User;
 use crate::service::rate_limits::{Action, Subjects};
+use crate::service::social::Identity;
 use crate::service::usernames;
 use crate::store::{self, users::NewUser};
 
@@ -36,7 +37,7 @@ pub enum Registered {
 
 /// Who an account is created for: it decides the account's flags and what goes with it.
 #[derive(Clone, Copy)]
-enum Origin<'a> {
+pub(super) enum Origin<'a> {
     /// A signup over the API: a regular user, audited, maybe with a confirmation email.
     Signup {
         caller: &'a Caller,
@@ -44,17 +45,35 @@ enum Origin<'a> {
     },
     /// `createsuperuser`: staff and superuser, address verified; no mail, no audit entry.
     Superuser,
+    /// A first sign-in through an identity provider: linked to the provider's account in the
+    /// same transaction, with the provider's names; the address is verified when the provider
+    /// vouches for it, else confirmed by mail like a signup's.
+    Social {
+        caller: &'a Caller,
+        confirmation: Confirmation,
+        provider: &'a str,
+        identity: &'a Identity,
+    },
 }
 
 impl Origin<'_> {
     fn is_superuser(self) -> bool {
         matches!(self, Origin::Superuser)
     }
+
+    fn email_verified(self) -> bool {
+        match self {
+            // The operator who types the address vouches for it.
+            Origin::Superuser => true,
+            Origin::Social { identity, .. } => identity.email_verified,
+            Origin::Signup { .. } => false,
+        }
+    }
 }
 
 /// Whether a signup is sent a confirmation email (`account.email_verification`).
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Confirmation {
+pub(super) enum Confirmation {
     Send,
     Skip,
 }
@@ -187,7 +206,7 @@ impl Accounts {
     /// for a signup that asks for it queues the confirmation email in the same transaction
     /// (and records the signup in the audit trail there). Uniqueness is
     /// settled by the database's unique indexes, not by the earlier checks.
-    async fn insert_user(
+    pub(super) async fn insert_user(
         &self,
         email: &str,
         username: Option<&str>,
@@ -213,26 +232,62 @@ impl Accounts {
                     password_hash,
                     is_staff: origin.is_superuser(),
                     is_superuser: origin.is_superuser(),
-                    // The operator who types the address vouches for it.
-                    email_verified: origin.is_superuser(),
+                    email_verified: origin.email_verified(),
                     now: Utc::now(),
                 },
             )
             .await;
             match inserted {
                 Ok((user, address)) => {
-                    let user = User::from(user);
-                    if let Origin::Signup {
-                        caller,
-                        confirmation,
-                    } = origin
-                    {
-                        if confirmation == Confirmation::Send {
-                            self.queue_confirmation(&txn, &user, &address).await?;
+                    let user = match origin {
+                        Origin::Social {
+                            provider, identity, ..
+                        } => {
+                            let extra = identity.extra_data();
+                            let now = user.date_joined;
+                            store::social::insert(
+                                &txn,
+                                user.id,
+                                provider,
+                                &identity.uid,
+                                &extra,
+                                now,
+                            )
+                            .await?;
+                            let first = Some(identity.first_name.clone());
+                            let last = Some(identity.last_name.clone());
+                            store::users::update_profile(&txn, user, None, first, last).await?
                         }
-                        let entry = Entry::success(Event::Registration, user.id);
-                        self.audit.record_in(&txn, caller, entry).await?;
+                        _ => user,
+                    };
+                    let user = User::from(user);
+                    let (caller, confirmation, entry) = match origin {
+                        Origin::Signup {
+                            caller,
+                            confirmation,
+                        } => (
+                            caller,
+                            confirmation,
+                            Entry::success(Event::Registration, user.id),
+                        ),
+                        Origin::Social {
+                            caller,
+                            confirmation,
+                            ..
+                        } => (
+                            caller,
+                            confirmation,
+                            Entry::success(Event::SocialLogin, user.id).because("signup"),
+                        ),
+                        Origin::Superuser => {
+                            txn.commit().await?;
+                            return Ok(user);
+                        }
+                    };
+                    if confirmation == Confirmation::Send && !address.verified {
+                        self.queue_confirmation(&txn, &user, &address).await?;
                     }
+                    self.audit.record_in(&txn, caller, entry).await?;
                     txn.commit().await?;
                     self.outbox.wake();
                     return Ok(user);
