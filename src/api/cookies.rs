@@ -59,6 +59,19 @@ impl<'a> CookieRules<'a> {
         }
     }
 
+    /// The redirect flow's `state`, bound to the browser that started it: only the callback
+    /// (`path`) gets it, never a script. `Lax`, whatever the session cookie's setting: the
+    /// provider's redirect back is a cross-site navigation, which `Strict` would strip it from.
+    pub fn social_state(config: &'a SessionConfig, path: &'a str) -> Self {
+        Self {
+            path,
+            http_only: true,
+            secure: config.cookie_secure,
+            same_site: config::SameSite::Lax,
+            domain: None,
+        }
+    }
+
     /// A cookie that lasts until `expires` (a credential's own end).
     pub fn until(&self, name: &str, value: &str, expires: DateTime<Utc>) -> Cookie {
         let mut cookie = self.build(name, value);

@@ -283,6 +283,61 @@ fn specifics<'c>(operation_id: &str, config: &'c Config) -> Specifics<'c> {
         "resendEmailAddressConfirmation" => {
             Specifics::new(vec![("not yours", field("email", messages::UNKNOWN_EMAIL))])
         }
+        "socialLogin" | "socialConnect" => {
+            let non_field = |message| field("non_field_errors", message);
+            let mut invalid = vec![
+                ("no proof", non_field(messages::SOCIAL_INPUT_MISSING)),
+                ("code refused", non_field(messages::SOCIAL_EXCHANGE_FAILED)),
+                ("token refused", non_field(messages::SOCIAL_INCORRECT_VALUE)),
+            ];
+            let connect = operation_id == "socialConnect";
+            invalid.push(match connect {
+                true => (
+                    "linked elsewhere",
+                    non_field(messages::SOCIAL_ACCOUNT_TAKEN),
+                ),
+                false => ("address taken", non_field(messages::EMAIL_TAKEN)),
+            });
+            Specifics {
+                limits: match connect {
+                    true => vec![&limits.login],
+                    false => vec![&limits.login, &limits.signup],
+                },
+                not_found: true,
+                reauthentication: connect,
+                ..Specifics::new(invalid)
+            }
+        }
+        "listSocialAccounts" => Specifics::new(Vec::new()),
+        "socialDisconnect" => Specifics {
+            not_found: true,
+            ..Specifics::new(vec![(
+                "last way to log in",
+                ApiError::bad_request(messages::SOCIAL_NO_PASSWORD),
+            )])
+        },
+        "socialRedirect" => Specifics {
+            limits: vec![&limits.login],
+            not_found: true,
+            ..Specifics::new(vec![(
+                "next not allowed",
+                field("next", messages::SOCIAL_NEXT_NOT_ALLOWED),
+            )])
+        },
+        "socialCallback" => Specifics {
+            not_found: true,
+            ..Specifics::new(vec![(
+                "bad or used state",
+                field("non_field_errors", messages::SOCIAL_INCORRECT_VALUE),
+            )])
+        },
+        "socialExchange" => Specifics {
+            limits: vec![&limits.login],
+            ..Specifics::new(vec![(
+                "bad or used code",
+                field("login_code", messages::SOCIAL_INCORRECT_VALUE),
+            )])
+        },
         "getCsrfToken" => Specifics {
             no_database: true,
             ..Specifics::new(Vec::new())

@@ -242,6 +242,20 @@ impl Fields {
             self.errors.add(name, BLANK);
             return None;
         }
+        self.within_secret_limit(name, raw)
+    }
+
+    /// A code or token a client hands over (social login): taken as sent, at most 4096
+    /// bytes; blank counts as absent (dj-rest-auth's `allow_blank`).
+    pub fn secret_allow_blank(&mut self, name: &str) -> Option<SecretString> {
+        let raw = self.raw_text(name, Presence::Optional, NOT_A_STRING)?;
+        if raw.is_empty() {
+            return None;
+        }
+        self.within_secret_limit(name, raw)
+    }
+
+    fn within_secret_limit(&mut self, name: &str, raw: String) -> Option<SecretString> {
         if raw.len() > MAX_PASSWORD_BYTES {
             self.errors.add(
                 name,

@@ -34,7 +34,7 @@ use crate::api::edge::methods::AllowedMethods;
 use crate::api::edge::reshape::Challenge;
 use crate::api::endpoints::{
     AuthApi, EmailAddressesApi, EmailVerificationApi, LeavingApi, MfaApi, PasswordResetApi,
-    ReauthenticateApi, SessionsApi, UserApi, description,
+    ReauthenticateApi, SessionsApi, SocialApi, UserApi, description,
 };
 use crate::api::guard::Guard;
 use crate::api::mode::credentials::Authenticate;
@@ -198,6 +198,7 @@ fn mount<M: Mode>(config: &Config, accounts: Option<&Accounts>) -> anyhow::Resul
         SessionsApi::<M>::new(),
         EmailAddressesApi::<M>::new(),
         LeavingApi::<M>::new(),
+        SocialApi::<M>::new(),
         M::own_api(),
     );
     // `mfa.enabled = false` removes the `mfa/` operations from the routes and the document.

@@ -17,16 +17,19 @@ pub enum Tag {
     Mfa,
     /// The account's self-service: devices and sessions, email addresses, export, deletion.
     Account,
+    /// Sign in with an identity provider (OpenID Connect, Google, GitHub), link and unlink.
+    Social,
 }
 
 impl Tag {
     /// Journey order: Swagger UI shows the groups in the order of the document's `tags`.
-    pub const JOURNEY: [Tag; 6] = [
+    pub const JOURNEY: [Tag; 7] = [
         Tag::Registration,
         Tag::Auth,
         Tag::User,
         Tag::Password,
         Tag::Mfa,
         Tag::Account,
+        Tag::Social,
     ];
 }

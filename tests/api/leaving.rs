@@ -87,12 +87,13 @@ const REAUTHENTICATION_REQUIRED: &str = "Please confirm your password to continu
 const GOODBYE_SUBJECT: &str = "[Tessera] Your account has been deleted";
 
 /// The fields of the export, no more.
-const EXPORT_FIELDS: [&str; 6] = [
+const EXPORT_FIELDS: [&str; 7] = [
     "exported_at",
     "profile",
     "email_addresses",
     "sessions",
     "mfa",
+    "social_accounts",
     "audit_events",
 ];
 const PROFILE_FIELDS: [&str; 10] = [

@@ -136,6 +136,9 @@ fn security_is_declared_exactly_where_a_token_is_needed() {
         "endOtherSessions",
         "exportAccount",
         "deleteAccount",
+        "socialConnect",
+        "listSocialAccounts",
+        "socialDisconnect",
     ]
     .map(String::from)
     .into();

@@ -11,13 +11,12 @@ use poem_openapi::types::{Email, Example};
 
 use crate::api::error::ApiError;
 use crate::api::input::{Fields, FromFields, Input, Presence};
-use crate::api::mode::{Mode, session_login};
+use crate::api::mode::{Mode, finish_login};
 use crate::api::session_cookie::CookieSessions;
 use crate::api::tags::Tag;
 use crate::service::accounts::Accounts;
 use crate::service::audit::Caller;
 use crate::service::login::LoginInput;
-use crate::service::login::LoginStep;
 use crate::service::registration::RegistrationInput;
 use crate::service::usernames;
 
@@ -148,14 +147,8 @@ impl<M: Mode> AuthApi<M> {
         caller: Caller,
         body: Input<LoginRequest, LoginInput>,
     ) -> Result<M::LoggedIn, ApiError> {
-        let user = match accounts.authenticate(body.0, &caller).await? {
-            LoginStep::Done(user) => user,
-            LoginStep::SecondFactor(token) => return Ok(M::second_factor_required(token)),
-        };
-        if !M::IS_SESSION {
-            session_login::open(&sessions, jar, &user, &caller).await?;
-        }
-        M::logged_in(&state, jar, user, &caller).await
+        let step = accounts.authenticate(body.0, &caller).await?;
+        finish_login::<M>(step, &state, &sessions, jar, &caller).await
     }
 
     /// Register

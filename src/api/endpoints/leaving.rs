@@ -10,6 +10,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use crate::api::endpoints::email_addresses::EmailAddressInfo;
 use crate::api::endpoints::mfa::MfaStatus;
 use crate::api::endpoints::sessions::SessionInfo;
+use crate::api::endpoints::social::SocialAccountInfo;
 use crate::api::error::ApiError;
 use crate::api::mode::Mode;
 use crate::api::mode::credentials::Authenticated;
@@ -62,6 +63,8 @@ pub struct AccountExport {
     /// The live credentials, as `sessions/` lists them.
     sessions: Vec<SessionInfo>,
     mfa: MfaStatus,
+    /// The linked identity-provider accounts, as `socialaccounts/` lists them.
+    social_accounts: Vec<SocialAccountInfo>,
     /// Oldest first.
     audit_events: Vec<ExportedEvent>,
 }
@@ -90,6 +93,11 @@ impl From<Export> for AccountExport {
                 .collect(),
             sessions: export.sessions.into_iter().map(SessionInfo::from).collect(),
             mfa: export.mfa.into(),
+            social_accounts: export
+                .social_accounts
+                .into_iter()
+                .map(SocialAccountInfo::from)
+                .collect(),
             audit_events: export
                 .audit_events
                 .into_iter()

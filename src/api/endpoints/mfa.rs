@@ -16,7 +16,7 @@ use poem_openapi::{Object, OpenApi};
 use crate::api::error::ApiError;
 use crate::api::input::{Fields, FromFields, Input, Presence};
 use crate::api::mode::credentials::Authenticated;
-use crate::api::mode::{Mode, session_login};
+use crate::api::mode::{Mode, finish_login};
 use crate::api::responses::{Detail, Success};
 use crate::api::session_cookie::CookieSessions;
 use crate::api::tags::Tag;
@@ -24,6 +24,7 @@ use crate::messages;
 use crate::service::accounts::Accounts;
 use crate::service::audit::Caller;
 use crate::service::error::FieldErrors;
+use crate::service::login::LoginStep;
 use crate::service::mfa::MAX_CODE_LENGTH;
 use crate::service::principal::Principal;
 
@@ -250,10 +251,7 @@ impl<M: Mode> MfaApi<M> {
         let user = accounts
             .verify_second_factor(&input.token, &input.code, &caller)
             .await?;
-        if !M::IS_SESSION {
-            session_login::open(&sessions, jar, &user, &caller).await?;
-        }
-        M::logged_in(&state, jar, user, &caller).await
+        finish_login::<M>(LoginStep::Done(user), &state, &sessions, jar, &caller).await
     }
 
     /// Start TOTP activation

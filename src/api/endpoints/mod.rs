@@ -8,6 +8,7 @@ pub mod leaving;
 pub mod mfa;
 pub mod password_reset;
 pub mod sessions;
+pub mod social;
 pub mod user;
 
 pub use auth::AuthApi;
@@ -17,6 +18,7 @@ pub use leaving::LeavingApi;
 pub use mfa::{MfaApi, ReauthenticateApi};
 pub use password_reset::PasswordResetApi;
 pub use sessions::SessionsApi;
+pub use social::SocialApi;
 pub use user::UserApi;
 
 /// The document's opening paragraphs: what the API is, then how to authorize in the mode

@@ -22,9 +22,11 @@ use poem_openapi::{ApiResponse, OpenApi};
 
 use crate::api::edge::reshape::Challenge;
 use crate::api::error::ApiError;
+use crate::api::session_cookie::CookieSessions;
 use crate::config::Config;
 use crate::service::accounts::Accounts;
 use crate::service::audit::Caller;
+use crate::service::login::LoginStep;
 use crate::service::principal::{Principal, User};
 use crate::service::registration::Registered;
 
@@ -88,6 +90,26 @@ pub trait Mode: Send + Sync + 'static {
         registered: Registered,
         caller: &Caller,
     ) -> impl Future<Output = Result<Self::SignedUp, ApiError>> + Send;
+}
+
+/// The end of every login (password, second factor, identity provider): the session of
+/// `auth.session_login` when the mode is not session mode, then the mode's credential; or,
+/// while the second factor is outstanding, its step.
+pub async fn finish_login<M: Mode>(
+    step: LoginStep,
+    state: &M::State,
+    sessions: &CookieSessions,
+    jar: &CookieJar,
+    caller: &Caller,
+) -> Result<M::LoggedIn, ApiError> {
+    let user = match step {
+        LoginStep::Done(user) => user,
+        LoginStep::SecondFactor(token) => return Ok(M::second_factor_required(token)),
+    };
+    if !M::IS_SESSION {
+        session_login::open(sessions, jar, &user, caller).await?;
+    }
+    M::logged_in(state, jar, user, caller).await
 }
 
 /// A credential sent in a header or cookie (`key_in`) under `name`.
