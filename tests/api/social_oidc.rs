@@ -462,13 +462,6 @@ async fn a_provider_that_goes_down_leaves_the_keys_it_published_in_use() {
 }
 
 #[tokio::test]
-async fn an_https_provider_is_refused_clearly_until_tls_is_built_in() {
-    let ours = OidcProvider::new(&provider_config("https://id.example.com"), quick()).unwrap();
-    let err = ours.discovery().await.expect_err("no TLS yet");
-    assert!(err.to_string().contains("https"), "{err}");
-}
-
-#[tokio::test]
 async fn discovery_for_another_issuer_is_refused() {
     let idp = oidc::OidcProvider::start();
     // Configured with a trailing slash: not the issuer the document names.
@@ -611,5 +604,73 @@ fn a_client_secret_file_is_read_trimmed() {
     assert_eq!(
         secrecy::ExposeSecret::expose_secret(&secret),
         "from-the-file"
+    );
+}
+
+/// Providers are reached over TLS (rustls with ring, the platform's roots): an https issuer
+/// whose certificate no trusted root vouches for is refused in the handshake, as a fetch
+/// error naming the certificate, and nothing panics for want of a crypto provider.
+#[tokio::test]
+async fn an_https_provider_is_reached_over_tls_and_an_untrusted_certificate_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let port = crate::support::free_port();
+    let serve = format!(
+        "import http.server, ssl, sys\n\
+         server = http.server.HTTPServer(('127.0.0.1', {port}), http.server.SimpleHTTPRequestHandler)\n\
+         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n\
+         context.load_cert_chain({cert:?}, {key:?})\n\
+         server.socket = context.wrap_socket(server.socket, server_side=True)\n\
+         print('ready', flush=True)\n\
+         server.serve_forever()\n",
+        cert = cert.display().to_string(),
+        key = key.display().to_string(),
+    );
+    let mut server = std::process::Command::new("python3")
+        .args(["-c", &serve])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("python3");
+    let mut ready = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.stdout.as_mut().unwrap()),
+        &mut ready,
+    )
+    .unwrap();
+    assert_eq!(ready.trim(), "ready");
+
+    let issuer = format!("https://127.0.0.1:{port}");
+    let ours = OidcProvider::new(&provider_config(&issuer), quick()).unwrap();
+    let err = ours
+        .discovery()
+        .await
+        .expect_err("an untrusted certificate");
+    server.kill().ok();
+    let shown = format!("{err}").to_lowercase();
+    assert!(
+        shown.contains("certificate") || shown.contains("unknownissuer"),
+        "refused in the TLS handshake, not before it: {shown}"
     );
 }
