@@ -5,7 +5,7 @@
 //! one a user causes.
 
 use chrono::{DateTime, Utc};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 use crate::config::AccountDeletion;
 use crate::service::accounts::Accounts;
@@ -149,10 +149,8 @@ impl Accounts {
         let user = self.find_by_primary_email(email).await?;
         let attributes = UserAttributes::from(&user);
         let mut errors = FieldErrors::new();
-        errors.extend(
-            "password",
-            self.policy.validate(password.expose_secret(), &attributes),
-        );
+        self.policy
+            .check(&mut errors, "password", password, &attributes);
         errors.into_result()?;
         let hash = self.hasher.hash(password).await?;
         let txn = store::begin_write(&self.db).await?;

@@ -72,10 +72,11 @@ impl Accounts {
             errors.add("new_password2", NEW_PASSWORD_MISMATCH);
         } else {
             let attributes = UserAttributes::from(&current);
-            errors.extend(
+            self.policy.check(
+                &mut errors,
                 "new_password2",
-                self.policy
-                    .validate(input.new_password2.expose_secret(), &attributes),
+                &input.new_password2,
+                &attributes,
             );
         }
         errors.into_result()?;

@@ -162,10 +162,8 @@ impl Accounts {
         }
         let attributes = UserAttributes::from(&user);
         let mut errors = FieldErrors::new();
-        errors.extend(
-            "new_password2",
-            self.policy.validate(password2.expose_secret(), &attributes),
-        );
+        self.policy
+            .check(&mut errors, "new_password2", &password2, &attributes);
         errors.into_result()?;
 
         let hash = self.hasher.hash(&password1).await?;

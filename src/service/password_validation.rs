@@ -26,6 +26,10 @@ use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::sync::LazyLock;
 
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::service::error::FieldErrors;
+
 /// Django's `UserAttributeSimilarityValidator` default `max_similarity`.
 const MAX_SIMILARITY: f64 = 0.7;
 
@@ -65,6 +69,18 @@ impl<'a> From<&'a entity::user::Model> for UserAttributes<'a> {
 }
 
 impl PasswordPolicy {
+    /// Records `password`'s problems under `field` (the form's field that carries it), where
+    /// a use case gathers its errors to report them together, as a DRF serializer does.
+    pub fn check(
+        &self,
+        errors: &mut FieldErrors,
+        field: &str,
+        password: &SecretString,
+        user: &UserAttributes<'_>,
+    ) {
+        errors.extend(field, self.validate(password.expose_secret(), user));
+    }
+
     /// All failing validators' messages, in Django's default AUTH_PASSWORD_VALIDATORS order
     /// (UserAttributeSimilarity, MinimumLength, CommonPassword, NumericPassword). Empty = valid.
     pub fn validate(&self, password: &str, user: &UserAttributes<'_>) -> Vec<String> {

@@ -121,10 +121,8 @@ impl Accounts {
                 first_name: "",
                 last_name: "",
             };
-            errors.extend(
-                "password1",
-                self.policy.validate(password1.expose_secret(), &attributes),
-            );
+            self.policy
+                .check(&mut errors, "password1", password1, &attributes);
         }
         errors.into_result()?;
         let (Some(email), Some(password1), Some(password2)) =
@@ -192,10 +190,8 @@ impl Accounts {
             first_name: "",
             last_name: "",
         };
-        errors.extend(
-            "password",
-            self.policy.validate(password.expose_secret(), &attributes),
-        );
+        self.policy
+            .check(&mut errors, "password", password, &attributes);
         errors.into_result()?;
         let hash = self.hasher.hash(password).await?;
         self.insert_user(&email, None, &hash, Origin::Superuser)
