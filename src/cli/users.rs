@@ -305,7 +305,22 @@ fn print_details(
             "ies"
         }
     )?;
-    writeln!(out, "social accounts: none")?;
+    match details.social_accounts.as_slice() {
+        [] => writeln!(out, "social accounts: none")?,
+        links => {
+            writeln!(out, "social accounts:")?;
+            for link in links {
+                writeln!(
+                    out,
+                    "  {} (uid {}, linked {}, last login {})",
+                    link.provider,
+                    printable(&link.uid),
+                    when(Some(link.date_joined)),
+                    when(link.last_login)
+                )?;
+            }
+        }
+    }
     writeln!(out, "email addresses:")?;
     for address in &details.email_addresses {
         let mut notes = vec![if address.verified {

@@ -63,9 +63,17 @@ pub struct AccountDetails {
     pub email_addresses: Vec<Address>,
     pub mfa_enabled: bool,
     pub live_credentials: LiveCredentials,
-    /// Always empty: there is no social login yet. Listed so that scripts reading the JSON
-    /// need not change when there is.
-    pub social_accounts: Vec<String>,
+    /// Its links to identity providers, oldest first.
+    pub social_accounts: Vec<LinkedProvider>,
+}
+
+/// One link to an identity provider, as `users show` lists it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LinkedProvider {
+    pub provider: String,
+    pub uid: String,
+    pub date_joined: chrono::DateTime<chrono::Utc>,
+    pub last_login: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// How many credentials of each kind still work.
@@ -113,6 +121,7 @@ impl Accounts {
     /// credentials; `NotFound` when there is none.
     pub async fn account_details(&self, email: &str) -> Result<AccountDetails> {
         let user = self.find_by_primary_email(email).await?;
+        let user_id = user.id;
         let email_addresses = self.email_addresses(user.id).await?;
         let verified = email_addresses
             .iter()
@@ -132,7 +141,17 @@ impl Accounts {
             email_addresses,
             mfa_enabled,
             live_credentials,
-            social_accounts: Vec::new(),
+            social_accounts: self
+                .social_accounts(user_id)
+                .await?
+                .into_iter()
+                .map(|link| LinkedProvider {
+                    provider: link.provider,
+                    uid: link.uid,
+                    date_joined: link.date_joined,
+                    last_login: link.last_login,
+                })
+                .collect(),
         })
     }
 
