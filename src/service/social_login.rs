@@ -260,10 +260,12 @@ impl Accounts {
     }
 
     /// Links the provider's account to `owner`, who holds the address the provider vouches
-    /// for. When the owner had not confirmed that address, whoever set the account's password
-    /// may not own the address (an account registered in advance by someone else, waiting
-    /// for its victim): the password and every credential end, the address is confirmed,
-    /// and only the provider's sign-in gets in. allauth does the same.
+    /// for. When the owner had not confirmed that address, whoever set the account up may
+    /// not own the address (an account registered in advance by someone else, waiting for
+    /// its victim): the account is taken back. Its password, credentials, reset links,
+    /// authenticators, other provider links and other addresses end; the vouched-for address
+    /// (its primary one) is confirmed, and only the provider's sign-in gets in. (allauth only
+    /// removes the password; whatever else the squatter set up would still get in.)
     async fn link_by_email(
         &self,
         provider: &str,
@@ -282,6 +284,12 @@ impl Accounts {
                 self.end_every_credential(&txn, owner.id, "email_linked")
                     .await?,
             );
+            store::password_resets::delete_for_user(&txn, owner.id).await?;
+            store::mfa::remove_all(&txn, owner.id).await?;
+            store::social::delete_all_for_user(&txn, owner.id).await?;
+            store::email_addresses::delete_all_but(&txn, owner.id, address.id).await?;
+            // An owner found by an address it has not confirmed holds it as its primary
+            // one (`find_owner_of_email`): it stays primary, now confirmed.
             store::email_addresses::mark_verified(&txn, address.id).await?;
         }
         let inserted = store::social::insert(
