@@ -52,6 +52,7 @@ mod request_ids;
 mod security_headers;
 mod session_mode;
 mod sessions;
+mod social_login;
 mod social_oidc;
 mod two_instances;
 mod user_details;

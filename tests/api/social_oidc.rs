@@ -668,6 +668,7 @@ async fn an_https_provider_is_reached_over_tls_and_an_untrusted_certificate_refu
         .await
         .expect_err("an untrusted certificate");
     server.kill().ok();
+    server.wait().ok();
     let shown = format!("{err}").to_lowercase();
     assert!(
         shown.contains("certificate") || shown.contains("unknownissuer"),

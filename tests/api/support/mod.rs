@@ -27,9 +27,6 @@ pub mod django;
 pub mod jwt;
 pub mod mail;
 pub mod modes;
-// The OpenID Connect provider and GitHub stand-in of social login's tests (issue 13), which
-// come next; until then nothing calls them.
-#[allow(dead_code)]
 pub mod oidc;
 pub mod process;
 pub mod smtp;
