@@ -234,6 +234,14 @@ impl AuditTrail {
                 (Event::Registration, Outcome::Success) => {
                     metrics.registrations.inc();
                 }
+                // Through an identity provider: one reason label for all of them, so the
+                // password logins' reasons keep their meaning.
+                (Event::SocialLogin, outcome) => {
+                    metrics.record_login(outcome.name(), Some("social"));
+                    if outcome == Outcome::Success && entry.reason == Some("signup") {
+                        metrics.registrations.inc();
+                    }
+                }
                 _ => {}
             }
         }
