@@ -78,6 +78,16 @@ pub(super) enum Confirmation {
     Skip,
 }
 
+impl Confirmation {
+    /// Every new address is sent a confirmation unless verification is off.
+    pub(super) fn as_configured(config: &crate::config::Config) -> Self {
+        match config.account.email_verification {
+            EmailVerification::None => Confirmation::Skip,
+            _ => Confirmation::Send,
+        }
+    }
+}
+
 impl Accounts {
     pub async fn register(&self, input: RegistrationInput, caller: &Caller) -> Result<Registered> {
         let subjects = Subjects {
@@ -142,10 +152,7 @@ impl Accounts {
             self.tell_owner_account_exists(&email).await?;
             return Ok(Registered::VerificationSent);
         }
-        let confirmation = match self.config.account.email_verification {
-            EmailVerification::None => Confirmation::Skip,
-            _ => Confirmation::Send,
-        };
+        let confirmation = Confirmation::as_configured(&self.config);
         let origin = Origin::Signup {
             caller,
             confirmation,

@@ -223,13 +223,9 @@ impl Accounts {
             None,
         )
         .await?;
-        let confirmation = match self.config.account.email_verification {
-            EmailVerification::None => Confirmation::Skip,
-            _ => Confirmation::Send,
-        };
         let origin = Origin::Social {
             caller,
-            confirmation,
+            confirmation: Confirmation::as_configured(&self.config),
             provider,
             identity,
         };

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use entity::{SocialAccountId, social_account, social_login_code, social_login_state};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, Set,
+    PrimaryKeyTrait, QueryFilter, QueryOrder, Set,
 };
 
 use super::users::UserId;
@@ -136,23 +136,13 @@ pub async fn insert_state<C: ConnectionTrait>(db: &C, state: NewState<'_>) -> Re
     Ok(())
 }
 
-/// The live flow with this digest, spent by this call: of two concurrent callers only the
-/// one whose delete removed the row gets it.
+/// The live flow with this digest, spent by this call.
 pub async fn take_state<C: ConnectionTrait>(
     db: &C,
     digest: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<social_login_state::Model>, DbErr> {
-    let Some(found) = social_login_state::Entity::find_by_id(digest.to_owned())
-        .one(db)
-        .await?
-    else {
-        return Ok(None);
-    };
-    let deleted = social_login_state::Entity::delete_by_id(digest.to_owned())
-        .exec(db)
-        .await?;
-    Ok((deleted.rows_affected == 1 && found.expires_at > now).then_some(found))
+    take::<social_login_state::Entity, _>(db, digest, now, |flow| flow.expires_at).await
 }
 
 pub async fn insert_login_code<C: ConnectionTrait>(
@@ -179,20 +169,31 @@ pub async fn insert_login_code<C: ConnectionTrait>(
     Ok(())
 }
 
-/// The live login code with this digest, spent by this call (single use, as `take_state`).
+/// The live login code with this digest, spent by this call.
 pub async fn take_login_code<C: ConnectionTrait>(
     db: &C,
     digest: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<social_login_code::Model>, DbErr> {
-    let Some(found) = social_login_code::Entity::find_by_id(digest.to_owned())
-        .one(db)
-        .await?
-    else {
+    take::<social_login_code::Entity, _>(db, digest, now, |code| code.expires_at).await
+}
+
+/// Single use: the row keyed by `digest` is deleted, and of concurrent callers only the one
+/// whose delete removed it gets it (when it has not expired).
+async fn take<E, C>(
+    db: &C,
+    digest: &str,
+    now: DateTime<Utc>,
+    expires_at: impl Fn(&E::Model) -> DateTime<Utc>,
+) -> Result<Option<E::Model>, DbErr>
+where
+    E: EntityTrait,
+    E::PrimaryKey: PrimaryKeyTrait<ValueType = String>,
+    C: ConnectionTrait,
+{
+    let Some(found) = E::find_by_id(digest.to_owned()).one(db).await? else {
         return Ok(None);
     };
-    let deleted = social_login_code::Entity::delete_by_id(digest.to_owned())
-        .exec(db)
-        .await?;
-    Ok((deleted.rows_affected == 1 && found.expires_at > now).then_some(found))
+    let deleted = E::delete_by_id(digest.to_owned()).exec(db).await?;
+    Ok((deleted.rows_affected == 1 && expires_at(&found) > now).then_some(found))
 }
