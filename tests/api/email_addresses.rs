@@ -15,7 +15,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{Value, json};
 use tessera::Config;
 
-use crate::support::cookies::{CSRF_COOKIE, CSRF_HEADER, Jar, SESSION_COOKIE};
+use crate::support::device::Device;
 use crate::support::mail::{RESET_PREFIX, ReceivedMail, VERIFY_PREFIX, frontend_links, key_from};
 use crate::support::modes::{MODES, Mode};
 use crate::support::{Backend, PASSWORD, Reply, TestApp};
@@ -78,120 +78,13 @@ async fn spawn(backend: &Backend) -> TestApp {
     spawn_with(backend, Mode::Token, |_| {}).await
 }
 
-/// A frontend of one mode on one device.
-struct Client<'a> {
-    app: &'a TestApp,
-    mode: Mode,
-    /// Token mode: the key; JWT: the access token.
-    bearer: Option<String>,
-    /// Session mode: the browser's cookies.
-    jar: Jar,
+/// A frontend of one mode on one device; a token or JWT client keeps no cookies.
+fn new_frontend(app: &TestApp, mode: Mode) -> Device<'_> {
+    Device::new(app, mode).cookies_in_session_mode_only()
 }
 
-impl<'a> Client<'a> {
-    fn new(app: &'a TestApp, mode: Mode) -> Self {
-        Self {
-            app,
-            mode,
-            bearer: None,
-            jar: Jar::default(),
-        }
-    }
-
-    /// `method path` with this client's credential; a browser fetches the CSRF cookie before
-    /// its first unsafe request and echoes it on each (`csrf = false` leaves the header out).
-    async fn send_as(
-        &mut self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-        csrf: bool,
-    ) -> Reply {
-        let unsafe_method = method != Method::GET;
-        if self.mode == Mode::Session && unsafe_method && !self.jar.contains(CSRF_COOKIE) {
-            let reply = self
-                .app
-                .send(self.app.client.get(self.app.api("csrf/")))
-                .await;
-            self.jar.apply(&reply);
-        }
-        let mut request = self.app.client.request(method, self.app.api(path));
-        match (self.mode, &self.bearer) {
-            (Mode::Token, Some(key)) => {
-                request = request.header("Authorization", format!("Token {key}"));
-            }
-            (Mode::Jwt, Some(access)) => request = request.bearer_auth(access),
-            (Mode::Session, _) => {
-                request = self.jar.attach(request);
-                if unsafe_method
-                    && csrf
-                    && let Some(token) = self.jar.get(CSRF_COOKIE)
-                {
-                    request = request.header(CSRF_HEADER, token);
-                }
-            }
-            _ => {}
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let reply = self.app.send(request).await;
-        if self.mode == Mode::Session {
-            self.jar.apply(&reply);
-        }
-        reply
-    }
-
-    async fn get(&mut self, path: &str) -> Reply {
-        self.send_as(Method::GET, path, None, true).await
-    }
-
-    async fn post(&mut self, path: &str, body: Value) -> Reply {
-        self.send_as(Method::POST, path, Some(body), true).await
-    }
-
-    async fn delete(&mut self, path: &str, body: Value) -> Reply {
-        self.send_as(Method::DELETE, path, Some(body), true).await
-    }
-
-    /// Signs up (optional verification: this logs the client in).
-    async fn register(&mut self, email: &str) {
-        let reply = self
-            .post(
-                "registration/",
-                json!({"email": email, "password1": PASSWORD, "password2": PASSWORD}),
-            )
-            .await;
-        self.adopt(&reply, 201);
-    }
-
-    async fn login(&mut self, email: &str) -> Reply {
-        self.post("login/", json!({"email": email, "password": PASSWORD}))
-            .await
-    }
-
-    async fn log_in(&mut self, email: &str) {
-        let reply = self.login(email).await;
-        self.adopt(&reply, 200);
-    }
-
-    fn adopt(&mut self, reply: &Reply, status: u16) {
-        match self.mode {
-            Mode::Token => {
-                assert_eq!(reply.status, status, "{}", reply.text);
-                self.bearer = Some(string(&reply.body["key"]));
-            }
-            Mode::Jwt => {
-                assert_eq!(reply.status, status, "{}", reply.text);
-                self.bearer = Some(string(&reply.body["access"]));
-            }
-            Mode::Session => {
-                assert_eq!(reply.status, 204, "{}", reply.text);
-                assert!(self.jar.contains(SESSION_COOKIE), "{reply:?}");
-            }
-        }
-    }
-
+/// What a client does with `emails/`.
+impl Device<'_> {
     async fn list(&mut self) -> Value {
         let reply = self.get("emails/").await;
         assert_eq!(reply.status, 200, "{:?}: {}", self.mode, reply.text);
@@ -215,15 +108,12 @@ impl<'a> Client<'a> {
     }
 
     async fn remove(&mut self, email: &str) -> Reply {
-        self.delete("emails/", json!({ "email": email })).await
+        let body = json!({ "email": email });
+        self.send(Method::DELETE, "emails/", Some(body)).await
     }
 
     async fn resend(&mut self, email: &str) -> Reply {
         self.post("emails/resend/", json!({ "email": email })).await
-    }
-
-    async fn me(&mut self) -> Reply {
-        self.get("user/").await
     }
 
     /// `registration/verify-email/` from this client (a browser sends its CSRF token).
@@ -236,13 +126,6 @@ impl<'a> Client<'a> {
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
-
-fn string(value: &Value) -> String {
-    value
-        .as_str()
-        .unwrap_or_else(|| panic!("a string: {value}"))
-        .to_owned()
-}
 
 fn address(email: &str, verified: bool, primary: bool) -> Value {
     json!({"email": email, "verified": verified, "primary": primary})
@@ -346,7 +229,7 @@ fn event(name: &str, outcome: &str, reason: Option<&str>) -> (String, String, Op
 async fn the_contract_in_every_mode(backend: Backend) {
     for mode in MODES {
         let app = spawn_with(&backend, mode, |_| {}).await;
-        let mut ada = Client::new(&app, mode);
+        let mut ada = new_frontend(&app, mode);
         ada.register(ADA).await;
         assert_eq!(ada.list().await, json!([address(ADA, false, true)]));
         let signup_key = key_for(&app, 1, ADA).await;
@@ -402,7 +285,7 @@ async fn the_contract_in_every_mode(backend: Backend) {
         assert_eq!(ada.list().await, json!([address(ADA_WORK, true, true)]));
 
         // Without a credential.
-        let mut stranger = Client::new(&app, mode);
+        let mut stranger = new_frontend(&app, mode);
         let status = match mode {
             Mode::Session => 403,
             Mode::Token | Mode::Jwt => 401,
@@ -424,7 +307,7 @@ async fn the_contract_in_every_mode(backend: Backend) {
                 (Method::POST, "emails/resend/"),
             ] {
                 let forged = ada
-                    .send_as(method, path, Some(json!({"email": ADA_HOME})), false)
+                    .send_without_csrf(method, path, Some(json!({"email": ADA_HOME})))
                     .await;
                 crate::support::assert_detail(&forged, 403, CSRF_TOKEN_MISSING);
             }
@@ -454,9 +337,9 @@ async fn messages_are_allaths(backend: Backend) {
         config.account.prevent_enumeration = false;
     })
     .await;
-    let mut bob = Client::new(&app, Mode::Token);
+    let mut bob = new_frontend(&app, Mode::Token);
     bob.register(BOB).await;
-    let mut ada = Client::new(&app, Mode::Token);
+    let mut ada = new_frontend(&app, Mode::Token);
     ada.register(ADA).await;
 
     assert_field_error(&ada.add(ADA).await, "email", ALREADY_YOURS);
@@ -493,7 +376,7 @@ async fn messages_are_allaths(backend: Backend) {
 async fn guarded_operations_need_a_recent_password_in_every_mode(backend: Backend) {
     for mode in MODES {
         let app = spawn_with(&backend, mode, |_| {}).await;
-        let mut ada = Client::new(&app, mode);
+        let mut ada = new_frontend(&app, mode);
         ada.register(ADA).await;
         ada.added(ADA_WORK).await;
         app.age_credentials(ADA).await;
@@ -528,13 +411,13 @@ async fn a_taken_address_is_answered_as_a_free_one(backend: Backend) {
         config.rate_limits.confirm_email = Default::default();
     })
     .await;
-    let mut bob = Client::new(&app, Mode::Token);
+    let mut bob = new_frontend(&app, Mode::Token);
     bob.register(BOB).await;
     bob.added(BOB_WORK).await;
     let key = key_for(&app, 2, BOB_WORK).await;
     assert_ok(&verify(&app, &key).await);
 
-    let mut ada = Client::new(&app, Mode::Token);
+    let mut ada = new_frontend(&app, Mode::Token);
     ada.register(ADA).await;
     let before = app.delivered(3).await.len();
     let free = ada.add(ADA_WORK).await;
@@ -608,9 +491,9 @@ async fn the_first_account_to_confirm_an_address_keeps_it(backend: Backend) {
         config.rate_limits.confirm_email = Default::default();
     })
     .await;
-    let mut ada = Client::new(&app, Mode::Token);
+    let mut ada = new_frontend(&app, Mode::Token);
     ada.register(ADA).await;
-    let mut bob = Client::new(&app, Mode::Token);
+    let mut bob = new_frontend(&app, Mode::Token);
     bob.register(BOB).await;
     const SHARED: &str = "shared@example.com";
     ada.added(SHARED).await;
@@ -656,12 +539,12 @@ async fn a_signup_takes_an_address_others_only_wait_to_confirm(backend: Backend)
         config.account.prevent_enumeration = false;
     })
     .await;
-    let mut ada = Client::new(&app, Mode::Token);
+    let mut ada = new_frontend(&app, Mode::Token);
     ada.register(ADA).await;
     ada.added(BOB).await;
     let squatter_key = key_for(&app, 2, BOB).await;
 
-    let mut bob = Client::new(&app, Mode::Token);
+    let mut bob = new_frontend(&app, Mode::Token);
     bob.register(BOB).await;
     assert_eq!(bob.me().await.body["email"], BOB);
     crate::support::assert_detail(&verify(&app, &squatter_key).await, 404, NOT_FOUND);
@@ -690,7 +573,7 @@ async fn a_signup_takes_an_address_others_only_wait_to_confirm(backend: Backend)
 /// one makes room again.
 async fn at_most_max_email_addresses(backend: Backend) {
     let app = spawn(&backend).await;
-    let mut ada = Client::new(&app, Mode::Token);
+    let mut ada = new_frontend(&app, Mode::Token);
     ada.register(ADA).await;
     for n in 1..5 {
         ada.added(&format!("ada{n}@example.com")).await;
@@ -706,7 +589,7 @@ async fn at_most_max_email_addresses(backend: Backend) {
         config.account.max_email_addresses = 2;
     })
     .await;
-    let mut ada = Client::new(&app, Mode::Token);
+    let mut ada = new_frontend(&app, Mode::Token);
     ada.register(ADA).await;
     ada.added(ADA_WORK).await;
     assert_field_error(
@@ -726,7 +609,7 @@ async fn change_email_replaces_the_primary_address(backend: Backend) {
         config.rate_limits.confirm_email = Default::default();
     })
     .await;
-    let mut ada = Client::new(&app, Mode::Token);
+    let mut ada = new_frontend(&app, Mode::Token);
     ada.register(ADA).await;
     ada.added(ADA_HOME).await;
     let replaced_key = key_for(&app, 2, ADA_HOME).await;
@@ -747,8 +630,8 @@ async fn change_email_replaces_the_primary_address(backend: Backend) {
     assert_eq!(notice.subject, CHANGED_SUBJECT);
     assert!(notice.text.contains(&format!("from {ADA} to {ADA_WORK}")));
 
-    assert_eq!(ada.login(ADA_WORK).await.status, 200);
-    assert_eq!(ada.login(ADA).await.status, 400);
+    assert_eq!(ada.login(ADA_WORK, PASSWORD).await.status, 200);
+    assert_eq!(ada.login(ADA, PASSWORD).await.status, 400);
     let ada_id = user_id(&app, ADA_WORK).await;
     assert_eq!(
         address_events(&app, ada_id).await,
@@ -768,7 +651,7 @@ async fn change_email_replaces_the_primary_address(backend: Backend) {
 /// new address logs in and gets the reset link, and the old one neither.
 async fn login_and_password_reset_follow_the_primary_address(backend: Backend) {
     let app = spawn(&backend).await;
-    let mut ada = Client::new(&app, Mode::Token);
+    let mut ada = new_frontend(&app, Mode::Token);
     ada.register(ADA).await;
     ada.added(ADA_WORK).await;
     let key = key_for(&app, 2, ADA_WORK).await;
@@ -783,17 +666,17 @@ async fn login_and_password_reset_follow_the_primary_address(backend: Backend) {
     };
     reset(ADA_WORK).await;
     assert_eq!(
-        ada.login(ADA_WORK).await.body,
+        ada.login(ADA_WORK, PASSWORD).await.body,
         json!({"non_field_errors": [BAD_CREDENTIALS]})
     );
     delivered_exactly(&app, 2).await;
 
     assert_eq!(ada.make_primary(ADA_WORK).await.status, 200);
-    let mut phone = Client::new(&app, Mode::Token);
+    let mut phone = new_frontend(&app, Mode::Token);
     phone.log_in(ADA_WORK).await;
     assert_eq!(phone.me().await.body["email"], ADA_WORK);
     assert_eq!(
-        phone.login(ADA).await.body,
+        phone.login(ADA, PASSWORD).await.body,
         json!({"non_field_errors": [BAD_CREDENTIALS]})
     );
     reset(ADA).await;
@@ -810,7 +693,7 @@ async fn login_and_password_reset_follow_the_primary_address(backend: Backend) {
 /// it a new key goes out, and the first one still works. A confirmed address gets nothing.
 async fn resend_mails_a_new_key_within_the_limit(backend: Backend) {
     let app = spawn(&backend).await;
-    let mut ada = Client::new(&app, Mode::Token);
+    let mut ada = new_frontend(&app, Mode::Token);
     ada.register(ADA).await;
     ada.added(ADA_WORK).await;
     assert_ok(&ada.resend(ADA_WORK).await);
@@ -824,7 +707,7 @@ async fn resend_mails_a_new_key_within_the_limit(backend: Backend) {
         config.rate_limits.confirm_email = Default::default();
     })
     .await;
-    let mut ada = Client::new(&app, Mode::Token);
+    let mut ada = new_frontend(&app, Mode::Token);
     ada.register(ADA).await;
     ada.added(ADA_WORK).await;
     let first = key_for(&app, 2, ADA_WORK).await;

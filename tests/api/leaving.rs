@@ -5,12 +5,12 @@
 //! superuser cannot delete itself. Each scenario runs in token, JWT and session mode where the
 //! mode matters, on both backends; the two-instance one on PostgreSQL only.
 //!
-//! Each client below is one device: it sends its own `User-Agent` and, through a trusted
-//! proxy (`server.trusted_proxies` = 127.0.0.1), its own client address (`X-Forwarded-For`),
-//! so that what the app stored about that device can be searched for by those strings. It
-//! holds its credential the way its kind of frontend does (the key or access token in
-//! `Authorization`, the refresh token for `token/refresh/`, cookies and the CSRF header in a
-//! browser) and presents it on every request.
+//! Each client below is one device (`support::device`): it sends its own `User-Agent` and,
+//! through a trusted proxy (`server.trusted_proxies` = 127.0.0.1), its own client address
+//! (`X-Forwarded-For`), so that what the app stored about that device can be searched for by
+//! those strings. It holds its credential the way its kind of frontend does (the key or access
+//! token in `Authorization`, the refresh token for `token/refresh/`, cookies and the CSRF
+//! header in a browser) and presents it on every request.
 //!
 //! "Deletion leaves no row that names the user" is tested by reading every row of every table
 //! of the database as text (the tables listed by the database itself, so a table added later
@@ -35,13 +35,12 @@ use tessera::Config;
 use tessera::config::AccountDeletion;
 use tessera::messages::LAST_SUPERUSER;
 
-use crate::support::cookies::{CSRF_COOKIE, CSRF_HEADER, Jar, SESSION_COOKIE, set_cookie};
-use crate::support::jwt::claims_of;
+use crate::support::device::Device;
 use crate::support::mail::{RESET_PREFIX, ReceivedMail, VERIFY_PREFIX, key_from, uid_and_token};
 use crate::support::modes::{MODES, Mode};
 use crate::support::process;
 use crate::support::totp::Authenticator;
-use crate::support::{Backend, PASSWORD, Reply, TestApp, sha256_hex};
+use crate::support::{Backend, PASSWORD, Reply, TestApp, sha256_hex, signup_body};
 
 on_each_backend!(
     the_export_holds_the_account_and_no_secret_token,
@@ -138,142 +137,30 @@ async fn spawn_with(backend: &Backend, mode: Mode, configure: impl FnOnce(&mut C
     .await
 }
 
-/// One device of a user: its user agent, its client address and the credential it holds.
-#[derive(Clone)]
-struct Device<'a> {
-    app: &'a TestApp,
-    mode: Mode,
-    user_agent: String,
-    ip: String,
-    /// Token mode: the key; JWT: the access token.
-    bearer: Option<String>,
-    /// JWT: the refresh token.
-    refresh: Option<String>,
-    /// Cookies the app gave this device (a session, the CSRF cookie).
-    jar: Jar,
+/// A device whose user agent and client address (through the trusted proxy) can be searched
+/// for in what the app stored.
+fn new_device<'a>(app: &'a TestApp, mode: Mode, user_agent: &str, ip: &str) -> Device<'a> {
+    Device::new(app, mode)
+        .user_agent(user_agent)
+        .forwarded_for(ip)
 }
 
-impl<'a> Device<'a> {
-    fn new(app: &'a TestApp, mode: Mode, user_agent: &str, ip: &str) -> Self {
-        Self {
-            app,
-            mode,
-            user_agent: user_agent.to_owned(),
-            ip: ip.to_owned(),
-            bearer: None,
-            refresh: None,
-            jar: Jar::default(),
-        }
-    }
-
-    /// The same credential presented to another instance.
-    fn on<'b>(&self, app: &'b TestApp) -> Device<'b> {
-        Device {
-            app,
-            mode: self.mode,
-            user_agent: self.user_agent.clone(),
-            ip: self.ip.clone(),
-            bearer: self.bearer.clone(),
-            refresh: self.refresh.clone(),
-            jar: self.jar.clone(),
-        }
-    }
-
-    /// `method path` as this device; a browser fetches the CSRF cookie before its first unsafe
-    /// request and echoes it on each. Keeps the cookies it is given.
-    async fn send(&mut self, method: Method, path: &str, body: Option<Value>) -> Reply {
-        let unsafe_method = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
-        if self.mode == Mode::Session && unsafe_method && !self.jar.contains(CSRF_COOKIE) {
-            let reply = self.request(Method::GET, "csrf/", None, false).await;
-            assert!(self.jar.contains(CSRF_COOKIE), "{reply:?}");
-        }
-        self.request(method, path, body, unsafe_method).await
-    }
-
-    async fn request(
-        &mut self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-        csrf: bool,
-    ) -> Reply {
-        let mut request = self
-            .app
-            .client
-            .request(method, self.app.api(path))
-            .header("User-Agent", &self.user_agent)
-            .header("X-Forwarded-For", &self.ip);
-        if let Some(bearer) = &self.bearer {
-            request = match self.mode {
-                Mode::Token => request.header("Authorization", format!("Token {bearer}")),
-                _ => request.bearer_auth(bearer),
-            };
-        }
-        request = self.jar.attach(request);
-        if csrf && let Some(token) = self.jar.get(CSRF_COOKIE) {
-            request = request.header(CSRF_HEADER, token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let reply = self.app.send(request).await;
-        self.jar.apply(&reply);
-        reply
-    }
-
-    async fn get(&mut self, path: &str) -> Reply {
-        self.send(Method::GET, path, None).await
-    }
-
-    async fn post(&mut self, path: &str, body: Value) -> Reply {
-        self.send(Method::POST, path, Some(body)).await
-    }
-
-    async fn me(&mut self) -> Reply {
-        self.get("user/").await
-    }
-
+/// What a device does to leave, and to have something to leave with.
+impl Device<'_> {
     async fn export(&mut self) -> Reply {
         self.get("user/export/").await
     }
 
     async fn delete_account(&mut self) -> Reply {
-        self.send(Method::DELETE, "user/", None).await
+        self.delete("user/").await
     }
 
     /// Signs up with a chosen username, which logs this device in.
-    async fn register(&mut self, email: &str, username: Option<&str>) {
-        let mut body = json!({"email": email, "password1": PASSWORD, "password2": PASSWORD});
-        if let Some(username) = username {
-            body["username"] = json!(username);
-        }
+    async fn register_with_username(&mut self, email: &str, username: &str) {
+        let mut body = signup_body(email, PASSWORD);
+        body["username"] = json!(username);
         let reply = self.post("registration/", body).await;
-        let status = if self.mode == Mode::Session { 204 } else { 201 };
-        self.adopt(&reply, status);
-    }
-
-    /// Logs in with the password.
-    async fn log_in(&mut self, email: &str) {
-        let reply = self
-            .post("login/", json!({"email": email, "password": PASSWORD}))
-            .await;
-        let status = if self.mode == Mode::Session { 204 } else { 200 };
-        self.adopt(&reply, status);
-    }
-
-    fn adopt(&mut self, reply: &Reply, status: u16) {
-        assert_eq!(reply.status, status, "{:?}: {}", self.mode, reply.text);
-        match self.mode {
-            Mode::Token => self.bearer = Some(string(&reply.body["key"])),
-            Mode::Jwt => {
-                self.bearer = Some(string(&reply.body["access"]));
-                self.refresh = Some(string(&reply.body["refresh"]));
-            }
-            Mode::Session => {
-                assert!(set_cookie(reply, SESSION_COOKIE).is_some(), "{reply:?}");
-                assert!(self.jar.contains(SESSION_COOKIE), "{reply:?}");
-            }
-        }
+        self.adopt(&reply, 201);
     }
 
     /// Sets the user's first and last names.
@@ -304,98 +191,6 @@ impl<'a> Device<'a> {
         let codes = strings(&reply.body["recovery_codes"]);
         assert_eq!(codes.len(), 10, "{}", reply.text);
         (setup.body, authenticator, codes)
-    }
-
-    /// Everything secret this device holds, and the digests the app stores of it.
-    fn secrets(&self) -> Vec<String> {
-        let mut secrets = Vec::new();
-        secrets.extend(self.bearer.clone());
-        secrets.extend(self.refresh.clone());
-        for cookie in [SESSION_COOKIE, CSRF_COOKIE] {
-            secrets.extend(self.jar.get(cookie).map(str::to_owned));
-        }
-        let digests: Vec<String> = secrets.iter().map(|s| sha256_hex(s)).collect();
-        secrets.extend(digests);
-        for token in self.refresh.iter().chain(match self.mode {
-            Mode::Jwt => self.bearer.as_ref(),
-            _ => None,
-        }) {
-            secrets.push(string(&claims_of(token)["jti"]));
-        }
-        secrets
-    }
-
-    /// The database row of this device's credential: `(kind, id)`.
-    async fn row(&self) -> (&'static str, i64) {
-        let db = &self.app.db;
-        match self.mode {
-            Mode::Session => {
-                let cookie = self.jar.get(SESSION_COOKIE).expect("a session cookie");
-                let row = session::Entity::find()
-                    .filter(session::Column::Digest.eq(sha256_hex(cookie)))
-                    .one(db)
-                    .await
-                    .unwrap()
-                    .expect("a stored session");
-                ("session", row.id.0)
-            }
-            Mode::Token => {
-                let key = self.bearer.as_deref().unwrap();
-                let row = auth_token::Entity::find()
-                    .filter(auth_token::Column::Digest.eq(sha256_hex(key)))
-                    .one(db)
-                    .await
-                    .unwrap()
-                    .expect("a stored token");
-                ("token", row.id.0)
-            }
-            Mode::Jwt => {
-                let access = self.bearer.as_deref().expect("an access token");
-                let sid = string(&claims_of(access)["sid"]);
-                ("jwt", sid.parse().expect("a numeric sid"))
-            }
-        }
-    }
-
-    /// Makes this credential's last proof of the password an hour old (its creation, and no
-    /// reauthentication since), as `mfa.rs` does.
-    async fn age(&self) {
-        let db = &self.app.db;
-        let long_ago = Utc::now() - Duration::hours(1);
-        let never: Option<DateTime<Utc>> = None;
-        let updated = match self.row().await {
-            ("session", id) => {
-                session::Entity::update_many()
-                    .col_expr(session::Column::CreatedAt, Expr::value(long_ago))
-                    .col_expr(session::Column::ReauthenticatedAt, Expr::value(never))
-                    .filter(session::Column::Id.eq(id))
-                    .exec(db)
-                    .await
-            }
-            ("token", id) => {
-                auth_token::Entity::update_many()
-                    .col_expr(auth_token::Column::CreatedAt, Expr::value(long_ago))
-                    .col_expr(auth_token::Column::ReauthenticatedAt, Expr::value(never))
-                    .filter(auth_token::Column::Id.eq(id))
-                    .exec(db)
-                    .await
-            }
-            (_, id) => {
-                refresh_token_family::Entity::update_many()
-                    .col_expr(
-                        refresh_token_family::Column::CreatedAt,
-                        Expr::value(long_ago),
-                    )
-                    .col_expr(
-                        refresh_token_family::Column::ReauthenticatedAt,
-                        Expr::value(never),
-                    )
-                    .filter(refresh_token_family::Column::Id.eq(id))
-                    .exec(db)
-                    .await
-            }
-        };
-        assert_eq!(updated.unwrap().rows_affected, 1);
     }
 }
 
@@ -556,7 +351,7 @@ fn assert_detail_code(reply: &Reply, message: &str) {
 
 /// `login/` refuses the address and the password (from a new device of the mode).
 async fn assert_login_fails(app: &TestApp, mode: Mode, email: &str) {
-    let mut device = Device::new(app, mode, PHONE, PHONE_IP);
+    let mut device = new_device(app, mode, PHONE, PHONE_IP);
     let reply = device
         .post("login/", json!({"email": email, "password": PASSWORD}))
         .await;
@@ -850,12 +645,12 @@ struct Setup<'a> {
 /// reset; every message is delivered. With `second_primary`, the second address becomes the
 /// primary one first (the reset then goes to it).
 async fn set_up(app: &TestApp, mode: Mode, second_primary: bool) -> Setup<'_> {
-    let mut bob = Device::new(app, mode, BOB, BOB_IP);
-    bob.register(BOB_EMAIL, None).await;
-    let mut phone = Device::new(app, mode, PHONE, PHONE_IP);
-    phone.register(EMAIL, Some(USERNAME)).await;
+    let mut bob = new_device(app, mode, BOB, BOB_IP);
+    bob.register(BOB_EMAIL).await;
+    let mut phone = new_device(app, mode, PHONE, PHONE_IP);
+    phone.register_with_username(EMAIL, USERNAME).await;
     phone.name(FIRST_NAME, LAST_NAME).await;
-    let mut laptop = Device::new(app, mode, LAPTOP, LAPTOP_IP);
+    let mut laptop = new_device(app, mode, LAPTOP, LAPTOP_IP);
     laptop.log_in(EMAIL).await;
 
     let added = phone.post("emails/", json!({"email": SECOND_EMAIL})).await;
@@ -1365,7 +1160,7 @@ async fn deletion_leaves_no_row_that_names_the_user(backend: Backend, mode: Mode
     assert_login_fails(&app, mode, EMAIL).await;
     assert_login_fails(&app, mode, SECOND_EMAIL).await;
     let new_password = "a brand new passphrase 42";
-    let confirm = Device::new(&app, mode, PHONE, PHONE_IP)
+    let confirm = new_device(&app, mode, PHONE, PHONE_IP)
         .post(
             "password/reset/confirm/",
             json!({
@@ -1381,14 +1176,14 @@ async fn deletion_leaves_no_row_that_names_the_user(backend: Backend, mode: Mode
     );
 
     // Her addresses and username are free again.
-    let mut again = Device::new(&app, mode, PHONE, PHONE_IP);
-    again.register(EMAIL, Some(USERNAME)).await;
+    let mut again = new_device(&app, mode, PHONE, PHONE_IP);
+    again.register_with_username(EMAIL, USERNAME).await;
     assert_accepted(&again, EMAIL).await;
     let reborn = app.stored_user(EMAIL).await;
     assert_ne!(reborn.id, user.id);
     assert_eq!(reborn.first_name, "");
-    let mut other = Device::new(&app, mode, LAPTOP, LAPTOP_IP);
-    other.register(SECOND_EMAIL, None).await;
+    let mut other = new_device(&app, mode, LAPTOP, LAPTOP_IP);
+    other.register(SECOND_EMAIL).await;
     assert_accepted(&other, SECOND_EMAIL).await;
 }
 
@@ -1513,12 +1308,12 @@ async fn deactivation_empties_the_account(backend: Backend, mode: Mode) {
     assert_accepted(&setup.bob, BOB_EMAIL).await;
 
     // Her addresses and username are free again.
-    let mut again = Device::new(&app, mode, PHONE, PHONE_IP);
-    again.register(EMAIL, Some(USERNAME)).await;
+    let mut again = new_device(&app, mode, PHONE, PHONE_IP);
+    again.register_with_username(EMAIL, USERNAME).await;
     assert_accepted(&again, EMAIL).await;
     assert_ne!(app.stored_user(EMAIL).await.id, user.id);
-    let mut other = Device::new(&app, mode, LAPTOP, LAPTOP_IP);
-    other.register(SECOND_EMAIL, None).await;
+    let mut other = new_device(&app, mode, LAPTOP, LAPTOP_IP);
+    other.register(SECOND_EMAIL).await;
     assert_accepted(&other, SECOND_EMAIL).await;
 }
 
@@ -1532,8 +1327,8 @@ async fn deactivation_empties_the_account(backend: Backend, mode: Mode) {
 /// credential still works); after `reauthenticate/` both go through.
 async fn the_guard_protects_export_and_deletion(backend: Backend, mode: Mode) {
     let app = spawn(&backend, mode).await;
-    let mut phone = Device::new(&app, mode, PHONE, PHONE_IP);
-    phone.register(EMAIL, None).await;
+    let mut phone = new_device(&app, mode, PHONE, PHONE_IP);
+    phone.register(EMAIL).await;
     let user = app.stored_user(EMAIL).await;
     all_delivered(&app).await;
 
@@ -1570,7 +1365,7 @@ async fn the_guard_protects_export_and_deletion(backend: Backend, mode: Mode) {
 async fn anonymous_requests_are_refused_in_every_mode(backend: Backend) {
     for mode in MODES {
         let app = spawn(&backend, mode).await;
-        let mut anonymous = Device::new(&app, mode, PHONE, PHONE_IP);
+        let mut anonymous = new_device(&app, mode, PHONE, PHONE_IP);
         assert_not_logged_in(mode, &anonymous.export().await);
         assert_not_logged_in(mode, &anonymous.delete_account().await);
     }
@@ -1585,8 +1380,8 @@ async fn disabled_deletion_answers_405_in_every_mode(backend: Backend) {
             config.account.deletion = AccountDeletion::Disabled;
         })
         .await;
-        let mut phone = Device::new(&app, mode, PHONE, PHONE_IP);
-        phone.register(EMAIL, None).await;
+        let mut phone = new_device(&app, mode, PHONE, PHONE_IP);
+        phone.register(EMAIL).await;
         let user = app.stored_user(EMAIL).await;
 
         for aged in [false, true] {
@@ -1666,7 +1461,7 @@ async fn the_last_superuser_cannot_delete_itself(backend: Backend) {
     let admin_email = "root@analytical.example";
     let other_admin = "deputy@analytical.example";
     create_superuser(&app, admin_email);
-    let mut device = Device::new(&app, Mode::Token, PHONE, PHONE_IP);
+    let mut device = new_device(&app, Mode::Token, PHONE, PHONE_IP);
     device.log_in(admin_email).await;
     let admin = app.stored_user(admin_email).await;
     assert!(admin.is_superuser && admin.is_staff && admin.is_active);
@@ -1691,7 +1486,7 @@ async fn the_last_superuser_cannot_delete_itself(backend: Backend) {
     // An inactive superuser is no administrator.
     create_superuser(&app, other_admin);
     let deputy = app.stored_user(other_admin).await;
-    let mut deputy_device = Device::new(&app, Mode::Token, LAPTOP, LAPTOP_IP);
+    let mut deputy_device = new_device(&app, Mode::Token, LAPTOP, LAPTOP_IP);
     deputy_device.log_in(other_admin).await;
     let switch = |active: bool| {
         user::Entity::update_many()
@@ -1716,8 +1511,8 @@ async fn the_last_superuser_cannot_delete_itself(backend: Backend) {
     assert_accepted(&deputy_device, other_admin).await;
 
     // An ordinary user leaves whatever the superusers.
-    let mut ordinary = Device::new(&app, Mode::Token, BOB, BOB_IP);
-    ordinary.register(BOB_EMAIL, None).await;
+    let mut ordinary = new_device(&app, Mode::Token, BOB, BOB_IP);
+    ordinary.register(BOB_EMAIL).await;
     assert_no_content(&ordinary.delete_account().await);
 }
 
@@ -1766,12 +1561,12 @@ mod two_instances {
     async fn a_deleted_users_credential_is_refused_on_the_other_instance(mode: Mode) {
         let a = spawn(&Backend::Postgres, mode).await;
         let b = a.another_instance().await;
-        let mut phone = Device::new(&a, mode, PHONE, PHONE_IP);
-        phone.register(EMAIL, None).await;
-        let mut laptop = Device::new(&b, mode, LAPTOP, LAPTOP_IP);
+        let mut phone = new_device(&a, mode, PHONE, PHONE_IP);
+        phone.register(EMAIL).await;
+        let mut laptop = new_device(&b, mode, LAPTOP, LAPTOP_IP);
         laptop.log_in(EMAIL).await;
-        let mut bob = Device::new(&b, mode, BOB, BOB_IP);
-        bob.register(BOB_EMAIL, None).await;
+        let mut bob = new_device(&b, mode, BOB, BOB_IP);
+        bob.register(BOB_EMAIL).await;
 
         // B caches both of Ada's credentials.
         let phone_on_b = phone.on(&b);

@@ -23,9 +23,11 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{Value, json};
 use sha2::Sha256;
 use tessera::Config;
-use tessera::config::{AuthMode, RateLimitStore};
+use tessera::config::RateLimitStore;
 
-use crate::support::cookies::{CSRF_COOKIE, CSRF_HEADER, Jar, SESSION_COOKIE, set_cookie};
+use crate::support::cookies::{SESSION_COOKIE, set_cookie};
+use crate::support::device::Device;
+use crate::support::modes::{MODES, Mode};
 use crate::support::process;
 use crate::support::totp::{self, Authenticator};
 use crate::support::{Backend, PASSWORD, Reply, TestApp, confirm_reset, sha256_hex};
@@ -86,42 +88,24 @@ const CSRF_TOKEN_MISSING: &str = "CSRF Failed: CSRF token missing.";
 // Modes and a client per mode
 // ---------------------------------------------------------------------------------------------
 
-/// The auth modes, each as its kind of frontend uses it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    /// `Authorization: Token`.
-    Token,
-    /// `Authorization: Bearer`, with dj-rest-auth's cookies configured too.
-    Jwt,
-    /// A browser: `sessionid`, and the `csrftoken` cookie echoed in `X-CSRFToken`.
-    Session,
-}
-
-const MODES: [Mode; 3] = [Mode::Token, Mode::Jwt, Mode::Session];
-
 /// Every cookie that could carry a credential in some mode.
 const CREDENTIAL_COOKIES: [&str; 3] = [SESSION_COOKIE, ACCESS_COOKIE, REFRESH_COOKIE];
 
-impl Mode {
-    fn configure(self, config: &mut Config) {
-        match self {
-            Mode::Token => config.auth.mode = AuthMode::Token,
-            Mode::Jwt => {
-                config.auth.mode = AuthMode::Jwt;
-                config.jwt.auth_cookie = Some(ACCESS_COOKIE.into());
-                config.jwt.refresh_cookie = Some(REFRESH_COOKIE.into());
-            }
-            Mode::Session => config.auth.mode = AuthMode::Session,
-        }
+/// `mode`; JWT mode with dj-rest-auth's cookies too, to see which answers set them.
+fn configure_mode(mode: Mode, config: &mut Config) {
+    mode.configure(config);
+    if mode == Mode::Jwt {
+        config.jwt.auth_cookie = Some(ACCESS_COOKIE.into());
+        config.jwt.refresh_cookie = Some(REFRESH_COOKIE.into());
     }
+}
 
-    /// The cookies a login sets in this mode.
-    fn login_cookies(self) -> &'static [&'static str] {
-        match self {
-            Mode::Token => &[],
-            Mode::Jwt => &[ACCESS_COOKIE, REFRESH_COOKIE],
-            Mode::Session => &[SESSION_COOKIE],
-        }
+/// The cookies a login sets in `mode`.
+fn login_cookies(mode: Mode) -> &'static [&'static str] {
+    match mode {
+        Mode::Token => &[],
+        Mode::Jwt => &[ACCESS_COOKIE, REFRESH_COOKIE],
+        Mode::Session => &[SESSION_COOKIE],
     }
 }
 
@@ -132,142 +116,36 @@ async fn spawn(backend: &Backend, mode: Mode) -> TestApp {
 /// An app in `mode`, `configure` applied last.
 async fn spawn_with(backend: &Backend, mode: Mode, configure: impl FnOnce(&mut Config)) -> TestApp {
     TestApp::spawn_with(backend.clone(), |config| {
-        mode.configure(config);
+        configure_mode(mode, config);
         config.frontend.password_reset_url = Some(format!("{RESET_PREFIX}{{uid}}/{{token}}/"));
         configure(config);
     })
     .await
 }
 
-/// A frontend of one mode on one device: it holds a credential as that frontend does and
-/// presents it on every request.
-struct Client<'a> {
-    app: &'a TestApp,
-    mode: Mode,
-    /// Token mode: the key; JWT: the access token.
-    bearer: Option<String>,
-    /// Session mode: the browser's cookies.
-    jar: Jar,
+/// A frontend of one mode on one device. A token or JWT client keeps no cookies: JWT mode here
+/// sets dj-rest-auth's, which it must not send back.
+fn new_frontend(app: &TestApp, mode: Mode) -> Device<'_> {
+    Device::new(app, mode).cookies_in_session_mode_only()
 }
 
-impl<'a> Client<'a> {
-    fn new(app: &'a TestApp, mode: Mode) -> Self {
-        Self {
-            app,
-            mode,
-            bearer: None,
-            jar: Jar::default(),
-        }
-    }
-
-    /// `method path` with this client's credential; a browser fetches the CSRF cookie before
-    /// its first unsafe request and echoes it on each (`csrf = false` leaves the header out).
-    async fn send_as(
-        &mut self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-        csrf: bool,
-    ) -> Reply {
-        let unsafe_method = method != Method::GET;
-        if self.mode == Mode::Session && unsafe_method && !self.jar.contains(CSRF_COOKIE) {
-            let reply = self
-                .app
-                .send(self.app.client.get(self.app.api("csrf/")))
-                .await;
-            self.jar.apply(&reply);
-            assert!(self.jar.contains(CSRF_COOKIE), "{reply:?}");
-        }
-        let mut request = self.app.client.request(method, self.app.api(path));
-        match self.mode {
-            Mode::Token => {
-                if let Some(key) = &self.bearer {
-                    request = request.header("Authorization", format!("Token {key}"));
-                }
-            }
-            Mode::Jwt => {
-                if let Some(access) = &self.bearer {
-                    request = request.bearer_auth(access);
-                }
-            }
-            Mode::Session => {
-                request = self.jar.attach(request);
-                if unsafe_method
-                    && csrf
-                    && let Some(token) = self.jar.get(CSRF_COOKIE)
-                {
-                    request = request.header(CSRF_HEADER, token);
-                }
-            }
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let reply = self.app.send(request).await;
-        if self.mode == Mode::Session {
-            self.jar.apply(&reply);
-        }
-        reply
-    }
-
-    async fn post(&mut self, path: &str, body: Value) -> Reply {
-        self.send_as(Method::POST, path, Some(body), true).await
-    }
-
-    async fn get(&mut self, path: &str) -> Reply {
-        self.send_as(Method::GET, path, None, true).await
-    }
-
-    async fn me(&mut self) -> Reply {
-        self.get("user/").await
-    }
-
-    /// Signs up, which logs this client in.
-    async fn register(&mut self, email: &str) {
-        let reply = self
-            .post(
-                "registration/",
-                json!({"email": email, "password1": PASSWORD, "password2": PASSWORD}),
-            )
-            .await;
-        match self.mode {
-            Mode::Token => {
-                assert_eq!(reply.status, 201, "{}", reply.text);
-                self.bearer = Some(string(&reply.body["key"]));
-            }
-            Mode::Jwt => {
-                assert_eq!(reply.status, 201, "{}", reply.text);
-                self.bearer = Some(string(&reply.body["access"]));
-            }
-            Mode::Session => {
-                assert_eq!(reply.status, 204, "{}", reply.text);
-                assert!(self.jar.contains(SESSION_COOKIE), "{reply:?}");
-            }
-        }
-    }
-
-    async fn login(&mut self, email: &str, password: &str) -> Reply {
-        self.post("login/", json!({"email": email, "password": password}))
-            .await
-    }
-
+/// The login's second step, and MFA's endpoints, as a frontend calls them.
+impl Device<'_> {
     /// `reply` is this mode's normal login answer (token: 200 `{"key"}`; JWT: 200 access,
     /// refresh and user, and its cookies; session: 204 and the session cookie), for `email`;
     /// the client now holds that credential.
-    fn adopt_login(&mut self, reply: &Reply, email: &str) {
+    fn adopt_login_for(&mut self, reply: &Reply, email: &str) {
+        self.adopt(reply, 200);
         match self.mode {
             Mode::Token => {
-                assert_eq!(reply.status, 200, "{}", reply.text);
                 assert_eq!(keys(&reply.body), set(&["key"]), "{}", reply.text);
                 let key = string(&reply.body["key"]);
                 assert!(
                     key.len() == 40 && key.bytes().all(|b| b.is_ascii_hexdigit()),
                     "{key}"
                 );
-                self.bearer = Some(key);
             }
             Mode::Jwt => {
-                assert_eq!(reply.status, 200, "{}", reply.text);
                 assert_eq!(
                     keys(&reply.body),
                     set(&["access", "refresh", "user"]),
@@ -275,15 +153,10 @@ impl<'a> Client<'a> {
                     reply.text
                 );
                 assert_eq!(reply.body["user"]["email"], email, "{}", reply.text);
-                assert!(reply.body["refresh"].is_string(), "{}", reply.text);
-                self.bearer = Some(string(&reply.body["access"]));
             }
-            Mode::Session => {
-                assert_eq!(reply.status, 204, "{}", reply.text);
-                assert!(reply.text.is_empty(), "{}", reply.text);
-            }
+            Mode::Session => assert!(reply.text.is_empty(), "{}", reply.text),
         }
-        for cookie in self.mode.login_cookies() {
+        for cookie in login_cookies(self.mode) {
             let set = set_cookie(reply, cookie)
                 .unwrap_or_else(|| panic!("{:?}: the answer sets {cookie}: {reply:?}", self.mode));
             assert!(!set.is_removal(), "{}", set.raw);
@@ -309,7 +182,7 @@ impl<'a> Client<'a> {
     async fn log_in_with_code(&mut self, email: &str, code: &str) {
         let token = self.login_expecting_mfa(email).await;
         let reply = self.verify(&token, code).await;
-        self.adopt_login(&reply, email);
+        self.adopt_login_for(&reply, email);
     }
 
     async fn status(&mut self) -> Value {
@@ -569,18 +442,18 @@ async fn login_and_verify_follow_the_contract_in_every_mode(backend: Backend) {
     for mode in MODES {
         let app = spawn(&backend, mode).await;
 
-        let mut bob = Client::new(&app, mode);
+        let mut bob = new_frontend(&app, mode);
         bob.register(OTHER_EMAIL).await;
-        let mut bob_device = Client::new(&app, mode);
+        let mut bob_device = new_frontend(&app, mode);
         let login = bob_device.login(OTHER_EMAIL, PASSWORD).await;
-        bob_device.adopt_login(&login, OTHER_EMAIL);
+        bob_device.adopt_login_for(&login, OTHER_EMAIL);
         assert_eq!(bob_device.me().await.status, 200);
 
-        let mut owner = Client::new(&app, mode);
+        let mut owner = new_frontend(&app, mode);
         owner.register(EMAIL).await;
         let (authenticator, _) = owner.activate().await;
 
-        let mut device = Client::new(&app, mode);
+        let mut device = new_frontend(&app, mode);
         let wrong = device.login(EMAIL, WRONG_PASSWORD).await;
         assert_eq!(wrong.status, 400, "{mode:?}: {}", wrong.text);
         assert_eq!(wrong.body, json!({"non_field_errors": [BAD_CREDENTIALS]}));
@@ -593,7 +466,7 @@ async fn login_and_verify_follow_the_contract_in_every_mode(backend: Backend) {
             // The second step is an unsafe request like the first: CSRF applies.
             let body = json!({"ephemeral_token": token, "code": authenticator.next()});
             let forged = device
-                .send_as(Method::POST, "mfa/verify/", Some(body), false)
+                .send_without_csrf(Method::POST, "mfa/verify/", Some(body))
                 .await;
             assert_detail(&forged, 403, CSRF_TOKEN_MISSING);
         }
@@ -601,7 +474,7 @@ async fn login_and_verify_follow_the_contract_in_every_mode(backend: Backend) {
         let next = authenticator.next();
         let spaced = format!(" {} {} ", &next[..3], &next[3..]);
         let verified = device.verify(&token, &spaced).await;
-        device.adopt_login(&verified, EMAIL);
+        device.adopt_login_for(&verified, EMAIL);
         let me = device.me().await;
         assert_eq!(me.status, 200, "{mode:?}: {}", me.text);
         assert_eq!(me.body["email"], EMAIL);
@@ -623,7 +496,7 @@ async fn login_and_verify_follow_the_contract_in_every_mode(backend: Backend) {
 async fn totp_activation_follows_the_contract_in_every_mode(backend: Backend) {
     for mode in MODES {
         let app = spawn(&backend, mode).await;
-        let mut client = Client::new(&app, mode);
+        let mut client = new_frontend(&app, mode);
         client.register(EMAIL).await;
 
         assert_eq!(
@@ -748,9 +621,9 @@ async fn totp_activation_follows_the_contract_in_every_mode(backend: Backend) {
 async fn messages_are_dj_rest_auths_in_every_mode(backend: Backend) {
     for mode in MODES {
         let app = spawn(&backend, mode).await;
-        let mut bob = Client::new(&app, mode);
+        let mut bob = new_frontend(&app, mode);
         bob.register(OTHER_EMAIL).await;
-        let mut owner = Client::new(&app, mode);
+        let mut owner = new_frontend(&app, mode);
         owner.register(EMAIL).await;
 
         // Not enabled: refused before the body is validated.
@@ -780,7 +653,7 @@ async fn messages_are_dj_rest_auths_in_every_mode(backend: Backend) {
 
         let (authenticator, codes) = owner.activate().await;
 
-        let mut device = Client::new(&app, mode);
+        let mut device = new_frontend(&app, mode);
         let token = device.login_expecting_mfa(EMAIL).await;
         let unknown = device.verify(&"0".repeat(64), &authenticator.next()).await;
         assert_field_error(&unknown, "ephemeral_token", TOKEN_INVALID);
@@ -830,7 +703,7 @@ async fn messages_are_dj_rest_auths_in_every_mode(backend: Backend) {
 async fn mfa_operations_take_post_only_and_need_a_login_in_every_mode(backend: Backend) {
     for mode in MODES {
         let app = spawn(&backend, mode).await;
-        let mut client = Client::new(&app, mode);
+        let mut client = new_frontend(&app, mode);
         for (method, path) in [
             (Method::GET, "mfa/status/"),
             (Method::GET, "mfa/totp/activate/"),
@@ -841,7 +714,7 @@ async fn mfa_operations_take_post_only_and_need_a_login_in_every_mode(backend: B
             (Method::POST, "reauthenticate/"),
         ] {
             let body = json!({"password": PASSWORD, "code": "123456"});
-            let reply = client.send_as(method, path, Some(body), true).await;
+            let reply = client.send(method, path, Some(body)).await;
             assert_not_logged_in(mode, &reply);
         }
         client.register(EMAIL).await;
@@ -867,14 +740,14 @@ async fn session_login_waits_for_the_code(backend: Backend) {
         config.auth.session_login = true
     })
     .await;
-    let mut owner = Client::new(&app, Mode::Token);
+    let mut owner = new_frontend(&app, Mode::Token);
     owner.register(EMAIL).await;
     let (authenticator, _) = owner.activate().await;
 
-    let mut device = Client::new(&app, Mode::Token);
+    let mut device = new_frontend(&app, Mode::Token);
     let token = device.login_expecting_mfa(EMAIL).await;
     let verified = device.verify(&token, &authenticator.next()).await;
-    device.adopt_login(&verified, EMAIL);
+    device.adopt_login_for(&verified, EMAIL);
     let session = set_cookie(&verified, SESSION_COOKIE)
         .unwrap_or_else(|| panic!("verify opens the session: {verified:?}"));
     assert!(!session.is_removal(), "{}", session.raw);
@@ -894,7 +767,7 @@ async fn session_login_waits_for_the_code(backend: Backend) {
 async fn recovery_codes_regeneration_and_deactivation_in_every_mode(backend: Backend) {
     for mode in MODES {
         let app = spawn(&backend, mode).await;
-        let mut owner = Client::new(&app, mode);
+        let mut owner = new_frontend(&app, mode);
         owner.register(EMAIL).await;
         let (authenticator, old) = owner.activate().await;
 
@@ -910,13 +783,13 @@ async fn recovery_codes_regeneration_and_deactivation_in_every_mode(backend: Bac
         );
         assert_eq!(owner.listed_codes().await, new);
 
-        let mut device = Client::new(&app, mode);
+        let mut device = new_frontend(&app, mode);
         let token = device.login_expecting_mfa(EMAIL).await;
         for code in &old[..3] {
             assert_field_error(&device.verify(&token, code).await, "code", CODE_INVALID);
         }
         let verified = device.verify(&token, &new[3]).await;
-        device.adopt_login(&verified, EMAIL);
+        device.adopt_login_for(&verified, EMAIL);
         let mut left = new.clone();
         left.remove(3);
         assert_eq!(
@@ -940,9 +813,9 @@ async fn recovery_codes_regeneration_and_deactivation_in_every_mode(backend: Bac
         assert_eq!(owner.listed_codes().await, Vec::<String>::new());
         assert!(authenticators(&app, EMAIL).await.is_empty());
 
-        let mut later = Client::new(&app, mode);
+        let mut later = new_frontend(&app, mode);
         let login = later.login(EMAIL, PASSWORD).await;
-        later.adopt_login(&login, EMAIL);
+        later.adopt_login_for(&login, EMAIL);
         assert_eq!(later.me().await.status, 200);
     }
 }
@@ -953,12 +826,12 @@ async fn expired_tokens_are_refused(backend: Backend) {
         config.mfa.ephemeral_token_timeout = 3;
     })
     .await;
-    let mut owner = Client::new(&app, Mode::Token);
+    let mut owner = new_frontend(&app, Mode::Token);
     owner.register(EMAIL).await;
     let (authenticator, _) = owner.activate().await;
-    let mut device = Client::new(&app, Mode::Token);
+    let mut device = new_frontend(&app, Mode::Token);
     let token = device.login_expecting_mfa(EMAIL).await;
-    let mut bob = Client::new(&app, Mode::Token);
+    let mut bob = new_frontend(&app, Mode::Token);
     bob.register(OTHER_EMAIL).await;
     let setup = bob.start_activation().await;
     let bobs_app = Authenticator::new(&string(&setup["secret"]));
@@ -985,7 +858,7 @@ async fn expired_tokens_are_refused(backend: Backend) {
 /// and deactivation; another step's code is accepted.
 async fn a_totp_code_is_accepted_once(backend: Backend) {
     let app = spawn(&backend, Mode::Token).await;
-    let mut owner = Client::new(&app, Mode::Token);
+    let mut owner = new_frontend(&app, Mode::Token);
     owner.register(EMAIL).await;
     let (authenticator, codes) = owner.activate().await;
 
@@ -999,15 +872,15 @@ async fn a_totp_code_is_accepted_once(backend: Backend) {
     assert_field_error(&replayed, "code", CODE_INVALID);
 
     // Activation, then login.
-    let mut device = Client::new(&app, Mode::Token);
+    let mut device = new_frontend(&app, Mode::Token);
     let token = device.login_expecting_mfa(EMAIL).await;
     let replayed = device.verify(&token, &authenticator.current()).await;
     assert_field_error(&replayed, "code", CODE_INVALID);
     let verified = device.verify(&token, &authenticator.next()).await;
-    device.adopt_login(&verified, EMAIL);
+    device.adopt_login_for(&verified, EMAIL);
 
     // Login, then a second login, reauthentication and deactivation.
-    let mut other = Client::new(&app, Mode::Token);
+    let mut other = new_frontend(&app, Mode::Token);
     let token = other.login_expecting_mfa(EMAIL).await;
     let replayed = other.verify(&token, &authenticator.next()).await;
     assert_field_error(&replayed, "code", CODE_INVALID);
@@ -1036,7 +909,7 @@ async fn a_totp_code_is_accepted_once(backend: Backend) {
 /// secret was.
 async fn a_new_secret_can_be_activated_right_after_deactivation(backend: Backend) {
     let app = spawn(&backend, Mode::Token).await;
-    let mut owner = Client::new(&app, Mode::Token);
+    let mut owner = new_frontend(&app, Mode::Token);
     owner.register(EMAIL).await;
     let (old_phone, _) = owner.activate().await;
     let deactivated = owner
@@ -1060,7 +933,7 @@ async fn a_new_secret_can_be_activated_right_after_deactivation(backend: Backend
 /// TOTP step is claimed, and a recovery code spent, atomically).
 async fn a_code_presented_twice_at_once_is_accepted_once(backend: Backend) {
     let app = spawn(&backend, Mode::Token).await;
-    let mut owner = Client::new(&app, Mode::Token);
+    let mut owner = new_frontend(&app, Mode::Token);
     owner.register(EMAIL).await;
     let (authenticator, codes) = owner.activate().await;
 
@@ -1070,8 +943,8 @@ async fn a_code_presented_twice_at_once_is_accepted_once(backend: Backend) {
         codes[1].clone(),
         codes[2].clone(),
     ] {
-        let mut first = Client::new(&app, Mode::Token);
-        let mut second = Client::new(&app, Mode::Token);
+        let mut first = new_frontend(&app, Mode::Token);
+        let mut second = new_frontend(&app, Mode::Token);
         let one = first.login_expecting_mfa(EMAIL).await;
         let other = second.login_expecting_mfa(EMAIL).await;
         let verify = |token: String| {
@@ -1093,16 +966,16 @@ async fn a_code_presented_twice_at_once_is_accepted_once(backend: Backend) {
 /// expired token." even with another valid code, and a new login gets a new token.
 async fn the_ephemeral_token_is_single_use(backend: Backend) {
     let app = spawn(&backend, Mode::Token).await;
-    let mut owner = Client::new(&app, Mode::Token);
+    let mut owner = new_frontend(&app, Mode::Token);
     owner.register(EMAIL).await;
     let (authenticator, codes) = owner.activate().await;
 
-    let mut device = Client::new(&app, Mode::Token);
+    let mut device = new_frontend(&app, Mode::Token);
     let token = device.login_expecting_mfa(EMAIL).await;
     let verified = device.verify(&token, &codes[0]).await;
-    device.adopt_login(&verified, EMAIL);
+    device.adopt_login_for(&verified, EMAIL);
 
-    let mut thief = Client::new(&app, Mode::Token);
+    let mut thief = new_frontend(&app, Mode::Token);
     for code in [authenticator.next(), codes[1].clone()] {
         let again = thief.verify(&token, &code).await;
         assert_field_error(&again, "ephemeral_token", TOKEN_INVALID);
@@ -1112,7 +985,7 @@ async fn the_ephemeral_token_is_single_use(backend: Backend) {
     let token_again = device.login_expecting_mfa(EMAIL).await;
     assert_ne!(token_again, token);
     let verified = device.verify(&token_again, &authenticator.next()).await;
-    device.adopt_login(&verified, EMAIL);
+    device.adopt_login_for(&verified, EMAIL);
 }
 
 /// A wrong code does not end the ephemeral token by itself (four are survived), but the
@@ -1120,20 +993,20 @@ async fn the_ephemeral_token_is_single_use(backend: Backend) {
 /// is gone.
 async fn five_wrong_codes_end_the_ephemeral_token(backend: Backend) {
     let app = spawn(&backend, Mode::Token).await;
-    let mut owner = Client::new(&app, Mode::Token);
+    let mut owner = new_frontend(&app, Mode::Token);
     owner.register(EMAIL).await;
     let (authenticator, codes) = owner.activate().await;
 
-    let mut device = Client::new(&app, Mode::Token);
+    let mut device = new_frontend(&app, Mode::Token);
     let token = device.login_expecting_mfa(EMAIL).await;
     for _ in 0..4 {
         let wrong = device.verify(&token, &authenticator.wrong()).await;
         assert_field_error(&wrong, "code", CODE_INVALID);
     }
     let verified = device.verify(&token, &codes[0]).await;
-    device.adopt_login(&verified, EMAIL);
+    device.adopt_login_for(&verified, EMAIL);
 
-    let mut guesser = Client::new(&app, Mode::Token);
+    let mut guesser = new_frontend(&app, Mode::Token);
     let token = guesser.login_expecting_mfa(EMAIL).await;
     for _ in 0..5 {
         let wrong = guesser.verify(&token, &authenticator.wrong()).await;
@@ -1152,25 +1025,25 @@ async fn five_wrong_codes_end_the_ephemeral_token(backend: Backend) {
     // The right codes were not spent on the dead token.
     let token = guesser.login_expecting_mfa(EMAIL).await;
     let verified = guesser.verify(&token, &authenticator.next()).await;
-    guesser.adopt_login(&verified, EMAIL);
+    guesser.adopt_login_for(&verified, EMAIL);
 }
 
 /// A recovery code logs in once, in any case and with surrounding spaces; then it is refused
 /// (at login and at reauthentication) and no longer listed.
 async fn recovery_codes_are_single_use_and_case_insensitive(backend: Backend) {
     let app = spawn(&backend, Mode::Token).await;
-    let mut owner = Client::new(&app, Mode::Token);
+    let mut owner = new_frontend(&app, Mode::Token);
     owner.register(EMAIL).await;
     let (_, codes) = owner.activate().await;
 
-    let mut device = Client::new(&app, Mode::Token);
+    let mut device = new_frontend(&app, Mode::Token);
     let token = device.login_expecting_mfa(EMAIL).await;
     let verified = device
         .verify(&token, &format!(" {} ", codes[2].to_uppercase()))
         .await;
-    device.adopt_login(&verified, EMAIL);
+    device.adopt_login_for(&verified, EMAIL);
 
-    let mut other = Client::new(&app, Mode::Token);
+    let mut other = new_frontend(&app, Mode::Token);
     let token = other.login_expecting_mfa(EMAIL).await;
     for used in [codes[2].clone(), codes[2].to_uppercase()] {
         assert_field_error(&other.verify(&token, &used).await, "code", CODE_INVALID);
@@ -1184,7 +1057,7 @@ async fn recovery_codes_are_single_use_and_case_insensitive(backend: Backend) {
     left.remove(2);
     assert_eq!(owner.listed_codes().await, left);
     let verified = other.verify(&token, &codes[5]).await;
-    other.adopt_login(&verified, EMAIL);
+    other.adopt_login_for(&verified, EMAIL);
     left.retain(|code| code != &codes[5]);
     assert_eq!(owner.listed_codes().await, left);
 }
@@ -1243,7 +1116,7 @@ fn derived_code(seed: &[u8], i: usize) -> String {
 /// digest; and the audit trail holds none of them.
 async fn codes_and_secrets_are_not_readable_in_the_database(backend: Backend) {
     let app = spawn(&backend, Mode::Token).await;
-    let mut owner = Client::new(&app, Mode::Token);
+    let mut owner = new_frontend(&app, Mode::Token);
     owner.register(EMAIL).await;
     let setup = owner.start_activation().await;
     let secret = string(&setup["secret"]);
@@ -1307,14 +1180,14 @@ async fn codes_and_secrets_are_not_readable_in_the_database(backend: Backend) {
         }
     }
 
-    let mut device = Client::new(&app, Mode::Token);
+    let mut device = new_frontend(&app, Mode::Token);
     let token = device.login_expecting_mfa(EMAIL).await;
     let challenges = mfa_challenge::Entity::find().all(&app.db).await.unwrap();
     assert_eq!(challenges.len(), 1);
     assert_eq!(challenges[0].digest, sha256_hex(&token));
     assert_eq!(challenges[0].user_id, user_id(&app, EMAIL).await);
     let verified = device.verify(&token, &codes[0]).await;
-    device.adopt_login(&verified, EMAIL);
+    device.adopt_login_for(&verified, EMAIL);
 
     let trail = audit_event::Entity::find().all(&app.db).await.unwrap();
     assert!(!trail.is_empty());
@@ -1333,7 +1206,7 @@ async fn codes_and_secrets_are_not_readable_in_the_database(backend: Backend) {
 /// password still asks for the code, which then logs in.
 async fn password_reset_keeps_mfa(backend: Backend) {
     let app = spawn(&backend, Mode::Token).await;
-    let mut owner = Client::new(&app, Mode::Token);
+    let mut owner = new_frontend(&app, Mode::Token);
     owner.register(EMAIL).await;
     let (authenticator, _) = owner.activate().await;
 
@@ -1343,13 +1216,13 @@ async fn password_reset_keeps_mfa(backend: Backend) {
     let reset = confirm_reset(&app, &uid, &token, NEW_PASSWORD, NEW_PASSWORD).await;
     assert_eq!(reset.status, 200, "{}", reset.text);
 
-    let mut device = Client::new(&app, Mode::Token);
+    let mut device = new_frontend(&app, Mode::Token);
     let old = device.login(EMAIL, PASSWORD).await;
     assert_eq!(old.status, 400, "{}", old.text);
     let login = device.login(EMAIL, NEW_PASSWORD).await;
     let ephemeral = assert_mfa_required(&login);
     let verified = device.verify(&ephemeral, &authenticator.next()).await;
-    device.adopt_login(&verified, EMAIL);
+    device.adopt_login_for(&verified, EMAIL);
     assert_eq!(device.status().await["mfa_enabled"], json!(true));
     assert_eq!(authenticators(&app, EMAIL).await.len(), 2);
 }
@@ -1359,12 +1232,12 @@ async fn password_reset_keeps_mfa(backend: Backend) {
 /// password step alone records no login.
 async fn verify_failures_and_the_whole_login_reach_the_audit_trail(backend: Backend) {
     let app = spawn(&backend, Mode::Token).await;
-    let mut owner = Client::new(&app, Mode::Token);
+    let mut owner = new_frontend(&app, Mode::Token);
     owner.register(EMAIL).await;
     let (authenticator, _) = owner.activate().await;
     let before = audit_of(&app, EMAIL).await.len();
 
-    let mut device = Client::new(&app, Mode::Token);
+    let mut device = new_frontend(&app, Mode::Token);
     let token = device.login_expecting_mfa(EMAIL).await;
     assert_eq!(audit_of(&app, EMAIL).await.len(), before, "nothing yet");
     for _ in 0..2 {
@@ -1372,7 +1245,7 @@ async fn verify_failures_and_the_whole_login_reach_the_audit_trail(backend: Back
         assert_field_error(&wrong, "code", CODE_INVALID);
     }
     let verified = device.verify(&token, &authenticator.next()).await;
-    device.adopt_login(&verified, EMAIL);
+    device.adopt_login_for(&verified, EMAIL);
 
     let rows = audit_of(&app, EMAIL).await;
     assert_eq!(
@@ -1399,11 +1272,11 @@ async fn verify_is_rate_limited_like_failed_logins(backend: Backend) {
             config.rate_limits.login_failed = "2/300s/key".parse().unwrap();
         })
         .await;
-        let mut owner = Client::new(&app, Mode::Token);
+        let mut owner = new_frontend(&app, Mode::Token);
         owner.register(EMAIL).await;
         let (authenticator, _) = owner.activate().await;
 
-        let mut device = Client::new(&app, Mode::Token);
+        let mut device = new_frontend(&app, Mode::Token);
         let token = device.login_expecting_mfa(EMAIL).await;
         for _ in 0..2 {
             let wrong = device.verify(&token, &authenticator.wrong()).await;
@@ -1448,11 +1321,11 @@ async fn verify_is_rate_limited_like_failed_logins(backend: Backend) {
 async fn guarded_actions_need_a_recent_password_in_every_mode(backend: Backend) {
     for mode in MODES {
         let app = spawn(&backend, mode).await;
-        let mut owner = Client::new(&app, mode);
+        let mut owner = new_frontend(&app, mode);
         owner.register(EMAIL).await;
         let (authenticator, codes) = owner.activate().await;
 
-        let mut device = Client::new(&app, mode);
+        let mut device = new_frontend(&app, mode);
         device.log_in_with_code(EMAIL, &codes[0]).await;
         assert_eq!(device.listed_codes().await, codes[1..], "{mode:?}");
 
@@ -1539,7 +1412,7 @@ async fn reauthentication_settings(backend: Backend) {
         config.account.reauthentication_timeout = 0;
     })
     .await;
-    let mut owner = Client::new(&strict, Mode::Token);
+    let mut owner = new_frontend(&strict, Mode::Token);
     owner.register(EMAIL).await;
     let (authenticator, _) = owner.activate().await;
     assert_reauthentication_required(&owner.post("mfa/recovery-codes/", json!({})).await);
@@ -1562,7 +1435,7 @@ async fn reauthentication_settings(backend: Backend) {
         config.mfa.recovery_codes_require_reauthentication = false;
     })
     .await;
-    let mut owner = Client::new(&relaxed, Mode::Token);
+    let mut owner = new_frontend(&relaxed, Mode::Token);
     owner.register(EMAIL).await;
     let (authenticator, codes) = owner.activate().await;
     assert_eq!(owner.listed_codes().await, codes);
@@ -1604,16 +1477,16 @@ async fn mfa_disabled_removes_the_endpoints_and_the_second_step(backend: Backend
         "{:?}",
         keys(&document.body["paths"])
     );
-    let mut owner = Client::new(&app, Mode::Token);
+    let mut owner = new_frontend(&app, Mode::Token);
     owner.register(EMAIL).await;
     let (authenticator, _) = owner.activate().await;
 
     let (database, mut config) = app.stop().await;
     config.mfa.enabled = false;
     let app = TestApp::start(database, config).await;
-    let mut device = Client::new(&app, Mode::Token);
+    let mut device = new_frontend(&app, Mode::Token);
     let login = device.login(EMAIL, PASSWORD).await;
-    device.adopt_login(&login, EMAIL);
+    device.adopt_login_for(&login, EMAIL);
     for (method, path) in [
         (Method::GET, "mfa/status/"),
         (Method::GET, "mfa/totp/activate/"),
@@ -1623,7 +1496,7 @@ async fn mfa_disabled_removes_the_endpoints_and_the_second_step(backend: Backend
         (Method::POST, "mfa/recovery-codes/"),
         (Method::POST, "mfa/recovery-codes/regenerate/"),
     ] {
-        let reply = device.send_as(method, path, Some(json!({})), true).await;
+        let reply = device.send(method, path, Some(json!({}))).await;
         assert_detail(&reply, 404, "Not found.");
     }
     let document = app.send(app.client.get(app.url("/openapi.json"))).await;
@@ -1635,7 +1508,7 @@ async fn mfa_disabled_removes_the_endpoints_and_the_second_step(backend: Backend
     let (database, mut config) = app.stop().await;
     config.mfa.enabled = true;
     let app = TestApp::start(database, config).await;
-    let mut device = Client::new(&app, Mode::Token);
+    let mut device = new_frontend(&app, Mode::Token);
     device.log_in_with_code(EMAIL, &authenticator.next()).await;
 }
 
@@ -1644,10 +1517,10 @@ async fn mfa_disabled_removes_the_endpoints_and_the_second_step(backend: Backend
 /// an unknown address fails.
 async fn tessera_mfa_disable_switches_mfa_off(backend: Backend) {
     let app = spawn(&backend, Mode::Token).await;
-    let mut owner = Client::new(&app, Mode::Token);
+    let mut owner = new_frontend(&app, Mode::Token);
     owner.register(EMAIL).await;
     owner.activate().await;
-    let mut device = Client::new(&app, Mode::Token);
+    let mut device = new_frontend(&app, Mode::Token);
     device.login_expecting_mfa(EMAIL).await;
 
     let env = [
@@ -1668,7 +1541,7 @@ async fn tessera_mfa_disable_switches_mfa_off(backend: Backend) {
     );
 
     let login = device.login(EMAIL, PASSWORD).await;
-    device.adopt_login(&login, EMAIL);
+    device.adopt_login_for(&login, EMAIL);
     assert_eq!(device.me().await.status, 200);
     assert!(authenticators(&app, EMAIL).await.is_empty());
     assert_eq!(device.status().await["mfa_enabled"], json!(false));
@@ -1702,31 +1575,31 @@ mod two_instances {
         async fn a_code_accepted_on_one_instance_is_refused_on_the_other() {
             let a = spawn(&Backend::Postgres, Mode::Token).await;
             let b = a.another_instance().await;
-            let mut owner = Client::new(&a, Mode::Token);
+            let mut owner = new_frontend(&a, Mode::Token);
             owner.register(EMAIL).await;
             let (authenticator, codes) = owner.activate().await;
 
             // Accepted on A at activation: refused on B.
-            let mut on_b = Client::new(&b, Mode::Token);
+            let mut on_b = new_frontend(&b, Mode::Token);
             let token = on_b.login_expecting_mfa(EMAIL).await;
             let replayed = on_b.verify(&token, &authenticator.current()).await;
             assert_field_error(&replayed, "code", CODE_INVALID);
             let verified = on_b.verify(&token, &authenticator.next()).await;
-            on_b.adopt_login(&verified, EMAIL);
+            on_b.adopt_login_for(&verified, EMAIL);
 
             // Accepted on B: refused on A.
-            let mut on_a = Client::new(&a, Mode::Token);
+            let mut on_a = new_frontend(&a, Mode::Token);
             let token = on_a.login_expecting_mfa(EMAIL).await;
             let replayed = on_a.verify(&token, &authenticator.next()).await;
             assert_field_error(&replayed, "code", CODE_INVALID);
             // So is a recovery code used on the other instance.
             let token_b = on_b.login_expecting_mfa(EMAIL).await;
             let verified = on_b.verify(&token_b, &codes[0]).await;
-            on_b.adopt_login(&verified, EMAIL);
+            on_b.adopt_login_for(&verified, EMAIL);
             let replayed = on_a.verify(&token, &codes[0]).await;
             assert_field_error(&replayed, "code", CODE_INVALID);
             let verified = on_a.verify(&token, &codes[1]).await;
-            on_a.adopt_login(&verified, EMAIL);
+            on_a.adopt_login_for(&verified, EMAIL);
         }
     }
 }

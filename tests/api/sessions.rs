@@ -5,11 +5,11 @@
 //! the reauthentication guard. Each scenario runs in token, JWT and session mode, on both
 //! backends; the two-instance ones on PostgreSQL only.
 //!
-//! Each client below is one device: it sends its own `User-Agent`, holds its credential the
-//! way its kind of frontend does (the key or access token in `Authorization`, the refresh
-//! token for `token/refresh/`, cookies and the CSRF header in a browser) and presents it on
-//! every request. A device's listed entry is found by its user agent (unique per device), so
-//! that a device can be looked up without being used.
+//! Each client below is one device (`support::device`): it sends its own `User-Agent`, holds
+//! its credential the way its kind of frontend does (the key or access token in
+//! `Authorization`, the refresh token for `token/refresh/`, cookies and the CSRF header in a
+//! browser) and presents it on every request. A device's listed entry is found by its user
+//! agent (unique per device), so that a device can be looked up without being used.
 //!
 //! What "refused" means per credential: a token answers 401 `Invalid token.`; a cookie session
 //! is no longer a login (session mode: 403, `auth.session_login`: 401, "not provided"); a JWT
@@ -34,10 +34,10 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{Value, json};
 use tessera::Config;
 
-use crate::support::cookies::{CSRF_COOKIE, CSRF_HEADER, Jar, SESSION_COOKIE, set_cookie};
-use crate::support::jwt::claims_of;
+use crate::support::cookies::SESSION_COOKIE;
+use crate::support::device::Device;
 use crate::support::modes::{MODES, Mode};
-use crate::support::{Backend, PASSWORD, Reply, TestApp, sha256_hex};
+use crate::support::{Backend, PASSWORD, Reply, TestApp};
 
 on_each_backend!(
     the_listing_shows_every_live_credential_token,
@@ -112,170 +112,8 @@ async fn spawn_with(backend: &Backend, mode: Mode, configure: impl FnOnce(&mut C
     .await
 }
 
-/// One device of a user: its user agent and the credential it holds, presented on every
-/// request.
-#[derive(Clone)]
-struct Device<'a> {
-    app: &'a TestApp,
-    mode: Mode,
-    user_agent: Option<String>,
-    /// The `X-Forwarded-For` it sends, as if behind a proxy.
-    forwarded_for: Option<String>,
-    /// Token mode: the key; JWT: the access token. `None` for a device that logs in with a
-    /// cookie only (session mode, or the session `auth.session_login` opens).
-    bearer: Option<String>,
-    /// JWT: the refresh token.
-    refresh: Option<String>,
-    /// Cookies the app gave this device (a session, the CSRF cookie).
-    jar: Jar,
-}
-
-impl<'a> Device<'a> {
-    fn new(app: &'a TestApp, mode: Mode, user_agent: Option<&str>) -> Self {
-        Self {
-            app,
-            mode,
-            user_agent: user_agent.map(str::to_owned),
-            forwarded_for: None,
-            bearer: None,
-            refresh: None,
-            jar: Jar::default(),
-        }
-    }
-
-    /// The same credential presented to another instance.
-    fn on<'b>(&self, app: &'b TestApp) -> Device<'b> {
-        Device {
-            app,
-            mode: self.mode,
-            user_agent: self.user_agent.clone(),
-            forwarded_for: self.forwarded_for.clone(),
-            bearer: self.bearer.clone(),
-            refresh: self.refresh.clone(),
-            jar: self.jar.clone(),
-        }
-    }
-
-    /// The same device presenting its cookies only (the session `auth.session_login` opened).
-    fn cookies_only(&self) -> Self {
-        assert!(self.jar.contains(SESSION_COOKIE), "a session cookie");
-        Self {
-            bearer: None,
-            refresh: None,
-            ..self.clone()
-        }
-    }
-
-    /// Whether the credential presented is a cookie session.
-    fn uses_session(&self) -> bool {
-        self.bearer.is_none()
-    }
-
-    /// What this device's credential is listed as.
-    fn kind(&self) -> &'static str {
-        match self.uses_session() {
-            true => "session",
-            false => self.mode.kind(),
-        }
-    }
-
-    /// `method path` as this device: its user agent, its credential, and on an unsafe request
-    /// the CSRF cookie echoed (a browser fetches it first); keeps the cookies it is given.
-    async fn send(&mut self, method: Method, path: &str, body: Option<Value>, csrf: bool) -> Reply {
-        let unsafe_method = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
-        if self.mode == Mode::Session && unsafe_method && !self.jar.contains(CSRF_COOKIE) {
-            let reply = self.request(Method::GET, "csrf/", None, false).await;
-            assert!(self.jar.contains(CSRF_COOKIE), "{reply:?}");
-        }
-        self.request(method, path, body, csrf && unsafe_method)
-            .await
-    }
-
-    async fn request(
-        &mut self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-        csrf: bool,
-    ) -> Reply {
-        let mut request = self.app.client.request(method, self.app.api(path));
-        if let Some(agent) = &self.user_agent {
-            request = request.header("User-Agent", agent);
-        }
-        if let Some(address) = &self.forwarded_for {
-            request = request.header("X-Forwarded-For", address);
-        }
-        if let Some(bearer) = &self.bearer {
-            request = match self.mode {
-                Mode::Token => request.header("Authorization", format!("Token {bearer}")),
-                _ => request.bearer_auth(bearer),
-            };
-        }
-        request = self.jar.attach(request);
-        if csrf && let Some(token) = self.jar.get(CSRF_COOKIE) {
-            request = request.header(CSRF_HEADER, token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let reply = self.app.send(request).await;
-        self.jar.apply(&reply);
-        reply
-    }
-
-    async fn get(&mut self, path: &str) -> Reply {
-        self.send(Method::GET, path, None, true).await
-    }
-
-    async fn post(&mut self, path: &str, body: Value) -> Reply {
-        self.send(Method::POST, path, Some(body), true).await
-    }
-
-    async fn delete(&mut self, path: &str) -> Reply {
-        self.send(Method::DELETE, path, None, true).await
-    }
-
-    async fn me(&mut self) -> Reply {
-        self.get("user/").await
-    }
-
-    /// Signs up, which logs this device in.
-    async fn register(&mut self, email: &str) {
-        let body = json!({"email": email, "password1": PASSWORD, "password2": PASSWORD});
-        let reply = self.post("registration/", body).await;
-        let status = if self.mode == Mode::Session { 204 } else { 201 };
-        self.adopt(&reply, status);
-    }
-
-    /// Logs in with the password.
-    async fn log_in(&mut self, email: &str) {
-        let body = json!({"email": email, "password": PASSWORD});
-        let reply = self.post("login/", body).await;
-        let status = if self.mode == Mode::Session { 204 } else { 200 };
-        self.adopt(&reply, status);
-    }
-
-    fn adopt(&mut self, reply: &Reply, status: u16) {
-        assert_eq!(reply.status, status, "{:?}: {}", self.mode, reply.text);
-        let text = |field: &str| {
-            reply.body[field]
-                .as_str()
-                .unwrap_or_else(|| panic!("{field} in {}", reply.text))
-                .to_owned()
-        };
-        match self.mode {
-            Mode::Token => self.bearer = Some(text("key")),
-            Mode::Jwt => {
-                self.bearer = Some(text("access"));
-                self.refresh = Some(text("refresh"));
-            }
-            Mode::Session => {
-                assert!(set_cookie(reply, SESSION_COOKIE).is_some(), "{reply:?}");
-                assert!(self.jar.contains(SESSION_COOKIE), "{reply:?}");
-            }
-        }
-    }
-
+/// What a device does with `sessions/`, and its credential's row read and written directly.
+impl Device<'_> {
     /// `token/refresh/` with this device's refresh token; the device holds the new pair.
     async fn refresh_tokens(&mut self) {
         let refresh = self.refresh.clone().expect("a refresh token");
@@ -328,63 +166,6 @@ impl<'a> Device<'a> {
         self.delete("sessions/").await
     }
 
-    /// Everything secret this device holds, and the digests the app stores of it.
-    fn secrets(&self) -> Vec<String> {
-        let mut secrets = Vec::new();
-        secrets.extend(self.bearer.clone());
-        secrets.extend(self.refresh.clone());
-        for cookie in [SESSION_COOKIE, CSRF_COOKIE] {
-            secrets.extend(self.jar.get(cookie).map(str::to_owned));
-        }
-        let digests: Vec<String> = secrets.iter().map(|s| sha256_hex(s)).collect();
-        secrets.extend(digests);
-        if let Some(refresh) = &self.refresh {
-            secrets.push(string(&claims_of(refresh)["jti"]));
-        }
-        if self.mode == Mode::Jwt
-            && let Some(access) = &self.bearer
-        {
-            secrets.push(string(&claims_of(access)["jti"]));
-        }
-        secrets
-    }
-
-    /// The JWT refresh family this device's tokens belong to.
-    fn family(&self) -> entity::FamilyId {
-        let access = self.bearer.as_deref().expect("an access token");
-        let sid = string(&claims_of(access)["sid"]);
-        entity::FamilyId(sid.parse().expect("a numeric sid"))
-    }
-
-    /// The database row of this device's credential: `(table, id)`.
-    async fn row(&self) -> (&'static str, i64) {
-        let db = &self.app.db;
-        if self.uses_session() {
-            let cookie = self.jar.get(SESSION_COOKIE).expect("a session cookie");
-            let row = session::Entity::find()
-                .filter(session::Column::Digest.eq(sha256_hex(cookie)))
-                .one(db)
-                .await
-                .unwrap()
-                .expect("a stored session");
-            return ("session", row.id.0);
-        }
-        match self.mode {
-            Mode::Token => {
-                let key = self.bearer.as_deref().unwrap();
-                let row = auth_token::Entity::find()
-                    .filter(auth_token::Column::Digest.eq(sha256_hex(key)))
-                    .one(db)
-                    .await
-                    .unwrap()
-                    .expect("a stored token");
-                ("token", row.id.0)
-            }
-            Mode::Jwt => ("jwt", self.family().0),
-            Mode::Session => unreachable!(),
-        }
-    }
-
     /// When the database says this credential was last used (a session's `last_seen_at`).
     async fn stored_last_use(&self) -> Option<DateTime<Utc>> {
         let db = &self.app.db;
@@ -434,47 +215,6 @@ impl<'a> Device<'a> {
             (_, id) => {
                 refresh_token_family::Entity::update_many()
                     .col_expr(refresh_token_family::Column::LastUsedAt, Expr::value(at))
-                    .filter(refresh_token_family::Column::Id.eq(id))
-                    .exec(db)
-                    .await
-            }
-        };
-        assert_eq!(updated.unwrap().rows_affected, 1);
-    }
-
-    /// Makes this credential's last proof of the password an hour old (its creation, and no
-    /// reauthentication since), as `mfa.rs` does.
-    async fn age(&self) {
-        let db = &self.app.db;
-        let long_ago = Utc::now() - Duration::hours(1);
-        let never: Option<DateTime<Utc>> = None;
-        let updated = match self.row().await {
-            ("session", id) => {
-                session::Entity::update_many()
-                    .col_expr(session::Column::CreatedAt, Expr::value(long_ago))
-                    .col_expr(session::Column::ReauthenticatedAt, Expr::value(never))
-                    .filter(session::Column::Id.eq(id))
-                    .exec(db)
-                    .await
-            }
-            ("token", id) => {
-                auth_token::Entity::update_many()
-                    .col_expr(auth_token::Column::CreatedAt, Expr::value(long_ago))
-                    .col_expr(auth_token::Column::ReauthenticatedAt, Expr::value(never))
-                    .filter(auth_token::Column::Id.eq(id))
-                    .exec(db)
-                    .await
-            }
-            (_, id) => {
-                refresh_token_family::Entity::update_many()
-                    .col_expr(
-                        refresh_token_family::Column::CreatedAt,
-                        Expr::value(long_ago),
-                    )
-                    .col_expr(
-                        refresh_token_family::Column::ReauthenticatedAt,
-                        Expr::value(never),
-                    )
                     .filter(refresh_token_family::Column::Id.eq(id))
                     .exec(db)
                     .await
@@ -893,8 +633,10 @@ async fn the_listing_shows_every_live_credential(backend: Backend, mode: Mode) {
         .enumerate()
     {
         tick().await;
-        let agent = (!agent.is_empty()).then_some(agent);
-        let mut device = Device::new(&app, mode, agent);
+        let mut device = Device::new(&app, mode);
+        if !agent.is_empty() {
+            device = device.user_agent(agent);
+        }
         let before = Utc::now();
         match i {
             0 => device.register(EMAIL).await,
@@ -903,9 +645,9 @@ async fn the_listing_shows_every_live_credential(backend: Backend, mode: Mode) {
         times.push((before, Utc::now()));
         devices.push(device);
     }
-    let mut bob = Device::new(&app, mode, Some("Bob/1.0"));
+    let mut bob = Device::new(&app, mode).user_agent("Bob/1.0");
     bob.register(OTHER_EMAIL).await;
-    let mut bob_phone = Device::new(&app, mode, Some("Bob's phone"));
+    let mut bob_phone = Device::new(&app, mode).user_agent("Bob's phone");
     bob_phone.log_in(OTHER_EMAIL).await;
 
     let (text, entries) = devices[2].sessions_text().await;
@@ -1005,15 +747,15 @@ async fn the_listing_shows_every_live_credential(backend: Backend, mode: Mode) {
 /// its id answers 404; the rest stay, with the same ids.
 async fn ended_and_expired_credentials_are_not_listed(backend: Backend, mode: Mode) {
     let app = spawn(&backend, mode).await;
-    let mut signup = Device::new(&app, mode, Some("Signup"));
+    let mut signup = Device::new(&app, mode).user_agent("Signup");
     signup.register(EMAIL).await;
-    let mut leaving = Device::new(&app, mode, Some("Leaving"));
+    let mut leaving = Device::new(&app, mode).user_agent("Leaving");
     leaving.log_in(EMAIL).await;
-    let mut expiring = Device::new(&app, mode, Some("Expiring"));
+    let mut expiring = Device::new(&app, mode).user_agent("Expiring");
     expiring.log_in(EMAIL).await;
-    let mut idle = Device::new(&app, mode, Some("Idle"));
+    let mut idle = Device::new(&app, mode).user_agent("Idle");
     idle.log_in(EMAIL).await;
-    let mut lister = Device::new(&app, mode, Some("Lister"));
+    let mut lister = Device::new(&app, mode).user_agent("Lister");
     lister.log_in(EMAIL).await;
 
     let before = lister.sessions().await;
@@ -1053,9 +795,9 @@ async fn ended_and_expired_credentials_are_not_listed(backend: Backend, mode: Mo
 async fn session_login_lists_the_login_session_too(backend: Backend, mode: Mode) {
     let app = spawn_with(&backend, mode, |config| config.auth.session_login = true).await;
     // A signup answers the mode's credential only (no session).
-    let mut signup = Device::new(&app, mode, Some("Signup"));
+    let mut signup = Device::new(&app, mode).user_agent("Signup");
     signup.register(EMAIL).await;
-    let mut device = Device::new(&app, mode, Some("Both/1.0"));
+    let mut device = Device::new(&app, mode).user_agent("Both/1.0");
     device.log_in(EMAIL).await;
     let browser = device.cookies_only();
 
@@ -1094,7 +836,7 @@ async fn session_login_lists_the_login_session_too(backend: Backend, mode: Mode)
     assert_eq!(ids(&device.sessions().await), [own.clone(), signup_id]);
 
     // A new login's cookie session ends the token (or JWT family) of that login.
-    let mut second = Device::new(&app, mode, Some("Second"));
+    let mut second = Device::new(&app, mode).user_agent("Second");
     second.log_in(EMAIL).await;
     let mut cookie = second.cookies_only();
     let listed = cookie.sessions().await;
@@ -1106,12 +848,7 @@ async fn session_login_lists_the_login_session_too(backend: Backend, mode: Mode)
         .expect("the second login's credential");
     // Unsafe requests with a cookie need the CSRF header.
     let forged = cookie
-        .send(
-            Method::DELETE,
-            &format!("sessions/{second_own}/"),
-            None,
-            false,
-        )
+        .send_without_csrf(Method::DELETE, &format!("sessions/{second_own}/"), None)
         .await;
     assert_detail(&forged, 403, CSRF_TOKEN_MISSING);
     assert_accepted(&second, EMAIL).await;
@@ -1152,11 +889,11 @@ async fn last_use_is_recorded_at_most_once_a_minute(backend: Backend, mode: Mode
             }
         })
         .await;
-        let mut idle = Device::new(&app, mode, Some("Idle"));
+        let mut idle = Device::new(&app, mode).user_agent("Idle");
         idle.register(EMAIL).await;
-        let mut busy = Device::new(&app, mode, Some("Busy"));
+        let mut busy = Device::new(&app, mode).user_agent("Busy");
         busy.log_in(EMAIL).await;
-        let mut lister = Device::new(&app, mode, Some("Lister"));
+        let mut lister = Device::new(&app, mode).user_agent("Lister");
         lister.log_in(EMAIL).await;
 
         let before = Utc::now();
@@ -1234,9 +971,9 @@ fn entries_last_use(entries: &[Value], agent: &str) -> Option<DateTime<Utc>> {
 /// entry with the same id (the new tokens belong to it); the new access token is current.
 async fn a_jwt_refresh_is_a_use_of_the_same_entry(backend: Backend) {
     let app = spawn(&backend, Mode::Jwt).await;
-    let mut phone = Device::new(&app, Mode::Jwt, Some("Phone"));
+    let mut phone = Device::new(&app, Mode::Jwt).user_agent("Phone");
     phone.register(EMAIL).await;
-    let mut lister = Device::new(&app, Mode::Jwt, Some("Lister"));
+    let mut lister = Device::new(&app, Mode::Jwt).user_agent("Lister");
     lister.log_in(EMAIL).await;
     let entries = lister.sessions().await;
     assert_eq!(entries.len(), 2);
@@ -1271,13 +1008,13 @@ async fn a_jwt_refresh_is_a_use_of_the_same_entry(backend: Backend) {
 /// kind as reason; a 404 is not. In a browser, the DELETE needs the CSRF header.
 async fn ending_one_credential(backend: Backend, mode: Mode) {
     let app = spawn(&backend, mode).await;
-    let mut signup = Device::new(&app, mode, Some("Signup"));
+    let mut signup = Device::new(&app, mode).user_agent("Signup");
     signup.register(EMAIL).await;
-    let mut phone = Device::new(&app, mode, Some("Phone"));
+    let mut phone = Device::new(&app, mode).user_agent("Phone");
     phone.log_in(EMAIL).await;
-    let mut laptop = Device::new(&app, mode, Some("Laptop"));
+    let mut laptop = Device::new(&app, mode).user_agent("Laptop");
     laptop.log_in(EMAIL).await;
-    let mut bob = Device::new(&app, mode, Some("Bob"));
+    let mut bob = Device::new(&app, mode).user_agent("Bob");
     bob.register(OTHER_EMAIL).await;
 
     // The phone is cached, and (JWT) has refreshed: two access tokens of one family.
@@ -1294,12 +1031,7 @@ async fn ending_one_credential(backend: Backend, mode: Mode) {
 
     if mode == Mode::Session {
         let forged = laptop
-            .send(
-                Method::DELETE,
-                &format!("sessions/{phone_id}/"),
-                None,
-                false,
-            )
+            .send_without_csrf(Method::DELETE, &format!("sessions/{phone_id}/"), None)
             .await;
         assert_detail(&forged, 403, CSRF_TOKEN_MISSING);
         assert_accepted(&phone, EMAIL).await;
@@ -1320,7 +1052,7 @@ async fn ending_one_credential(backend: Backend, mode: Mode) {
     assert_eq!(agents, ["Laptop", "Signup"], "{listed:?}");
 
     // Not one of the caller's live credentials: 404, and nothing ends.
-    let mut new_phone = Device::new(&app, mode, Some("New phone"));
+    let mut new_phone = Device::new(&app, mode).user_agent("New phone");
     new_phone.log_in(EMAIL).await;
     let row_id = new_phone.row().await.1.to_string();
     for id in [
@@ -1368,20 +1100,22 @@ async fn ending_one_credential(backend: Backend, mode: Mode) {
 /// until `reauthenticate/`; ending one credential by its id is not guarded.
 async fn ending_every_other_credential(backend: Backend, mode: Mode) {
     let app = spawn(&backend, mode).await;
-    let mut signup = Device::new(&app, mode, Some("Signup"));
+    let mut signup = Device::new(&app, mode).user_agent("Signup");
     signup.register(EMAIL).await;
-    let mut phone = Device::new(&app, mode, Some("Phone"));
+    let mut phone = Device::new(&app, mode).user_agent("Phone");
     phone.log_in(EMAIL).await;
-    let mut laptop = Device::new(&app, mode, Some("Laptop"));
+    let mut laptop = Device::new(&app, mode).user_agent("Laptop");
     laptop.log_in(EMAIL).await;
-    let mut bob = Device::new(&app, mode, Some("Bob"));
+    let mut bob = Device::new(&app, mode).user_agent("Bob");
     bob.register(OTHER_EMAIL).await;
     assert_accepted(&phone, EMAIL).await;
     assert_accepted(&signup, EMAIL).await;
     let laptop_id = laptop.own_id().await;
 
     if mode == Mode::Session {
-        let forged = laptop.send(Method::DELETE, "sessions/", None, false).await;
+        let forged = laptop
+            .send_without_csrf(Method::DELETE, "sessions/", None)
+            .await;
         assert_detail(&forged, 403, CSRF_TOKEN_MISSING);
         assert_accepted(&phone, EMAIL).await;
     }
@@ -1402,9 +1136,9 @@ async fn ending_every_other_credential(backend: Backend, mode: Mode) {
     assert_eq!(endings(&app, EMAIL).await, [ending("all_others", "Laptop")]);
 
     // An hour after the laptop's login, a fresh login elsewhere does not make it recent.
-    let mut tablet = Device::new(&app, mode, Some("Tablet"));
+    let mut tablet = Device::new(&app, mode).user_agent("Tablet");
     tablet.log_in(EMAIL).await;
-    let mut watch = Device::new(&app, mode, Some("Watch"));
+    let mut watch = Device::new(&app, mode).user_agent("Watch");
     watch.log_in(EMAIL).await;
     laptop.age().await;
     assert_reauthentication_required(&laptop.end_others().await);
@@ -1444,9 +1178,9 @@ async fn the_guard_follows_reauthentication_timeout(backend: Backend) {
             config.account.reauthentication_timeout = timeout;
         })
         .await;
-        let mut phone = Device::new(&app, Mode::Token, Some("Phone"));
+        let mut phone = Device::new(&app, Mode::Token).user_agent("Phone");
         phone.register(EMAIL).await;
-        let mut laptop = Device::new(&app, Mode::Token, Some("Laptop"));
+        let mut laptop = Device::new(&app, Mode::Token).user_agent("Laptop");
         laptop.log_in(EMAIL).await;
         if allowed {
             laptop.age().await;
@@ -1468,12 +1202,12 @@ async fn the_guard_follows_reauthentication_timeout(backend: Backend) {
 /// or session mode's 403), and so does an unknown credential; nothing ends.
 async fn anonymous_requests_are_refused(backend: Backend, mode: Mode) {
     let app = spawn(&backend, mode).await;
-    let mut owner = Device::new(&app, mode, Some("Owner"));
+    let mut owner = Device::new(&app, mode).user_agent("Owner");
     owner.register(EMAIL).await;
     let id = owner.own_id().await;
 
-    let mut anonymous = Device::new(&app, mode, Some("Anonymous"));
-    let mut forged = Device::new(&app, mode, Some("Forged"));
+    let mut anonymous = Device::new(&app, mode).user_agent("Anonymous");
+    let mut forged = Device::new(&app, mode).user_agent("Forged");
     match mode {
         Mode::Session => forged.jar.insert(SESSION_COOKIE, &"0".repeat(64)),
         _ => forged.bearer = Some("0".repeat(40)),
@@ -1483,7 +1217,7 @@ async fn anonymous_requests_are_refused(backend: Backend, mode: Mode) {
         (Method::DELETE, format!("sessions/{id}/")),
         (Method::DELETE, "sessions/".to_owned()),
     ] {
-        let reply = anonymous.send(method.clone(), &path, None, true).await;
+        let reply = anonymous.send(method.clone(), &path, None).await;
         match mode {
             Mode::Session => assert_detail(&reply, 403, NOT_PROVIDED),
             Mode::Token => {
@@ -1495,7 +1229,7 @@ async fn anonymous_requests_are_refused(backend: Backend, mode: Mode) {
                 assert_eq!(reply.header("www-authenticate"), Some(BEARER_CHALLENGE));
             }
         }
-        let reply = forged.send(method, &path, None, true).await;
+        let reply = forged.send(method, &path, None).await;
         match mode {
             Mode::Session => assert_detail(&reply, 403, NOT_PROVIDED),
             Mode::Token => assert_detail(&reply, 401, INVALID_TOKEN),
@@ -1522,10 +1256,10 @@ async fn the_login_origin_is_kept(backend: Backend, mode: Mode) {
     })
     .await;
     let agent = format!("Mozilla/5.0 ({})", "x".repeat(400));
-    let mut device = Device::new(&app, mode, Some(&agent));
+    let mut device = Device::new(&app, mode).user_agent(&agent);
     device.forwarded_for = Some("203.0.113.9".into());
     device.register(EMAIL).await;
-    let mut again = Device::new(&app, mode, Some(&agent[..256]));
+    let mut again = Device::new(&app, mode).user_agent(&agent[..256]);
     again.forwarded_for = Some("2001:db8::7".into());
     again.log_in(EMAIL).await;
     device.user_agent = Some("Elsewhere/1.0".into());
@@ -1549,7 +1283,7 @@ async fn the_login_origin_is_kept(backend: Backend, mode: Mode) {
 
     // Without a trusted proxy, the socket's address.
     let direct = spawn(&backend, mode).await;
-    let mut device = Device::new(&direct, mode, Some("Direct"));
+    let mut device = Device::new(&direct, mode).user_agent("Direct");
     device.forwarded_for = Some("203.0.113.9".into());
     device.register(EMAIL).await;
     let entries = device.sessions().await;
@@ -1567,7 +1301,7 @@ async fn a_use_a_minute_later_is_recorded_again(backend: Backend) {
     }
     let mut devices = Vec::new();
     for (mode, app) in &apps {
-        let mut device = Device::new(app, *mode, Some("Busy"));
+        let mut device = Device::new(app, *mode).user_agent("Busy");
         device.register(EMAIL).await;
         assert_eq!(device.me().await.status, 200);
         let first = device.stored_last_use().await.expect("a recorded use");
@@ -1611,13 +1345,13 @@ mod two_instances {
     async fn an_ending_reaches_the_other_instance(mode: Mode) {
         let a = spawn(&Backend::Postgres, mode).await;
         let b = a.another_instance().await;
-        let mut on_a = Device::new(&a, mode, Some("On A"));
+        let mut on_a = Device::new(&a, mode).user_agent("On A");
         on_a.register(EMAIL).await;
-        let mut phone = Device::new(&a, mode, Some("Phone"));
+        let mut phone = Device::new(&a, mode).user_agent("Phone");
         phone.log_in(EMAIL).await;
-        let mut on_b = Device::new(&b, mode, Some("On B"));
+        let mut on_b = Device::new(&b, mode).user_agent("On B");
         on_b.log_in(EMAIL).await;
-        let mut tablet = Device::new(&b, mode, Some("Tablet"));
+        let mut tablet = Device::new(&b, mode).user_agent("Tablet");
         tablet.log_in(EMAIL).await;
 
         // B caches the phone's credential, A the tablet's.

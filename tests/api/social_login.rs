@@ -22,7 +22,8 @@ use serde_json::{Value, json};
 use tessera::Config;
 use tessera::config::{AccountDeletion, EmailVerification, SocialProvider};
 
-use crate::support::cookies::{CSRF_COOKIE, CSRF_HEADER, Jar, SESSION_COOKIE, set_cookies};
+use crate::support::cookies::{SESSION_COOKIE, set_cookies};
+use crate::support::device::Device;
 use crate::support::mail::{
     PUBLIC_URL, RESET_PREFIX, VERIFY_PREFIX, frontend_links, key_from, uid_and_token,
 };
@@ -258,66 +259,14 @@ fn no_redirects() -> reqwest::Client {
         .expect("an HTTP client")
 }
 
-/// A frontend of one mode on one device (a browser in session mode): it holds a credential as
-/// that frontend does and presents it on every request; redirects are not followed.
-struct Frontend<'a> {
-    app: &'a TestApp,
-    mode: Mode,
-    http: reqwest::Client,
-    /// Token mode: the key; JWT: the access token.
-    bearer: Option<String>,
-    /// Every cookie it was given (the session's, the CSRF token, the flow's state).
-    jar: Jar,
+/// A frontend of one mode on one device (a browser in session mode); redirects are not
+/// followed.
+fn new_frontend(app: &TestApp, mode: Mode) -> Device<'_> {
+    Device::new(app, mode).http_client(no_redirects())
 }
 
-impl<'a> Frontend<'a> {
-    fn new(app: &'a TestApp, mode: Mode) -> Self {
-        Self {
-            app,
-            mode,
-            http: no_redirects(),
-            bearer: None,
-            jar: Jar::default(),
-        }
-    }
-
-    async fn send(&mut self, method: Method, path: &str, body: Option<Value>) -> Reply {
-        let unsafe_method = method != Method::GET;
-        if self.mode == Mode::Session && unsafe_method && !self.jar.contains(CSRF_COOKIE) {
-            let reply = self.app.send(self.http.get(self.app.api("csrf/"))).await;
-            self.jar.apply(&reply);
-        }
-        let mut request = self.http.request(method, self.app.api(path));
-        match (self.mode, &self.bearer) {
-            (Mode::Token, Some(key)) => {
-                request = request.header("Authorization", format!("Token {key}"));
-            }
-            (Mode::Jwt, Some(access)) => request = request.bearer_auth(access),
-            _ => {}
-        }
-        request = self.jar.attach(request);
-        if self.mode == Mode::Session
-            && unsafe_method
-            && let Some(token) = self.jar.get(CSRF_COOKIE)
-        {
-            request = request.header(CSRF_HEADER, token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let reply = self.app.send(request).await;
-        self.jar.apply(&reply);
-        reply
-    }
-
-    async fn get(&mut self, path: &str) -> Reply {
-        self.send(Method::GET, path, None).await
-    }
-
-    async fn post(&mut self, path: &str, body: Value) -> Reply {
-        self.send(Method::POST, path, Some(body)).await
-    }
-
+/// Social login as a frontend calls it.
+impl Device<'_> {
     async fn social(&mut self, provider: &str, body: Value) -> Reply {
         self.post(&format!("social/{provider}/"), body).await
     }
@@ -332,15 +281,16 @@ impl<'a> Frontend<'a> {
             .await
     }
 
-    async fn me(&mut self) -> Value {
-        let reply = self.get("user/").await;
+    /// `user/`, which must answer.
+    async fn profile(&mut self) -> Value {
+        let reply = self.me().await;
         assert_eq!(reply.status, 200, "{:?}: user/: {}", self.mode, reply.text);
         reply.body
     }
 
     /// The user's pk, checking that the credential is `email`'s.
     async fn pk_of(&mut self, email: &str) -> i64 {
-        let me = self.me().await;
+        let me = self.profile().await;
         assert_eq!(me["email"], email, "{me}");
         me["pk"].as_i64().expect("a pk")
     }
@@ -356,53 +306,13 @@ impl<'a> Frontend<'a> {
             .await
     }
 
-    /// Registers with the standard password, which logs this frontend in.
-    async fn register(&mut self, email: &str) {
-        let reply = self
-            .post(
-                "registration/",
-                json!({"email": email, "password1": PASSWORD, "password2": PASSWORD}),
-            )
-            .await;
-        match self.mode {
-            Mode::Token => {
-                assert_eq!(reply.status, 201, "{}", reply.text);
-                self.bearer = Some(string(&reply.body["key"]));
-            }
-            Mode::Jwt => {
-                assert_eq!(reply.status, 201, "{}", reply.text);
-                self.bearer = Some(string(&reply.body["access"]));
-            }
-            Mode::Session => {
-                assert_eq!(reply.status, 204, "{}", reply.text);
-                assert!(self.jar.contains(SESSION_COOKIE), "{reply:?}");
-            }
-        }
-    }
-
     /// `reply` is a login answer of this mode, shaped as `login/`'s (token: 200 `{"key"}`;
     /// JWT: 200 with the access and refresh tokens; session: 204 and the session cookie); the
     /// frontend now holds that credential.
-    fn adopt(&mut self, reply: &Reply) {
-        match self.mode {
-            Mode::Token => {
-                assert_eq!(reply.status, 200, "{}", reply.text);
-                assert_eq!(keys(&reply.body), set(&["key"]), "{}", reply.text);
-                self.bearer = Some(string(&reply.body["key"]));
-            }
-            Mode::Jwt => {
-                assert_eq!(reply.status, 200, "{}", reply.text);
-                assert!(reply.body["refresh"].is_string(), "{}", reply.text);
-                self.bearer = Some(string(&reply.body["access"]));
-            }
-            Mode::Session => {
-                assert_eq!(reply.status, 204, "{}", reply.text);
-                let session = set_cookies(reply)
-                    .into_iter()
-                    .find(|cookie| cookie.name == SESSION_COOKIE)
-                    .unwrap_or_else(|| panic!("a session cookie: {reply:?}"));
-                assert!(!session.is_removal(), "{}", session.raw);
-            }
+    fn adopt_login(&mut self, reply: &Reply) {
+        self.adopt(reply, 200);
+        if self.mode == Mode::Token {
+            assert_eq!(keys(&reply.body), set(&["key"]), "{}", reply.text);
         }
     }
 
@@ -430,7 +340,7 @@ fn shape(reply: &Reply) -> (u16, BTreeSet<String>, BTreeSet<String>) {
 
 /// The shape of `login/`'s answer in this app, from a password login of a user made for it.
 async fn login_shape(app: &TestApp, mode: Mode) -> (u16, BTreeSet<String>, BTreeSet<String>) {
-    let mut reference = Frontend::new(app, mode);
+    let mut reference = new_frontend(app, mode);
     reference.register("reference@example.com").await;
     reference.log_out_locally();
     let reply = reference
@@ -616,13 +526,13 @@ async fn every_proof_signs_in_one_user_in_every_mode(backend: Backend) {
 
         let pkce = Pkce::new();
         let code = idp.code(&ada(), FRONTEND_CALLBACK, Some(&pkce)).await;
-        let mut first = Frontend::new(&app, mode);
+        let mut first = new_frontend(&app, mode);
         let reply = first
             .social(CORP, json!({"code": code, "code_verifier": pkce.verifier}))
             .await;
-        first.adopt(&reply);
+        first.adopt_login(&reply);
         assert_eq!(shape(&reply), reference, "{mode:?}: as login/ answers");
-        let me = first.me().await;
+        let me = first.profile().await;
         assert_eq!(me["email"], ADA, "{me}");
         assert_eq!(me["first_name"], "Ada", "{me}");
         assert_eq!(me["last_name"], "Lovelace", "{me}");
@@ -639,28 +549,28 @@ async fn every_proof_signs_in_one_user_in_every_mode(backend: Backend) {
         social_account_shape(&accounts[0], CORP, "ada-1815");
 
         // A code is good once.
-        let again = Frontend::new(&app, mode)
+        let again = new_frontend(&app, mode)
             .social(CORP, json!({"code": code, "code_verifier": pkce.verifier}))
             .await;
         assert_non_field(&again, EXCHANGE_FAILED);
 
         // The same subject by an id_token, then by an access token: the same account.
-        let mut second = Frontend::new(&app, mode);
+        let mut second = new_frontend(&app, mode);
         let reply = second
             .social(CORP, json!({"id_token": idp.id_token(&ada()).await}))
             .await;
-        second.adopt(&reply);
+        second.adopt_login(&reply);
         assert_eq!(shape(&reply), reference);
         assert_eq!(second.pk_of(ADA).await, pk, "{mode:?}: the id_token's user");
 
-        let mut third = Frontend::new(&app, mode);
+        let mut third = new_frontend(&app, mode);
         let reply = third
             .social(
                 CORP,
                 json!({"access_token": idp.access_token(&ada()).await}),
             )
             .await;
-        third.adopt(&reply);
+        third.adopt_login(&reply);
         assert_eq!(shape(&reply), reference);
         assert_eq!(third.pk_of(ADA).await, pk, "{mode:?}: userinfo's user");
 
@@ -670,7 +580,7 @@ async fn every_proof_signs_in_one_user_in_every_mode(backend: Backend) {
             links(&app).await,
             vec![(pk, CORP.into(), "ada-1815".into())]
         );
-        let mut by_password = Frontend::new(&app, mode);
+        let mut by_password = new_frontend(&app, mode);
         let password = by_password
             .post("login/", json!({"email": ADA, "password": PASSWORD}))
             .await;
@@ -708,18 +618,18 @@ async fn a_code_without_pkce_and_without_callback_url(backend: Backend) {
     let app = spawn(&backend, Mode::Token, vec![idp.corp(), plain], |_| {}).await;
 
     let code = idp.code(&ada(), FRONTEND_CALLBACK, None).await;
-    let mut ada_frontend = Frontend::new(&app, Mode::Token);
+    let mut ada_frontend = new_frontend(&app, Mode::Token);
     let reply = ada_frontend.social(CORP, json!({ "code": code })).await;
-    ada_frontend.adopt(&reply);
+    ada_frontend.adopt_login(&reply);
     ada_frontend.pk_of(ADA).await;
 
     let grace = Claims::new("grace-1906").email(GRACE, true);
     let code = idp.code(&grace, &tessera_callback("plain"), None).await;
-    let mut grace_frontend = Frontend::new(&app, Mode::Token);
+    let mut grace_frontend = new_frontend(&app, Mode::Token);
     let reply = grace_frontend
         .social("plain", json!({ "code": code }))
         .await;
-    grace_frontend.adopt(&reply);
+    grace_frontend.adopt_login(&reply);
     grace_frontend.pk_of(GRACE).await;
     assert_eq!(
         grace_frontend.accounts().await[0]["provider"],
@@ -841,10 +751,10 @@ async fn github_codes_tokens_and_addresses(backend: Backend) {
     .await;
 
     let code = stub.code_for("octocat", "read:user,user:email").await;
-    let mut octocat = Frontend::new(&app, Mode::Token);
+    let mut octocat = new_frontend(&app, Mode::Token);
     let reply = octocat.social(GH, json!({ "code": code })).await;
-    octocat.adopt(&reply);
-    let me = octocat.me().await;
+    octocat.adopt_login(&reply);
+    let me = octocat.profile().await;
     assert_eq!(
         me["email"], "octocat@example.com",
         "the primary verified address: {me}"
@@ -871,9 +781,9 @@ async fn github_codes_tokens_and_addresses(backend: Backend) {
 
     // No `user:email`: the public address, which GitHub does not vouch for.
     let code = stub.code_for("hubot", "read:user").await;
-    let mut hubot = Frontend::new(&app, Mode::Token);
+    let mut hubot = new_frontend(&app, Mode::Token);
     let reply = hubot.social(GH, json!({ "code": code })).await;
-    hubot.adopt(&reply);
+    hubot.adopt_login(&reply);
     let emails = hubot.get("emails/").await;
     assert_eq!(
         emails.body,
@@ -902,11 +812,11 @@ async fn github_codes_tokens_and_addresses(backend: Backend) {
         .json()
         .await
         .unwrap();
-    let mut again = Frontend::new(&app, Mode::Token);
+    let mut again = new_frontend(&app, Mode::Token);
     let reply = again
         .social(GH, json!({"access_token": token_answer["access_token"]}))
         .await;
-    again.adopt(&reply);
+    again.adopt_login(&reply);
     assert_eq!(
         again.pk_of("octocat@example.com").await,
         me["pk"].as_i64().unwrap()
@@ -925,7 +835,7 @@ async fn github_codes_tokens_and_addresses(backend: Backend) {
     assert_non_field(&reply, INCORRECT_VALUE);
 
     // The redirect flow against GitHub's endpoints.
-    let mut browser = Frontend::new(&app, Mode::Token);
+    let mut browser = new_frontend(&app, Mode::Token);
     let start = browser
         .get(&format!("social/gh/redirect/?next={}", encode(NEXT)))
         .await;
@@ -943,7 +853,7 @@ async fn github_codes_tokens_and_addresses(backend: Backend) {
     assert_eq!(without_fragment(&after), NEXT);
     let login_code = fragment_of(&after)["login_code"].clone();
     let reply = browser.exchange(&login_code).await;
-    browser.adopt(&reply);
+    browser.adopt_login(&reply);
     assert_eq!(
         browser.pk_of("octocat@example.com").await,
         me["pk"].as_i64().unwrap()
@@ -1059,9 +969,9 @@ async fn keys_rotate_without_breaking_sign_in(backend: Backend) {
     let sign_in = |token: String| {
         let app = &app;
         async move {
-            let mut frontend = Frontend::new(app, Mode::Token);
+            let mut frontend = new_frontend(app, Mode::Token);
             let reply = frontend.social(CORP, json!({ "id_token": token })).await;
-            frontend.adopt(&reply);
+            frontend.adopt_login(&reply);
             frontend.pk_of(ADA).await
         }
     };
@@ -1086,7 +996,7 @@ async fn keys_rotate_without_breaking_sign_in(backend: Backend) {
 async fn an_existing_address_is_not_linked_by_default(backend: Backend) {
     let idp = Idp::start().await;
     let app = spawn(&backend, Mode::Token, vec![idp.corp()], |_| {}).await;
-    let mut owner = Frontend::new(&app, Mode::Token);
+    let mut owner = new_frontend(&app, Mode::Token);
     owner.register(ADA).await;
     confirm_address(&app, 1).await;
     let pk = owner.pk_of(ADA).await;
@@ -1129,7 +1039,7 @@ async fn email_authentication_links_a_verified_address(backend: Backend) {
         config.social.email_authentication = true;
     })
     .await;
-    let mut owner = Frontend::new(&app, Mode::Token);
+    let mut owner = new_frontend(&app, Mode::Token);
     owner.register(ADA).await;
     confirm_address(&app, 1).await;
     let pk = owner.pk_of(ADA).await;
@@ -1144,11 +1054,11 @@ async fn email_authentication_links_a_verified_address(backend: Backend) {
     assert_non_field(&reply, EMAIL_TAKEN);
     assert!(links(&app).await.is_empty());
 
-    let mut social = Frontend::new(&app, Mode::Token);
+    let mut social = new_frontend(&app, Mode::Token);
     let reply = social
         .social(CORP, json!({"id_token": idp.id_token(&ada()).await}))
         .await;
-    social.adopt(&reply);
+    social.adopt_login(&reply);
     assert_eq!(social.pk_of(ADA).await, pk, "the owner's account");
     assert_eq!(
         links(&app).await,
@@ -1185,16 +1095,16 @@ async fn linking_an_unconfirmed_local_address_ends_its_password(backend: Backend
         config.social.email_authentication = true;
     })
     .await;
-    let mut squatter = Frontend::new(&app, Mode::Token);
+    let mut squatter = new_frontend(&app, Mode::Token);
     squatter.register(ADA).await;
     let pk = squatter.pk_of(ADA).await;
     let squatter_token = app.login_key(ADA, PASSWORD).await;
 
-    let mut real = Frontend::new(&app, Mode::Token);
+    let mut real = new_frontend(&app, Mode::Token);
     let reply = real
         .social(CORP, json!({"id_token": idp.id_token(&ada()).await}))
         .await;
-    real.adopt(&reply);
+    real.adopt_login(&reply);
     assert_eq!(real.pk_of(ADA).await, pk);
     let emails = real.get("emails/").await;
     assert_eq!(
@@ -1231,7 +1141,7 @@ async fn a_squatted_account_is_taken_back_whole(backend: Backend) {
     })
     .await;
     const MALLORY: &str = "mallory@evil.example";
-    let mut squatter = Frontend::new(&app, Mode::Token);
+    let mut squatter = new_frontend(&app, Mode::Token);
     squatter.register(ADA).await;
     let pk = squatter.pk_of(ADA).await;
     let mallory = Claims::new("mallory-666").email(MALLORY, true);
@@ -1247,11 +1157,11 @@ async fn a_squatted_account_is_taken_back_whole(backend: Backend) {
     let reset = app.newest_link(3, RESET_PREFIX).await;
     let (uid, token) = uid_and_token(&reset, RESET_PREFIX);
     // All set: the squatter's link signs in, their address is confirmed.
-    let mut via_link = Frontend::new(&app, Mode::Token);
+    let mut via_link = new_frontend(&app, Mode::Token);
     let reply = via_link
         .social(CORP, json!({"id_token": idp.id_token(&mallory).await}))
         .await;
-    via_link.adopt(&reply);
+    via_link.adopt_login(&reply);
     assert_eq!(via_link.pk_of(ADA).await, pk);
     let emails = squatter.get("emails/").await;
     assert!(
@@ -1262,11 +1172,11 @@ async fn a_squatted_account_is_taken_back_whole(backend: Backend) {
         emails.text
     );
 
-    let mut real = Frontend::new(&app, Mode::Token);
+    let mut real = new_frontend(&app, Mode::Token);
     let reply = real
         .social(CORP, json!({"id_token": idp.id_token(&ada()).await}))
         .await;
-    real.adopt(&reply);
+    real.adopt_login(&reply);
     assert_eq!(real.pk_of(ADA).await, pk);
     assert_non_field(&app.login(ADA, PASSWORD).await, BAD_CREDENTIALS);
 
@@ -1331,7 +1241,7 @@ async fn a_squatters_authenticator_ends_with_its_password(backend: Backend) {
         config.social.email_authentication = true;
     })
     .await;
-    let mut squatter = Frontend::new(&app, Mode::Token);
+    let mut squatter = new_frontend(&app, Mode::Token);
     squatter.register(ADA).await;
     let setup = squatter.get("mfa/totp/activate/").await;
     assert_eq!(setup.status, 200, "{}", setup.text);
@@ -1344,7 +1254,7 @@ async fn a_squatters_authenticator_ends_with_its_password(backend: Backend) {
         .await;
     assert_eq!(reply.status, 200, "{}", reply.text);
 
-    let mut real = Frontend::new(&app, Mode::Token);
+    let mut real = new_frontend(&app, Mode::Token);
     let reply = real
         .social(CORP, json!({"id_token": idp.id_token(&ada()).await}))
         .await;
@@ -1354,7 +1264,7 @@ async fn a_squatters_authenticator_ends_with_its_password(backend: Backend) {
         "the owner is asked for the squatter's second factor: {}",
         reply.text
     );
-    real.adopt(&reply);
+    real.adopt_login(&reply);
     real.pk_of(ADA).await;
 }
 
@@ -1392,19 +1302,19 @@ async fn mandatory_verification_holds_back_an_unverified_provider_address(backen
     assert_non_field(&reply, EMAIL_NOT_VERIFIED);
 
     confirm_address(&app, 1).await;
-    let mut frontend = Frontend::new(&app, Mode::Token);
+    let mut frontend = new_frontend(&app, Mode::Token);
     let reply = frontend
         .social(CORP, json!({"id_token": idp.id_token(&grace).await}))
         .await;
-    frontend.adopt(&reply);
-    assert_eq!(frontend.me().await["last_name"], "Hopper");
+    frontend.adopt_login(&reply);
+    assert_eq!(frontend.profile().await["last_name"], "Hopper");
     assert_eq!(user_count(&app).await, 1);
 
-    let mut ada_frontend = Frontend::new(&app, Mode::Token);
+    let mut ada_frontend = new_frontend(&app, Mode::Token);
     let reply = ada_frontend
         .social(CORP, json!({"id_token": idp.id_token(&ada()).await}))
         .await;
-    ada_frontend.adopt(&reply);
+    ada_frontend.adopt_login(&reply);
     ada_frontend.pk_of(ADA).await;
     let outbox = app.outbox_rows().await;
     assert!(
@@ -1463,7 +1373,7 @@ async fn connect_list_and_disconnect_in_every_mode(backend: Backend) {
     let idp = Idp::start().await;
     for mode in MODES {
         let app = spawn(&backend, mode, vec![idp.corp()], |_| {}).await;
-        let mut owner = Frontend::new(&app, mode);
+        let mut owner = new_frontend(&app, mode);
         owner.register(ADA).await;
         let pk = owner.pk_of(ADA).await;
         assert!(owner.accounts().await.is_empty());
@@ -1495,11 +1405,11 @@ async fn connect_list_and_disconnect_in_every_mode(backend: Backend) {
         assert_eq!(export.status, 200, "{}", export.text);
         assert_eq!(export.body["social_accounts"], json!(accounts));
 
-        let mut elsewhere = Frontend::new(&app, mode);
+        let mut elsewhere = new_frontend(&app, mode);
         let reply = elsewhere
             .social(CORP, json!({"id_token": idp.id_token(&ada()).await}))
             .await;
-        elsewhere.adopt(&reply);
+        elsewhere.adopt_login(&reply);
         assert_eq!(
             elsewhere.pk_of(ADA).await,
             pk,
@@ -1512,7 +1422,7 @@ async fn connect_list_and_disconnect_in_every_mode(backend: Backend) {
         assert_eq!(reply.body, json!({ "detail": DISCONNECTED }));
         assert!(owner.accounts().await.is_empty());
         assert!(links(&app).await.is_empty());
-        let reply = Frontend::new(&app, mode)
+        let reply = new_frontend(&app, mode)
             .social(CORP, json!({"id_token": idp.id_token(&ada()).await}))
             .await;
         assert_non_field(&reply, EMAIL_TAKEN);
@@ -1533,7 +1443,7 @@ async fn connect_list_and_disconnect_in_every_mode(backend: Backend) {
         );
 
         // Anonymous callers are refused.
-        let mut anonymous = Frontend::new(&app, mode);
+        let mut anonymous = new_frontend(&app, mode);
         for reply in [
             anonymous.get("socialaccounts/").await,
             anonymous
@@ -1558,11 +1468,11 @@ async fn the_last_way_in_cannot_be_disconnected(backend: Backend) {
     let idp = Idp::start().await;
     let app = spawn(&backend, Mode::Token, vec![idp.corp()], |_| {}).await;
     let grace = Claims::new("grace-1906").email(GRACE, true);
-    let mut frontend = Frontend::new(&app, Mode::Token);
+    let mut frontend = new_frontend(&app, Mode::Token);
     let reply = frontend
         .social(CORP, json!({"id_token": idp.id_token(&grace).await}))
         .await;
-    frontend.adopt(&reply);
+    frontend.adopt_login(&reply);
     let pk = frontend.pk_of(GRACE).await;
     let first = id_of(&frontend.accounts().await[0]);
 
@@ -1571,7 +1481,7 @@ async fn the_last_way_in_cannot_be_disconnected(backend: Backend) {
     assert_eq!(reply.body, json!({ "detail": NO_PASSWORD }));
     assert_eq!(frontend.accounts().await.len(), 1);
 
-    let mut bob = Frontend::new(&app, Mode::Token);
+    let mut bob = new_frontend(&app, Mode::Token);
     bob.register(BOB).await;
     let reply = bob.disconnect(&first).await;
     assert_eq!(reply.status, 404, "another user's link: {}", reply.text);
@@ -1613,14 +1523,14 @@ async fn an_account_linked_elsewhere_cannot_be_connected(backend: Backend) {
     let idp = Idp::start().await;
     let app = spawn(&backend, Mode::Token, vec![idp.corp()], |_| {}).await;
     let shared = Claims::new("shared-sub").email(BOB, true);
-    let mut bob = Frontend::new(&app, Mode::Token);
+    let mut bob = new_frontend(&app, Mode::Token);
     let reply = bob
         .social(CORP, json!({"id_token": idp.id_token(&shared).await}))
         .await;
-    bob.adopt(&reply);
+    bob.adopt_login(&reply);
     let bob_pk = bob.pk_of(BOB).await;
 
-    let mut ada_frontend = Frontend::new(&app, Mode::Token);
+    let mut ada_frontend = new_frontend(&app, Mode::Token);
     ada_frontend.register(ADA).await;
     let ada_pk = ada_frontend.pk_of(ADA).await;
     let reply = ada_frontend
@@ -1632,11 +1542,11 @@ async fn an_account_linked_elsewhere_cannot_be_connected(backend: Backend) {
         links(&app).await,
         vec![(bob_pk, CORP.into(), "shared-sub".into())]
     );
-    let mut again = Frontend::new(&app, Mode::Token);
+    let mut again = new_frontend(&app, Mode::Token);
     let reply = again
         .social(CORP, json!({"id_token": idp.id_token(&shared).await}))
         .await;
-    again.adopt(&reply);
+    again.adopt_login(&reply);
     assert_eq!(again.pk_of(BOB).await, bob_pk);
     let events = social_events(&app).await;
     assert!(
@@ -1656,7 +1566,7 @@ async fn an_account_linked_elsewhere_cannot_be_connected(backend: Backend) {
 
 /// `social/{id}/redirect/` for `next`: the provider's authorization URL; the browser now holds
 /// the state cookie.
-async fn start_flow(browser: &mut Frontend<'_>, provider: &str, next: &str) -> url::Url {
+async fn start_flow(browser: &mut Device<'_>, provider: &str, next: &str) -> url::Url {
     let reply = browser
         .get(&format!(
             "social/{provider}/redirect/?next={}",
@@ -1669,7 +1579,7 @@ async fn start_flow(browser: &mut Frontend<'_>, provider: &str, next: &str) -> u
 }
 
 /// The provider's redirect back to Tessera's callback, followed by the browser.
-async fn finish_flow(browser: &mut Frontend<'_>, provider: &str, back: &url::Url) -> Reply {
+async fn finish_flow(browser: &mut Device<'_>, provider: &str, back: &url::Url) -> Reply {
     assert!(
         back.as_str().starts_with(&tessera_callback(provider)),
         "the provider sends the browser to Tessera's callback: {back}"
@@ -1692,7 +1602,7 @@ async fn the_redirect_flow_in_every_mode(backend: Backend) {
     for mode in MODES {
         let app = spawn(&backend, mode, vec![idp.corp()], |_| {}).await;
         let reference = login_shape(&app, mode).await;
-        let mut browser = Frontend::new(&app, mode);
+        let mut browser = new_frontend(&app, mode);
         let reply = browser
             .get(&format!("social/corp/redirect/?next={}", encode(NEXT)))
             .await;
@@ -1763,7 +1673,7 @@ async fn the_redirect_flow_in_every_mode(backend: Backend) {
                 );
                 let login_code = fragment["login_code"].clone();
                 let reply = browser.exchange(&login_code).await;
-                browser.adopt(&reply);
+                browser.adopt_login(&reply);
                 assert_eq!(shape(&reply), reference, "{mode:?}: as login/ answers");
                 browser.pk_of(ADA).await;
                 let reply = browser.exchange(&login_code).await;
@@ -1790,7 +1700,7 @@ async fn the_redirect_flow_refuses_bad_next_and_bad_state(backend: Backend) {
     let idp = Idp::start().await;
     let plain = idp.provider("plain", None);
     let app = spawn(&backend, Mode::Token, vec![idp.corp(), plain], |_| {}).await;
-    let mut browser = Frontend::new(&app, Mode::Token);
+    let mut browser = new_frontend(&app, Mode::Token);
 
     let reply = browser.get("social/corp/redirect/").await;
     assert_eq!(reply.status, 400, "{}", reply.text);
@@ -1816,12 +1726,12 @@ async fn the_redirect_flow_refuses_bad_next_and_bad_state(backend: Backend) {
     let first = start_flow(&mut browser, CORP, NEXT).await;
     let first_cookie = browser.jar.get(STATE_COOKIE).unwrap().to_owned();
     let back = idp.oidc.consent(first.as_str(), &ada()).await;
-    let mut stranger = Frontend::new(&app, Mode::Token);
+    let mut stranger = new_frontend(&app, Mode::Token);
     assert_non_field(
         &finish_flow(&mut stranger, CORP, &back).await,
         INCORRECT_VALUE,
     );
-    let mut other = Frontend::new(&app, Mode::Token);
+    let mut other = new_frontend(&app, Mode::Token);
     start_flow(&mut other, CORP, NEXT).await;
     assert_non_field(&finish_flow(&mut other, CORP, &back).await, INCORRECT_VALUE);
     // No state at all.
@@ -1833,7 +1743,7 @@ async fn the_redirect_flow_refuses_bad_next_and_bad_state(backend: Backend) {
     assert_non_field(&reply, INCORRECT_VALUE);
 
     // A state of corp's flow at plain's callback.
-    let mut browser = Frontend::new(&app, Mode::Token);
+    let mut browser = new_frontend(&app, Mode::Token);
     let flow = start_flow(&mut browser, CORP, NEXT).await;
     let back = idp.oidc.consent(flow.as_str(), &ada()).await;
     let reply = browser
@@ -1842,7 +1752,7 @@ async fn the_redirect_flow_refuses_bad_next_and_bad_state(backend: Backend) {
     assert_non_field(&reply, INCORRECT_VALUE);
 
     // A state past its ten minutes.
-    let mut browser = Frontend::new(&app, Mode::Token);
+    let mut browser = new_frontend(&app, Mode::Token);
     let flow = start_flow(&mut browser, CORP, NEXT).await;
     let back = idp.oidc.consent(flow.as_str(), &ada()).await;
     social_login_state::Entity::update_many()
@@ -1867,10 +1777,10 @@ async fn refusals_after_a_good_state_go_back_to_next(backend: Backend) {
     let idp = Idp::start().await;
     for mode in [Mode::Token, Mode::Session] {
         let app = spawn(&backend, mode, vec![idp.corp()], |_| {}).await;
-        Frontend::new(&app, mode).register(ADA).await;
+        new_frontend(&app, mode).register(ADA).await;
 
         // The address is another account's.
-        let mut browser = Frontend::new(&app, mode);
+        let mut browser = new_frontend(&app, mode);
         let flow = start_flow(&mut browser, CORP, NEXT).await;
         let back = idp.oidc.consent(flow.as_str(), &ada()).await;
         let done = finish_flow(&mut browser, CORP, &back).await;
@@ -1889,7 +1799,7 @@ async fn refusals_after_a_good_state_go_back_to_next(backend: Backend) {
         assert!(!browser.jar.contains(SESSION_COOKIE), "{mode:?}: {done:?}");
 
         // The user said no at the provider.
-        let mut browser = Frontend::new(&app, mode);
+        let mut browser = new_frontend(&app, mode);
         let flow = start_flow(&mut browser, CORP, NEXT).await;
         let state = query_of(&flow)["state"].clone();
         let reply = browser
@@ -1917,7 +1827,7 @@ async fn refusals_after_a_good_state_go_back_to_next(backend: Backend) {
 async fn login_codes_are_single_use_and_short_lived(backend: Backend) {
     let idp = Idp::start().await;
     let app = spawn(&backend, Mode::Token, vec![idp.corp()], |_| {}).await;
-    let mut browser = Frontend::new(&app, Mode::Token);
+    let mut browser = new_frontend(&app, Mode::Token);
 
     let reply = browser.post("social/exchange/", json!({})).await;
     assert_field(&reply, "login_code", REQUIRED);
@@ -1952,7 +1862,7 @@ async fn login_codes_are_single_use_and_short_lived(backend: Backend) {
         );
     }
     let reply = browser.exchange(&login_code).await;
-    browser.adopt(&reply);
+    browser.adopt_login(&reply);
     browser.pk_of(ADA).await;
     assert_field(
         &browser.exchange(&login_code).await,
@@ -1995,11 +1905,11 @@ async fn mfa_users_get_the_second_step_in_every_mode(backend: Backend) {
     for mode in MODES {
         let app = spawn(&backend, mode, vec![idp.corp()], |_| {}).await;
         let reference = login_shape(&app, mode).await;
-        let mut owner = Frontend::new(&app, mode);
+        let mut owner = new_frontend(&app, mode);
         let reply = owner
             .social(CORP, json!({"id_token": idp.id_token(&ada()).await}))
             .await;
-        owner.adopt(&reply);
+        owner.adopt_login(&reply);
         let setup = owner.get("mfa/totp/activate/").await;
         assert_eq!(setup.status, 200, "{mode:?}: {}", setup.text);
         let authenticator = Authenticator::new(&string(&setup.body["secret"]));
@@ -2017,7 +1927,7 @@ async fn mfa_users_get_the_second_step_in_every_mode(backend: Backend) {
             .map(string)
             .collect();
 
-        let mut frontend = Frontend::new(&app, mode);
+        let mut frontend = new_frontend(&app, mode);
         let reply = frontend
             .social(CORP, json!({"id_token": idp.id_token(&ada()).await}))
             .await;
@@ -2031,11 +1941,11 @@ async fn mfa_users_get_the_second_step_in_every_mode(backend: Backend) {
                 json!({"ephemeral_token": reply.body["ephemeral_token"], "code": authenticator.next()}),
             )
             .await;
-        frontend.adopt(&reply);
+        frontend.adopt_login(&reply);
         assert_eq!(shape(&reply), reference, "{mode:?}");
         frontend.pk_of(ADA).await;
 
-        let mut browser = Frontend::new(&app, mode);
+        let mut browser = new_frontend(&app, mode);
         let flow = start_flow(&mut browser, CORP, NEXT).await;
         let back = idp.oidc.consent(flow.as_str(), &ada()).await;
         let done = finish_flow(&mut browser, CORP, &back).await;
@@ -2055,7 +1965,7 @@ async fn mfa_users_get_the_second_step_in_every_mode(backend: Backend) {
                 json!({"ephemeral_token": reply.body["ephemeral_token"], "code": recovery_codes[0]}),
             )
             .await;
-        browser.adopt(&reply);
+        browser.adopt_login(&reply);
         browser.pk_of(ADA).await;
     }
 }
@@ -2069,7 +1979,7 @@ async fn deleting_the_account_removes_its_links(backend: Backend) {
             config.account.deletion = deletion;
         })
         .await;
-        let mut owner = Frontend::new(&app, Mode::Token);
+        let mut owner = new_frontend(&app, Mode::Token);
         owner.register(ADA).await;
         let pk = owner.pk_of(ADA).await;
         let reply = owner
@@ -2080,11 +1990,11 @@ async fn deleting_the_account_removes_its_links(backend: Backend) {
         assert_eq!(reply.status, 204, "{deletion:?}: {}", reply.text);
         assert!(links(&app).await.is_empty(), "{deletion:?}: the links went");
 
-        let mut again = Frontend::new(&app, Mode::Token);
+        let mut again = new_frontend(&app, Mode::Token);
         let reply = again
             .social(CORP, json!({"id_token": idp.id_token(&ada()).await}))
             .await;
-        again.adopt(&reply);
+        again.adopt_login(&reply);
         let new_pk = again.pk_of(ADA).await;
         assert_ne!(new_pk, pk, "{deletion:?}: a new account");
         assert_eq!(
@@ -2099,7 +2009,7 @@ async fn unknown_providers_are_not_found(backend: Backend) {
     let idp = Idp::start().await;
     let app = spawn(&backend, Mode::Token, vec![idp.corp()], |_| {}).await;
     let token = idp.id_token(&ada()).await;
-    let mut frontend = Frontend::new(&app, Mode::Token);
+    let mut frontend = new_frontend(&app, Mode::Token);
     frontend.register(BOB).await;
     for reply in [
         frontend.social("nope", json!({ "id_token": token })).await,

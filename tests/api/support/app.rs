@@ -299,38 +299,45 @@ impl TestApp {
     /// Makes every credential of the user look as if it last proved the password an hour ago
     /// (past `account.reauthentication_timeout`), for the guarded actions' refusals.
     pub async fn age_credentials(&self, email: &str) {
-        use chrono::{DateTime, Duration, Utc};
-        use entity::{auth_token, refresh_token_family, session};
-        use sea_orm::sea_query::Expr;
         let user = self.stored_user(email).await.id;
-        let long_ago = Utc::now() - Duration::hours(1);
-        let never: Option<DateTime<Utc>> = None;
-        auth_token::Entity::update_many()
-            .col_expr(auth_token::Column::CreatedAt, Expr::value(long_ago))
-            .col_expr(auth_token::Column::ReauthenticatedAt, Expr::value(never))
-            .filter(auth_token::Column::UserId.eq(user))
-            .exec(&self.db)
-            .await
-            .unwrap();
-        session::Entity::update_many()
-            .col_expr(session::Column::CreatedAt, Expr::value(long_ago))
-            .col_expr(session::Column::ReauthenticatedAt, Expr::value(never))
-            .filter(session::Column::UserId.eq(user))
-            .exec(&self.db)
-            .await
-            .unwrap();
-        refresh_token_family::Entity::update_many()
-            .col_expr(
-                refresh_token_family::Column::CreatedAt,
-                Expr::value(long_ago),
-            )
-            .col_expr(
-                refresh_token_family::Column::ReauthenticatedAt,
-                Expr::value(never),
-            )
-            .filter(refresh_token_family::Column::UserId.eq(user))
-            .exec(&self.db)
-            .await
-            .unwrap();
+        let db = &self.db;
+        {
+            use entity::auth_token::Column::{CreatedAt, ReauthenticatedAt, UserId};
+            age_rows(db, CreatedAt, ReauthenticatedAt, UserId.eq(user)).await;
+        }
+        {
+            use entity::session::Column::{CreatedAt, ReauthenticatedAt, UserId};
+            age_rows(db, CreatedAt, ReauthenticatedAt, UserId.eq(user)).await;
+        }
+        {
+            use entity::refresh_token_family::Column::{CreatedAt, ReauthenticatedAt, UserId};
+            age_rows(db, CreatedAt, ReauthenticatedAt, UserId.eq(user)).await;
+        }
     }
+}
+
+/// Sets a credential table's `created_at` an hour back and `reauthenticated_at` to null in the
+/// rows `filter` picks, so their last proof of the password is old; how many rows it changed.
+pub async fn age_rows<C>(
+    db: &DatabaseConnection,
+    created_at: C,
+    reauthenticated_at: C,
+    filter: impl sea_orm::sea_query::IntoCondition,
+) -> u64
+where
+    C: ColumnTrait,
+    C::EntityName: EntityTrait<Column = C>,
+{
+    use chrono::{DateTime, Duration, Utc};
+    use sea_orm::sea_query::Expr;
+    let long_ago = Utc::now() - Duration::hours(1);
+    let never: Option<DateTime<Utc>> = None;
+    <C::EntityName as EntityTrait>::update_many()
+        .col_expr(created_at, Expr::value(long_ago))
+        .col_expr(reauthenticated_at, Expr::value(never))
+        .filter(filter)
+        .exec(db)
+        .await
+        .unwrap()
+        .rows_affected
 }

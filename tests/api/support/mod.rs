@@ -9,6 +9,8 @@
 //!   and reply assertions tests share;
 //! - `cookies`: `Set-Cookie` read as a browser reads it, a cookie jar and a [`cookies::Browser`];
 //! - `modes`: the three auth modes, for scenarios run in each;
+//! - `device`: [`device::Device`], one client of a mode holding its credential (key, JWTs,
+//!   cookies and CSRF), which the per-mode scenarios drive;
 //! - `mail`: what the app mailed ([`mail::ReceivedMail`]), waiting for it, links in it;
 //! - `jwt`: JWTs taken apart and forged, and the key fixtures;
 //! - `process`: the real `tessera` binary; `smtp`: a real SMTP server (`smtp_sink.py`);
@@ -23,6 +25,7 @@
 pub mod app;
 pub mod browser;
 pub mod cookies;
+pub mod device;
 pub mod django;
 pub mod jwt;
 pub mod mail;
