@@ -600,6 +600,22 @@ async fn every_proof_signs_in_one_user_in_every_mode(backend: Backend) {
             ],
             "{mode:?}"
         );
+        // And in the metrics: three sign-ins under one reason, the sign-up as a registration
+        // beside the reference user's.
+        let metrics = app.send(app.client.get(app.url("/metrics"))).await;
+        let sample = |name: &str| {
+            metrics
+                .text
+                .lines()
+                .find_map(|line| line.strip_prefix(name)?.trim().parse::<f64>().ok())
+        };
+        assert_eq!(
+            sample("tessera_logins_total{outcome=\"success\",reason=\"social\"}"),
+            Some(3.0),
+            "{mode:?}: {}",
+            metrics.text
+        );
+        assert_eq!(sample("tessera_registrations_total"), Some(2.0), "{mode:?}");
         let accounts = first.accounts().await;
         assert!(accounts[0]["last_login"].is_string(), "{accounts:?}");
     }
