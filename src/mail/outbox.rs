@@ -217,11 +217,14 @@ impl OutboxWorker {
         let now = Utc::now();
         match result {
             Ok(()) => {
+                tracing::info!(id = message.id, kind = %message.kind, attempts, "mail delivered");
+                let recorded = self.record_sent(&message, attempts).await;
+                // Counted once recorded, so a scrape that sees the delivery also sees the
+                // backlog without it (the mail is out either way).
                 if let Some(metrics) = &self.metrics {
                     metrics.outbox_deliveries.inc();
                 }
-                tracing::info!(id = message.id, kind = %message.kind, attempts, "mail delivered");
-                self.record_sent(&message, attempts).await
+                recorded
             }
             Err(err) => {
                 if let Some(metrics) = &self.metrics {
