@@ -1420,6 +1420,9 @@ async fn connect_list_and_disconnect_in_every_mode(backend: Backend) {
         let export = owner.get("user/export/").await;
         assert_eq!(export.status, 200, "{}", export.text);
         assert_eq!(export.body["social_accounts"], json!(accounts));
+        if mode == Mode::Token {
+            operator_sees_the_link(&app).await;
+        }
 
         let mut elsewhere = new_frontend(&app, mode);
         let reply = elsewhere
@@ -2207,4 +2210,35 @@ callback_url = "{FRONTEND_CALLBACK}"
             &secret[..6]
         );
     }
+}
+
+/// `tessera users show` lists the account's link, in JSON and in text (the real binary, on
+/// the app's database).
+async fn operator_sees_the_link(app: &TestApp) {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("TESSERA_DATABASE__URL", app.config.database.url.as_str()),
+        (
+            "TESSERA_SECRET_KEY",
+            "operator-secret-key-that-is-long-enough-0123456789",
+        ),
+    ];
+    let show = |args: &[&str]| {
+        let output = crate::support::process::run(dir.path(), args, &env);
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "tessera {args:?}: {stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout
+    };
+    let shown: Value = serde_json::from_str(&show(&["users", "show", ADA, "--json"])).unwrap();
+    let links = shown["social_accounts"].as_array().expect("a list");
+    assert_eq!(links.len(), 1, "{shown}");
+    assert_eq!(links[0]["provider"], CORP, "{shown}");
+    assert_eq!(links[0]["uid"], "ada-1815", "{shown}");
+    assert!(links[0]["date_joined"].is_string(), "{shown}");
+    let text = show(&["users", "show", ADA]);
+    assert!(text.contains("corp (uid ada-1815, linked "), "{text}");
 }
