@@ -28,7 +28,8 @@ pub(super) enum UsersAction {
         #[arg(long)]
         json: bool,
     },
-    /// Show one account: its details, email addresses, MFA and live credentials.
+    /// Show one account: its details, email addresses, MFA, live credentials and linked
+    /// identity providers.
     Show {
         /// The account's (primary) email address.
         email: String,
