@@ -152,6 +152,15 @@ impl Accounts {
         result
     }
 
+    /// `limit` for an action counted by the caller's address alone.
+    pub(super) async fn limit_by_ip(&self, action: Action, caller: &Caller) -> Result<()> {
+        let subjects = Subjects {
+            ip: caller.ip,
+            ..Default::default()
+        };
+        self.limit(action, &subjects, caller, None).await
+    }
+
     /// Why `username` cannot be used by `owner` (None: it can).
     pub(super) async fn username_problem(
         &self,

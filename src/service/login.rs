@@ -195,9 +195,7 @@ impl Accounts {
             }
             Some(user) => return refused("inactive", Some(user.id), BAD_CREDENTIALS),
         };
-        if self.config.account.email_verification == EmailVerification::Mandatory
-            && !store::users::email_verified(&self.db, user.id, &user.email).await?
-        {
+        if self.held_back_for_confirmation(&user).await? {
             return refused("email_not_verified", Some(user.id), EMAIL_NOT_VERIFIED);
         }
         if verified.needs_rehash {
@@ -206,6 +204,17 @@ impl Accounts {
         }
         store::users::record_login(&self.db, user.id, Utc::now()).await?;
         Ok(Ok(user.into()))
+    }
+}
+
+impl Accounts {
+    /// Under mandatory verification, an account whose primary address is unconfirmed does
+    /// not log in, whichever way it proves who it is.
+    pub(super) async fn held_back_for_confirmation(&self, user: &user::Model) -> Result<bool> {
+        Ok(
+            self.config.account.email_verification == EmailVerification::Mandatory
+                && !store::users::email_verified(&self.db, user.id, &user.email).await?,
+        )
     }
 }
 

@@ -121,11 +121,7 @@ impl Accounts {
         form: ResetConfirmation,
         caller: &Caller,
     ) -> Result<()> {
-        let subjects = Subjects {
-            ip: caller.ip,
-            ..Default::default()
-        };
-        self.limit(Action::ResetPasswordFromKey, &subjects, caller, None)
+        self.limit_by_ip(Action::ResetPasswordFromKey, caller)
             .await?;
         form.field_errors.into_result()?;
         let (Some(uid), Some(token), Some(password1), Some(password2)) =

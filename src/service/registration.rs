@@ -13,7 +13,7 @@ use crate::service::email_address::normalize_email;
 use crate::service::error::{Error, FieldErrors, Result};
 use crate::service::password_validation::UserAttributes;
 use crate::service::principal::User;
-use crate::service::rate_limits::{Action, Subjects};
+use crate::service::rate_limits::Action;
 use crate::service::social::Identity;
 use crate::service::usernames;
 use crate::store::{self, users::NewUser};
@@ -90,11 +90,7 @@ impl Confirmation {
 
 impl Accounts {
     pub async fn register(&self, input: RegistrationInput, caller: &Caller) -> Result<Registered> {
-        let subjects = Subjects {
-            ip: caller.ip,
-            ..Default::default()
-        };
-        self.limit(Action::Signup, &subjects, caller, None).await?;
+        self.limit_by_ip(Action::Signup, caller).await?;
         let mandatory = self.config.account.email_verification == EmailVerification::Mandatory;
         // Under mandatory verification the answer to a taken address looks like success; the
         // owner is told by email instead (allauth's enumeration prevention).

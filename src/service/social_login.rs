@@ -19,7 +19,7 @@ use crate::service::audit::{Caller, Entry, Event};
 use crate::service::error::{Error, FieldErrors, Result};
 use crate::service::login::LoginStep;
 use crate::service::principal::{Principal, User};
-use crate::service::rate_limits::{Action, Subjects};
+use crate::service::rate_limits::Action;
 use crate::service::registration::{Confirmation, Origin};
 use crate::service::social::{Identity, SocialClient, SocialError};
 use crate::store::{self, users::UserId};
@@ -73,7 +73,7 @@ impl Accounts {
 
     /// The URL the redirect flow returns to: Tessera's own callback.
     pub fn social_callback_url(&self, provider: &str) -> String {
-        let base = self.config.public_url.as_str().trim_end_matches('/');
+        let base = self.config.public_base();
         let prefix = self.config.server.prefix.trim_end_matches('/');
         format!("{base}{prefix}/social/{provider}/callback/")
     }
@@ -136,7 +136,7 @@ impl Accounts {
     ) -> Result<LoginStep> {
         let client = self.social_client(provider)?;
         let proof = proof.ok_or_else(|| FieldErrors::non_field(SOCIAL_INPUT_MISSING))?;
-        self.limit_social(caller).await?;
+        self.limit_by_ip(Action::Login, caller).await?;
         let redirect_uri = self.code_redirect_uri(&client);
         let identity = self.identity(&client, proof, &redirect_uri, None).await?;
         let user = self.sign_in_with(provider, &identity, caller).await?;
@@ -152,14 +152,6 @@ impl Accounts {
             ));
         }
         Ok(LoginStep::Done(user))
-    }
-
-    async fn limit_social(&self, caller: &Caller) -> Result<()> {
-        let subjects = Subjects {
-            ip: caller.ip,
-            ..Default::default()
-        };
-        self.limit(Action::Login, &subjects, caller, None).await
     }
 
     /// The account a provider's user signs in to: the one linked to it; else, with
@@ -184,7 +176,12 @@ impl Accounts {
                     .await?;
                 return Err(FieldErrors::non_field(BAD_CREDENTIALS));
             }
-            self.require_verified_primary(&user, caller).await?;
+            if self.held_back_for_confirmation(&user).await? {
+                self.audit
+                    .record(caller, refuse("email_not_verified", Some(user.id)))
+                    .await?;
+                return Err(FieldErrors::non_field(EMAIL_NOT_VERIFIED));
+            }
             let txn = store::begin_write(&self.db).await?;
             store::social::record_login(&txn, link.id, &identity.extra_data(), now).await?;
             store::users::record_login(&txn, user.id, now).await?;
@@ -213,16 +210,7 @@ impl Accounts {
             }
             return self.link_by_email(provider, identity, owner, caller).await;
         }
-        self.limit(
-            Action::Signup,
-            &Subjects {
-                ip: caller.ip,
-                ..Default::default()
-            },
-            caller,
-            None,
-        )
-        .await?;
+        self.limit_by_ip(Action::Signup, caller).await?;
         let origin = Origin::Social {
             caller,
             confirmation: Confirmation::as_configured(&self.config),
@@ -236,23 +224,6 @@ impl Accounts {
             return Err(FieldErrors::non_field(EMAIL_NOT_VERIFIED));
         }
         Ok(user)
-    }
-
-    /// Under mandatory verification, an account whose primary address is unconfirmed does
-    /// not sign in, through a provider or not.
-    async fn require_verified_primary(
-        &self,
-        user: &entity::user::Model,
-        caller: &Caller,
-    ) -> Result<()> {
-        if self.config.account.email_verification == EmailVerification::Mandatory
-            && !store::users::email_verified(&self.db, user.id, &user.email).await?
-        {
-            let entry = Entry::failure(Event::SocialLogin, "email_not_verified", Some(user.id));
-            self.audit.record(caller, entry).await?;
-            return Err(FieldErrors::non_field(EMAIL_NOT_VERIFIED));
-        }
-        Ok(())
     }
 
     /// Links the provider's account to `owner`, who holds the address the provider vouches
@@ -328,7 +299,7 @@ impl Accounts {
         let client = self.social_client(provider)?;
         let proof = proof.ok_or_else(|| FieldErrors::non_field(SOCIAL_INPUT_MISSING))?;
         self.require_recent_password(principal).await?;
-        self.limit_social(caller).await?;
+        self.limit_by_ip(Action::Login, caller).await?;
         let user_id = principal.user.id;
         let redirect_uri = self.code_redirect_uri(&client);
         let identity = self.identity(&client, proof, &redirect_uri, None).await?;
@@ -421,7 +392,7 @@ impl Accounts {
         if !self.redirect_allowed(next) {
             return Err(FieldErrors::single("next", SOCIAL_NEXT_NOT_ALLOWED));
         }
-        self.limit_social(caller).await?;
+        self.limit_by_ip(Action::Login, caller).await?;
         let authorization_endpoint = client.authorization_endpoint().await.map_err(|err| {
             tracing::warn!(provider, reason = %err, "social provider unavailable");
             Error::Unavailable
@@ -572,7 +543,7 @@ impl Accounts {
         login_code: &str,
         caller: &Caller,
     ) -> Result<LoginStep> {
-        self.limit_social(caller).await?;
+        self.limit_by_ip(Action::Login, caller).await?;
         let taken =
             store::social::take_login_code(&self.db, &secrets::digest(login_code), Utc::now())
                 .await?;

@@ -276,9 +276,7 @@ impl<M: Mode> SocialApi<M> {
         caller: Caller,
         id: Path<String>,
     ) -> Result<Success<Detail>, ApiError> {
-        let id =
-            id.0.parse()
-                .map_err(|_| ApiError::from(crate::service::error::Error::NotFound))?;
+        let id = id.0.parse().map_err(|_| ApiError::not_found())?;
         accounts
             .disconnect_social(auth.0.user.id, id, &caller)
             .await?;
