@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 use entity::{SocialAccountId, social_account, social_login_code, social_login_state};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
-    PrimaryKeyTrait, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PrimaryKeyTrait,
+    QueryFilter, QueryOrder, Set,
 };
 
 use super::users::UserId;
@@ -32,13 +32,6 @@ pub async fn list_for_user<C: ConnectionTrait>(
         .filter(social_account::Column::UserId.eq(user_id))
         .order_by_asc(social_account::Column::Id)
         .all(db)
-        .await
-}
-
-pub async fn count_for_user<C: ConnectionTrait>(db: &C, user_id: UserId) -> Result<u64, DbErr> {
-    social_account::Entity::find()
-        .filter(social_account::Column::UserId.eq(user_id))
-        .count(db)
         .await
 }
 

@@ -60,14 +60,20 @@ impl std::fmt::Debug for SocialClient {
 
 impl SocialClient {
     pub fn new(config: &SocialProvider, options: FetchOptions) -> Self {
+        // One HTTP client (one connection pool) per provider: the OpenID Connect provider's
+        // discovery and key fetches and the exchanges here share it.
         let oidc = match config.kind {
             SocialProviderKind::Github => None,
             _ => OidcProvider::new(config, options.clone()).ok(),
         };
+        let http = match &oidc {
+            Some(oidc) => oidc.http().clone(),
+            None => super::provider::http_client(&options),
+        };
         Self {
             config: config.clone(),
             oidc,
-            http: super::provider::http_client(&options),
+            http,
         }
     }
 
@@ -189,18 +195,13 @@ impl SocialClient {
                 let info: UserInfo = self.get_json(&url, access_token).await?;
                 let (first_name, last_name) =
                     names(info.given_name, info.family_name, info.name.as_deref());
-                let email_verified = match &info.email_verified {
-                    Some(Value::Bool(verified)) => *verified,
-                    Some(Value::String(text)) => text == "true",
-                    _ => false,
-                };
                 if info.sub.is_empty() {
                     return Err(SocialError::Token("userinfo has no sub".into()));
                 }
                 Ok(Identity {
                     uid: info.sub,
                     email: info.email.as_deref().map(normalize_email),
-                    email_verified,
+                    email_verified: info.email_verified,
                     first_name,
                     last_name,
                     username: info.preferred_username,
@@ -345,7 +346,8 @@ struct UserInfo {
     #[serde(default)]
     sub: String,
     email: Option<String>,
-    email_verified: Option<Value>,
+    #[serde(default, deserialize_with = "super::identity::lenient_bool")]
+    email_verified: bool,
     name: Option<String>,
     given_name: Option<String>,
     family_name: Option<String>,

@@ -69,7 +69,8 @@ struct RawClaims {
     azp: Option<String>,
     nonce: Option<String>,
     email: Option<String>,
-    email_verified: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "super::identity::lenient_bool")]
+    email_verified: bool,
     name: Option<String>,
     given_name: Option<String>,
     family_name: Option<String>,
@@ -147,15 +148,10 @@ pub async fn verify_id_token(
     if claims.sub.is_empty() {
         return Err(IdTokenError::Claim("sub".into()));
     }
-    let email_verified = match &claims.email_verified {
-        Some(serde_json::Value::Bool(verified)) => *verified,
-        Some(serde_json::Value::String(text)) => text == "true",
-        _ => false,
-    };
     Ok(IdTokenClaims {
         sub: claims.sub,
         email: claims.email,
-        email_verified,
+        email_verified: claims.email_verified,
         name: claims.name,
         given_name: claims.given_name,
         family_name: claims.family_name,

@@ -70,3 +70,16 @@ pub(super) fn names(
         (None, None, None) => (String::new(), String::new()),
     }
 }
+
+/// `email_verified` as providers send it: `true`, or the string `"true"` (some send that);
+/// anything else, or nothing, is not verified.
+pub(super) fn lenient_bool<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<bool, D::Error> {
+    let value = <Option<serde_json::Value> as serde::Deserialize>::deserialize(deserializer)?;
+    Ok(match value {
+        Some(serde_json::Value::Bool(verified)) => verified,
+        Some(serde_json::Value::String(text)) => text == "true",
+        _ => false,
+    })
+}

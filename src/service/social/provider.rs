@@ -146,6 +146,11 @@ impl OidcProvider {
         })
     }
 
+    /// The client its documents are fetched with (cheap to clone: one shared pool).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     /// Fetches discovery and keys now; a failure is logged and left for the next use to retry.
     pub async fn warm_up(&self) {
         if let Err(err) = self.key(None).await {
